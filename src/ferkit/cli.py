@@ -1,0 +1,45 @@
+"""The `ferkit` command line: one subcommand per job; errors become one line and exit code 1."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ferkit import __version__
+from ferkit.errors import FerkitError
+
+#: Subcommand modules under ferkit.commands, imported lazily so `ferkit --help` stays fast.
+COMMANDS = ("data", "train", "evaluate", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="ferkit", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"ferkit.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `ferkit` with `argv`; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except FerkitError as exc:
+        print(f"ferkit: error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        print(f"ferkit: error: {exc} (is the right extra installed? "
+              "e.g. pip install 'ferkit[train]')", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ferkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per `ferkit` subcommand, each with `register(subparsers)` and a `run(args)`."""

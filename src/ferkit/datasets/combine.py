@@ -1,0 +1,226 @@
+"""Combine datasets into one leak-free, de-duplicated training set with a target per label source.
+
+Each source trains its own head of the model (FER2013's hard labels, FER+'s vote
+distributions, the posed CK+/JAFFE labels), so the datasets' disagreements stay apart.
+The same face in several sources (a FER2013 JPEG and its FER+ PNG) becomes one item
+carrying every source's target. A face that appears in a validation or test split is
+removed from training. CK+ and JAFFE get subject-independent folds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferkit.datasets.base import FaceSample
+from ferkit.datasets.dedup import duplicate_groups
+from ferkit.datasets.ferplus import soft_label
+from ferkit.datasets.sources import parse_source, read_source
+from ferkit.errors import DatasetError
+from ferkit.labels import EMOTIONS, label_names
+
+SIZE = 48
+#: Which model head learns from which source.
+HEAD_OF_SOURCE = {"fer2013": "fer2013", "ferplus": "ferplus", "own": "ferplus",
+                  "ckplus": "posed", "jaffe": "posed"}
+HEADS = ("fer2013", "ferplus", "posed")
+#: Number of subject-independent folds for sources without an official split (CK+, JAFFE).
+SUBJECT_FOLDS = 5
+CACHE_VERSION = 1
+
+
+@dataclass
+class CombinedDataset:
+    """Face images (N, 48, 48) with per-head target distributions over `EMOTIONS`.
+
+    `targets[head]` is (N, 8) float32; an all-zero row means that head has no label for the
+    item. `split` is "train" or "val"; `report` says what was merged, dropped and why.
+    """
+
+    images: np.ndarray
+    split: np.ndarray
+    sources: np.ndarray
+    subjects: np.ndarray
+    targets: dict[str, np.ndarray]
+    report: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, mask: np.ndarray) -> CombinedDataset:
+        """The items where `mask` is true."""
+        return CombinedDataset(
+            self.images[mask], self.split[mask], self.sources[mask], self.subjects[mask],
+            {h: t[mask] for h, t in self.targets.items()}, self.report,
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the dataset as one uncompressed .npz (fast to load), atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp, images=self.images, split=self.split, sources=self.sources,
+            subjects=self.subjects, report=json.dumps(self.report),
+            **{f"target_{h}": t for h, t in self.targets.items()},
+        )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> CombinedDataset:
+        """Read a dataset written by `save`."""
+        with np.load(path, allow_pickle=False) as z:
+            targets = {k[7:]: z[k] for k in z.files if k.startswith("target_")}
+            return cls(z["images"], z["split"], z["sources"], z["subjects"], targets,
+                       json.loads(str(z["report"])))
+
+
+def subject_fold(subject: str, folds: int = SUBJECT_FOLDS) -> int:
+    """A stable fold number for a subject id, the same on every machine."""
+    return int(hashlib.sha1(subject.encode()).hexdigest(), 16) % folds
+
+
+def _to_face(image: np.ndarray) -> np.ndarray:
+    if image.shape != (SIZE, SIZE):
+        image = cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+    return image
+
+
+def _target_row(sample: FaceSample, keep: np.ndarray) -> np.ndarray:
+    if sample.votes is not None:
+        row = soft_label(sample.votes)
+    else:
+        row = np.zeros(len(EMOTIONS), np.float32)
+        if sample.label is not None:
+            row[EMOTIONS.index(sample.label)] = 1.0
+    return row * keep
+
+
+def _split_of(sample: FaceSample, val_fold: int) -> str:
+    if sample.split == "all":  # CK+ and JAFFE: hold out one fold of subjects
+        return "val" if subject_fold(sample.subject or "") == val_fold else "train"
+    return sample.split
+
+
+def combine(
+    samples: Iterable[FaceSample], label_set: str = "ferplus", val_fold: int = 0
+) -> CombinedDataset:
+    """Merge samples from any sources into one de-duplicated, leak-free dataset.
+
+    Classes the `label_set` lacks are dropped. Test-split samples are never used.
+    """
+    keep = np.array([name in label_names(label_set) for name in EMOTIONS], np.float32)
+    kept: list[FaceSample] = []
+    splits: list[str] = []
+    dropped_classes: Counter[str] = Counter()
+    for s in samples:
+        split = _split_of(s, val_fold)
+        if split == "test":
+            continue
+        if not _target_row(s, keep).any():
+            dropped_classes[s.label or "no label"] += 1
+            continue
+        kept.append(s)
+        splits.append(split)
+    if not kept:
+        raise DatasetError("no labelled samples to combine (check the sources and label set)")
+    images = np.stack([_to_face(s.image) for s in kept])
+    groups = duplicate_groups(images)
+    split_arr = np.array(splits)
+
+    # A group that touches validation is validation-only: its training copies would leak.
+    val_groups = set(groups[split_arr == "val"].tolist())
+    leaked = [i for i, g in enumerate(groups) if split_arr[i] == "train" and g in val_groups]
+
+    items: dict[tuple[int, str], list[int]] = {}
+    for i, g in enumerate(groups):
+        if split_arr[i] == "train" and g in val_groups:
+            continue
+        items.setdefault((int(g), split_arr[i]), []).append(i)
+
+    out_images, out_split, out_sources, out_subjects = [], [], [], []
+    targets = {h: [] for h in HEADS}
+    conflicts = 0
+    for (_, split), members in items.items():
+        # Prefer a lossless copy (FER+ PNG) of the face over a JPEG one.
+        members.sort(key=lambda i: (not kept[i].path.endswith(".png"), i))
+        rows = {h: np.zeros(len(EMOTIONS), np.float32) for h in HEADS}
+        hard: dict[str, set[str]] = {h: set() for h in HEADS}
+        for i in members:
+            head = HEAD_OF_SOURCE[kept[i].source]
+            rows[head] += _target_row(kept[i], keep)
+            if kept[i].votes is None:
+                hard[head].add(kept[i].label)
+        for head in HEADS:
+            if len(hard[head]) > 1:  # byte-identical faces with different labels: unusable
+                rows[head][:] = 0
+                conflicts += 1
+            total = rows[head].sum()
+            targets[head].append(rows[head] / total if total > 0 else rows[head])
+        if not any(targets[h][-1].any() for h in HEADS):
+            for h in HEADS:
+                targets[h].pop()
+            continue
+        first = kept[members[0]]
+        out_images.append(images[members[0]])
+        out_split.append(split)
+        out_sources.append("+".join(sorted({kept[i].source for i in members})))
+        out_subjects.append(first.subject or "")
+
+    # Duplicates within one source (FER2013's ~1,000 groups); cross-source copies are merges.
+    per_source = Counter((kept[i].source, int(g)) for i, g in enumerate(groups))
+    dup_groups = Counter(src for (src, _), n in per_source.items() if n > 1)
+    report = {
+        "label_set": label_set,
+        "samples_read": len(kept),
+        "items": len(out_images),
+        "duplicate_groups_within_source": dict(dup_groups),
+        "same_face_in_several_sources": _multi_source_groups(groups, kept),
+        "train_copies_of_val_faces_removed": len(leaked),
+        "conflicting_label_groups_dropped": conflicts,
+        "dropped_for_label_set": dict(dropped_classes),
+        "val_fold_for_subject_split": val_fold,
+    }
+    return CombinedDataset(
+        np.stack(out_images), np.array(out_split), np.array(out_sources),
+        np.array(out_subjects), {h: np.stack(t) for h, t in targets.items()}, report,
+    )
+
+
+def _multi_source_groups(groups: np.ndarray, samples: list[FaceSample]) -> int:
+    sources: dict[int, set[str]] = {}
+    for g, s in zip(groups.tolist(), samples):
+        sources.setdefault(g, set()).add(s.source)
+    return sum(1 for names in sources.values() if len(names) > 1)
+
+
+def _cache_key(specs: Sequence[str], label_set: str, val_fold: int) -> str:
+    parts = [str(CACHE_VERSION), label_set, str(val_fold)]
+    for spec in sorted(specs):
+        kind, path = parse_source(spec)
+        stat = path.stat()
+        parts += [kind, str(path.resolve()), str(stat.st_mtime_ns)]
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def load_combined(
+    specs: Sequence[str], label_set: str = "ferplus", cache_dir: Path | None = None,
+    val_fold: int = 0,
+) -> CombinedDataset:
+    """Combine the sources named by `specs`, reusing a cached .npz when one matches."""
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir) / f"combined-{_cache_key(specs, label_set, val_fold)}.npz"
+        if cache.is_file():
+            return CombinedDataset.load(cache)
+    samples = (s for spec in specs for s in read_source(spec))
+    data = combine(samples, label_set=label_set, val_fold=val_fold)
+    if cache is not None:
+        data.save(cache)
+    return data

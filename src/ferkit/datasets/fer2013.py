@@ -1,0 +1,73 @@
+"""Readers for FER2013: the Kaggle CSV and the per-class JPEG folder layout."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.datasets.base import FaceSample, read_gray, require_dir
+from ferkit.errors import DatasetError
+from ferkit.labels import FER2013_CODES, canonical
+
+SOURCE = "fer2013"
+_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def read_fer2013_csv(path: str | Path) -> Iterator[FaceSample]:
+    """Yield samples from Kaggle's `fer2013.csv` (columns emotion, pixels, Usage)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: FER2013 CSV not found")
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"emotion", "pixels", "Usage"} - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(
+                f"{path}: not a FER2013 CSV, missing column(s) {', '.join(sorted(missing))}"
+            )
+        for row_no, row in enumerate(reader, start=2):
+            try:
+                pixels = np.array(row["pixels"].split(), dtype=np.uint8)
+                label = FER2013_CODES[int(row["emotion"])]
+                split = _USAGE_TO_SPLIT[row["Usage"]]
+            except (KeyError, ValueError) as exc:
+                raise DatasetError(f"{path}:{row_no}: malformed row ({exc})") from None
+            if pixels.size != 48 * 48:
+                raise DatasetError(f"{path}:{row_no}: expected 2304 pixels, got {pixels.size}")
+            yield FaceSample(
+                image=pixels.reshape(48, 48), label=label, source=SOURCE, split=split,
+                path=f"{path}:{row_no}",
+            )
+
+
+def split_from_filename(name: str) -> str:
+    """Map a `Training_`, `PublicTest_` or `PrivateTest_` file-name prefix to a split."""
+    prefix = name.split("_", 1)[0]
+    try:
+        return _USAGE_TO_SPLIT[prefix]
+    except KeyError:
+        raise DatasetError(
+            f"{name}: expected a Training_/PublicTest_/PrivateTest_ file name"
+        ) from None
+
+
+def read_fer2013_folders(root: str | Path) -> Iterator[FaceSample]:
+    """Yield samples from the `train|test/<class>/<Usage>_<id>.jpg` layout."""
+    root = require_dir(Path(root), "a FER2013 folder with train/ and test/")
+    parts = [p for p in (root / "train", root / "test") if p.is_dir()]
+    if not parts:
+        raise DatasetError(f"{root}: expected train/ and/or test/ class folders (FER2013 layout)")
+    for part in parts:
+        for class_dir in sorted(p for p in part.iterdir() if p.is_dir()):
+            label = canonical(class_dir.name)
+            for file in sorted(class_dir.iterdir()):
+                if file.suffix.lower() not in _IMAGE_SUFFIXES:
+                    continue
+                yield FaceSample(
+                    image=read_gray(file), label=label, source=SOURCE,
+                    split=split_from_filename(file.name), path=str(file),
+                )

@@ -1,0 +1,29 @@
+"""Reader for users' own photos: `<root>/<label>/*.jpg|png`, as the GUI's collect mode writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ferkit.datasets.base import FaceSample, read_gray, require_dir
+from ferkit.errors import DatasetError
+from ferkit.labels import canonical
+
+SOURCE = "own"
+_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def read_folder(root: str | Path, split: str = "train") -> Iterator[FaceSample]:
+    """Yield every image under `<root>/<emotion>/`; folder names may use any known spelling."""
+    root = require_dir(Path(root), "a folder of <emotion>/ subfolders")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
+    if not class_dirs:
+        raise DatasetError(f"{root}: no <emotion>/ subfolders")
+    for class_dir in class_dirs:
+        label = canonical(class_dir.name)
+        for file in sorted(class_dir.iterdir()):
+            if file.suffix.lower() in _SUFFIXES:
+                yield FaceSample(
+                    image=read_gray(file), label=label, source=SOURCE, split=split,
+                    path=str(file),
+                )

@@ -1,0 +1,57 @@
+"""Recognise a dataset's layout from its path and read it with the matching reader."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ferkit.datasets.base import FaceSample
+from ferkit.datasets.ckplus import read_ckplus
+from ferkit.datasets.fer2013 import read_fer2013_csv, read_fer2013_folders
+from ferkit.datasets.ferplus import read_ferplus
+from ferkit.datasets.folder import read_folder
+from ferkit.datasets.jaffe import read_jaffe
+from ferkit.errors import DatasetError
+
+READERS: dict[str, Callable[[Path], Iterator[FaceSample]]] = {
+    "fer2013": read_fer2013_folders,
+    "fer2013csv": read_fer2013_csv,
+    "ferplus": read_ferplus,
+    "ckplus": read_ckplus,
+    "jaffe": read_jaffe,
+    "own": read_folder,
+}
+
+
+def detect_kind(path: Path) -> str:
+    """Guess which reader fits `path` from its layout, or raise DatasetError."""
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return "fer2013csv"
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such dataset file or folder")
+    if (path / "fer2013new.csv").is_file():
+        return "ferplus"
+    if (path / "CK+48").is_dir() or (path / "cohn-kanade-images").is_dir() or path.name == "CK+48":
+        return "ckplus"
+    if any(p.suffix.lower() in (".tiff", ".tif") for p in path.iterdir()):
+        return "jaffe"
+    for part in ("train", "test"):
+        if (path / part).is_dir() and any((path / part).glob("*/*_*.jpg")):
+            return "fer2013"
+    if any(p.is_dir() for p in path.iterdir()):
+        return "own"
+    raise DatasetError(f"{path}: not a known dataset layout (FER2013, FER+, CK+, JAFFE, own)")
+
+
+def parse_source(spec: str) -> tuple[str, Path]:
+    """Parse `kind=path` or a bare path (kind guessed from the layout)."""
+    kind, sep, rest = spec.partition("=")
+    if sep and kind in READERS:
+        return kind, Path(rest)
+    return detect_kind(Path(spec)), Path(spec)
+
+
+def read_source(spec: str) -> Iterator[FaceSample]:
+    """Read every sample of the dataset named by `spec` (see `parse_source`)."""
+    kind, path = parse_source(spec)
+    return READERS[kind](path)

@@ -1,0 +1,80 @@
+"""Training configuration: YAML defaults, command-line overrides, and the resolved copy."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ferkit.errors import FerkitError
+
+DEFAULTS: dict[str, Any] = {
+    "data": {
+        "sources": [],
+        "label_set": "ferplus",
+        "cache_dir": ".cache/ferkit",
+        "val_fold": 0,
+        "limit": 0,             # >0: use only this many training items (quick runs, tests)
+    },
+    "model": {"name": "fernet_s", "dropout": 0.3},
+    "train": {
+        "epochs": 40,
+        "batch_size": 64,
+        "lr": 0.05,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "label_smoothing": 0.1,
+        "class_weight_power": 0.3,   # loss weight per class ~ frequency ** -power
+        "head_weights": {"fer2013": 1.0, "ferplus": 1.0, "posed": 0.5},
+        "bf16": True,
+        "patience": 10,
+        "seed": 0,
+        "threads": 0,                # 0: let torch decide
+    },
+    "augment": {},
+}
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def set_dotted(config: dict, assignment: str) -> None:
+    """Apply one `section.key=value` override; the value is parsed as YAML."""
+    key, sep, raw = assignment.partition("=")
+    if not sep:
+        raise FerkitError(f"override {assignment!r} must look like section.key=value")
+    *parents, leaf = key.strip().split(".")
+    node = config
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise FerkitError(f"override {assignment!r}: {part} is not a section")
+    node[leaf] = yaml.safe_load(raw)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
+    """Defaults, updated by the YAML file at `path`, then by each `key=value` override."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise FerkitError(f"{path}: cannot read config ({exc})") from None
+        config = _merge(config, loaded)
+    for assignment in overrides:
+        set_dotted(config, assignment)
+    return config
+
+
+def save_config(config: dict, path: Path) -> None:
+    """Write the resolved config as YAML."""
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
