@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.errors import DatasetError
+from ferkit.errors import DatasetError, FerkitError
+from ferkit.labels import canonical
 
 #: Split names used by every reader: FER2013 PublicTest and FER+ Valid are "val".
 SPLITS = ("train", "val", "test", "all")
@@ -54,6 +55,14 @@ def _read_with_pillow(path: Path) -> np.ndarray:
             return np.asarray(img.convert("L"))
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DatasetError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+
+
+def label_of(name: str, where: Path) -> str:
+    """Canonical emotion for a folder name or file code; DatasetError naming `where` if unknown."""
+    try:
+        return canonical(name)
+    except FerkitError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
 
 
 def require_dir(path: Path, what: str) -> Path:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ferkit.datasets.base import FaceSample, read_gray, require_dir
-from ferkit.errors import DatasetError
+from ferkit.datasets.base import FaceSample, label_of, read_gray, require_dir
+from ferkit.errors import DatasetError, FerkitError
 from ferkit.labels import canonical
 
 SOURCE = "ckplus"
@@ -24,7 +24,7 @@ def read_ckplus48(root: str | Path) -> Iterator[FaceSample]:
     if not class_dirs:
         raise DatasetError(f"{root}: no class folders (expected CK+48/<class>/S###_###_*.png)")
     for class_dir in class_dirs:
-        label = canonical(class_dir.name)
+        label = label_of(class_dir.name, class_dir)
         for file in sorted(class_dir.glob("*.png")):
             match = _CK48_NAME.match(file.name)
             if not match:
@@ -48,9 +48,9 @@ def read_ckplus_original(root: str | Path, peak_frames: int = 3) -> Iterator[Fac
         subject, sequence = label_file.parent.parent.name, label_file.parent.name
         try:
             code = float(label_file.read_text().split()[0])
-        except (IndexError, ValueError):
+            label = canonical(int(code), ckplus_code=True)
+        except (IndexError, ValueError, OverflowError, FerkitError):
             raise DatasetError(f"{label_file}: expected one emotion code 0-7") from None
-        label = canonical(int(code), ckplus_code=True)
         frames = sorted((images / subject / sequence).glob("*.png"))
         if not frames:
             raise DatasetError(f"{label_file}: no frames in {images / subject / sequence}")

@@ -33,7 +33,7 @@ HEAD_OF_SOURCE = {"fer2013": "fer2013", "ferplus": "ferplus", "own": "ferplus",
 HEADS = ("fer2013", "ferplus", "posed")
 #: Number of subject-independent folds for sources without an official split (CK+, JAFFE).
 SUBJECT_FOLDS = 5
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass
@@ -113,15 +113,18 @@ def combine(
 ) -> CombinedDataset:
     """Merge samples from any sources into one de-duplicated, leak-free dataset.
 
-    Classes the `label_set` lacks are dropped. Test-split samples are never used.
+    Classes the `label_set` lacks are dropped. Test-split samples are never used, but their
+    training copies are removed too.
     """
     keep = np.array([name in label_names(label_set) for name in EMOTIONS], np.float32)
     kept: list[FaceSample] = []
     splits: list[str] = []
+    test_faces: list[np.ndarray] = []
     dropped_classes: Counter[str] = Counter()
     for s in samples:
         split = _split_of(s, val_fold)
         if split == "test":
+            test_faces.append(_to_face(s.image))
             continue
         if not _target_row(s, keep).any():
             dropped_classes[s.label or "no label"] += 1
@@ -131,16 +134,21 @@ def combine(
     if not kept:
         raise DatasetError("no labelled samples to combine (check the sources and label set)")
     images = np.stack([_to_face(s.image) for s in kept])
-    groups = duplicate_groups(images)
+    # Test faces join the search only so that their training copies can be found.
+    all_groups = duplicate_groups(np.concatenate([images, np.array(test_faces, np.uint8)
+                                                  .reshape(-1, SIZE, SIZE)]))
+    groups, test_groups = all_groups[: len(kept)], set(all_groups[len(kept):].tolist())
     split_arr = np.array(splits)
 
     # A group that touches validation is validation-only: its training copies would leak.
     val_groups = set(groups[split_arr == "val"].tolist())
     leaked = [i for i, g in enumerate(groups) if split_arr[i] == "train" and g in val_groups]
+    leaked_test = [i for i, g in enumerate(groups)
+                   if split_arr[i] == "train" and g in test_groups and g not in val_groups]
 
     items: dict[tuple[int, str], list[int]] = {}
     for i, g in enumerate(groups):
-        if split_arr[i] == "train" and g in val_groups:
+        if split_arr[i] == "train" and (g in val_groups or g in test_groups):
             continue
         items.setdefault((int(g), split_arr[i]), []).append(i)
 
@@ -172,6 +180,8 @@ def combine(
         out_split.append(split)
         out_sources.append("+".join(sorted({kept[i].source for i in members})))
         out_subjects.append(first.subject or "")
+    if not out_images:
+        raise DatasetError("no usable samples: every face was dropped (conflicting labels)")
 
     # Duplicates within one source (FER2013's ~1,000 groups); cross-source copies are merges.
     per_source = Counter((kept[i].source, int(g)) for i, g in enumerate(groups))
@@ -183,6 +193,7 @@ def combine(
         "duplicate_groups_within_source": dict(dup_groups),
         "same_face_in_several_sources": _multi_source_groups(groups, kept),
         "train_copies_of_val_faces_removed": len(leaked),
+        "train_copies_of_test_faces_removed": len(leaked_test),
         "conflicting_label_groups_dropped": conflicts,
         "dropped_for_label_set": dict(dropped_classes),
         "val_fold_for_subject_split": val_fold,
@@ -195,7 +206,7 @@ def combine(
 
 def _multi_source_groups(groups: np.ndarray, samples: list[FaceSample]) -> int:
     sources: dict[int, set[str]] = {}
-    for g, s in zip(groups.tolist(), samples):
+    for g, s in zip(groups.tolist(), samples, strict=True):
         sources.setdefault(g, set()).add(s.source)
     return sum(1 for names in sources.values() if len(names) > 1)
 

@@ -50,7 +50,7 @@ def duplicate_groups(images: np.ndarray, chunk: int = 4096) -> np.ndarray:
         sims = feats[start : start + chunk] @ feats.T
         rows, cols = np.nonzero(sims > MIN_CORRELATION)
         keep = cols > rows + start
-        for i, j in zip(rows[keep] + start, cols[keep]):
+        for i, j in zip(rows[keep] + start, cols[keep], strict=True):
             if not (textured[i] and textured[j]) or find(i) == find(j):
                 continue
             if np.abs(pixels[i] - pixels[j]).mean() < MAX_MEAN_ABS_DIFF:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ferkit.datasets.base import FaceSample, read_gray, require_dir
+from ferkit.datasets.base import FaceSample, label_of, read_gray, require_dir
 from ferkit.errors import DatasetError
-from ferkit.labels import FER2013_CODES, canonical
+from ferkit.labels import FER2013_CODES
 
 SOURCE = "fer2013"
 _USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -34,7 +34,8 @@ def read_fer2013_csv(path: str | Path) -> Iterator[FaceSample]:
                 pixels = np.array(row["pixels"].split(), dtype=np.uint8)
                 label = FER2013_CODES[int(row["emotion"])]
                 split = _USAGE_TO_SPLIT[row["Usage"]]
-            except (KeyError, ValueError) as exc:
+            # Short rows give None fields; pixel values over 255 overflow uint8.
+            except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
                 raise DatasetError(f"{path}:{row_no}: malformed row ({exc})") from None
             if pixels.size != 48 * 48:
                 raise DatasetError(f"{path}:{row_no}: expected 2304 pixels, got {pixels.size}")
@@ -46,7 +47,7 @@ def read_fer2013_csv(path: str | Path) -> Iterator[FaceSample]:
 
 def split_from_filename(name: str) -> str:
     """Map a `Training_`, `PublicTest_` or `PrivateTest_` file-name prefix to a split."""
-    prefix = name.split("_", 1)[0]
+    prefix = Path(name).name.split("_", 1)[0]
     try:
         return _USAGE_TO_SPLIT[prefix]
     except KeyError:
@@ -63,11 +64,11 @@ def read_fer2013_folders(root: str | Path) -> Iterator[FaceSample]:
         raise DatasetError(f"{root}: expected train/ and/or test/ class folders (FER2013 layout)")
     for part in parts:
         for class_dir in sorted(p for p in part.iterdir() if p.is_dir()):
-            label = canonical(class_dir.name)
+            label = label_of(class_dir.name, class_dir)
             for file in sorted(class_dir.iterdir()):
                 if file.suffix.lower() not in _IMAGE_SUFFIXES:
                     continue
                 yield FaceSample(
                     image=read_gray(file), label=label, source=SOURCE,
-                    split=split_from_filename(file.name), path=str(file),
+                    split=split_from_filename(str(file)), path=str(file),
                 )

@@ -56,6 +56,11 @@ def read_ferplus(root: str | Path, splits: tuple[str, ...] = ("train", "val", "t
     csv_path = root / "fer2013new.csv"
     if not csv_path.is_file():
         raise DatasetError(f"{csv_path}: FER+ vote file not found")
+    # Without this check a wrong layout reads as an empty dataset instead of failing.
+    if not any((root / "data" / folder).is_dir() for folder in _FOLDERS.values()):
+        raise DatasetError(
+            f"{root / 'data'}: no FER2013Train/, FER2013Valid/ or FER2013Test/ image folders"
+        )
     seen: set[str] = set()
     with csv_path.open(newline="") as fh:
         reader = csv.reader(fh)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ferkit.datasets.base import FaceSample, read_gray, require_dir
+from ferkit.datasets.base import FaceSample, label_of, read_gray, require_dir
 from ferkit.errors import DatasetError
-from ferkit.labels import canonical
 
 SOURCE = "own"
 _SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -20,7 +19,7 @@ def read_folder(root: str | Path, split: str = "train") -> Iterator[FaceSample]:
     if not class_dirs:
         raise DatasetError(f"{root}: no <emotion>/ subfolders")
     for class_dir in class_dirs:
-        label = canonical(class_dir.name)
+        label = label_of(class_dir.name, class_dir)
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() in _SUFFIXES:
                 yield FaceSample(

@@ -6,9 +6,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from ferkit.datasets.base import FaceSample, read_gray, require_dir
+from ferkit.datasets.base import FaceSample, label_of, read_gray, require_dir
 from ferkit.errors import DatasetError
-from ferkit.labels import canonical
 
 SOURCE = "jaffe"
 _NAME = re.compile(r"^([A-Za-z]{2})\.([A-Za-z]{2})(\d+)\.(\d+)\.tiff?$")
@@ -25,6 +24,6 @@ def read_jaffe(root: str | Path) -> Iterator[FaceSample]:
         if not match:
             raise DatasetError(f"{file}: expected a JAFFE name like KA.AN1.39.tiff")
         yield FaceSample(
-            image=read_gray(file), label=canonical(match.group(2)), source=SOURCE, split="all",
+            image=read_gray(file), label=label_of(match.group(2), file), source=SOURCE, split="all",
             subject=match.group(1).upper(), path=str(file),
         )

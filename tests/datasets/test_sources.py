@@ -1,0 +1,54 @@
+"""Tests for recognising a dataset's layout from its path and reading it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ferkit.datasets import detect_kind, read_source
+from ferkit.datasets.sources import parse_source
+from ferkit.errors import DatasetError
+
+
+@pytest.fixture
+def layouts(make, face):
+    """One tiny dataset of every supported layout, by kind."""
+    return {
+        "fer2013csv": make.fer2013_csv([(3, face(1), "Training")]),
+        "fer2013": make.fer2013_folders([("train", "happy", "Training_1.jpg", face(2))]),
+        "ferplus": make.ferplus(
+            [("Training", "fer0000000.png", [0, 10, 0, 0, 0, 0, 0, 0, 0, 0], face(3))]),
+        "ckplus": make.ckplus48([("happy", "S010", 1, 1, face(4))]),
+        "jaffe": make.jaffe([("KA", "HA", 1, 30, face(5, 64), False)]),
+        "own": make.own([("happy", "me.jpg", face(6))]),
+    }
+
+
+def test_detect_kind_recognises_every_layout(layouts, make):
+    for kind, path in layouts.items():
+        assert detect_kind(path) == kind, path
+    assert detect_kind(layouts["ckplus"] / "CK+48") == "ckplus"
+    assert detect_kind(make.ckplus_original([("S005", 1, 3, 5.0)])) == "ckplus"
+
+
+def test_read_source_reads_happy_from_every_layout(layouts):
+    for kind, path in layouts.items():
+        samples = list(read_source(str(path)))
+        assert [s.label for s in samples] == ["happy"], kind
+
+
+def test_explicit_kind_overrides_detection(layouts):
+    # A FER2013 folder read as own photos: the train/ folder becomes a (bad) class name.
+    assert parse_source(f"own={layouts['own']}") == ("own", layouts["own"])
+    with pytest.raises(DatasetError, match=r"fer2013/train: unknown emotion name 'train'"):
+        list(read_source(f"own={layouts['fer2013']}"))
+
+
+def test_unknown_layouts_are_dataset_errors(tmp_path):
+    with pytest.raises(DatasetError, match="no such dataset file or folder"):
+        detect_kind(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="empty: not a known dataset layout"):
+        detect_kind(tmp_path / "empty")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(DatasetError, match="notes.txt: no such dataset file or folder"):
+        read_source(str(tmp_path / "notes.txt"))
