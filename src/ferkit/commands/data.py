@@ -1,0 +1,66 @@
+"""`ferkit data stats`: class counts, duplicate figures and a sample-face grid for datasets."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ferkit.errors import FerkitError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect datasets (counts, duplicates, sample faces)",
+                       description="Inspect datasets in any layout ferkit reads.")
+    actions = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    s = actions.add_parser(
+        "stats", help="counts per source, class and split; duplicates; a sample grid",
+        description="Count images per source, class and split; find exact and near duplicates "
+                    "within each source and the training copies of validation faces that "
+                    "combining removes; draw sample faces per class to OUT/samples.png.")
+    s.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="dataset folder or file (layout detected), or KIND=PATH")
+    s.add_argument("--out", type=Path, default=Path("ferkit-stats"),
+                   help="folder for samples.png and stats.json (default: ./ferkit-stats)")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--cache-dir", type=Path, default=None,
+                   help="reuse/write combined-dataset caches here (as `ferkit train` does)")
+    s.add_argument("--label-set", default="ferplus", choices=("seed5", "fer2013", "ferplus"),
+                   help="classes kept when combining (default ferplus: all eight)")
+    s.add_argument("--val-fold", type=int, default=0,
+                   help="subject fold held out for CK+/JAFFE validation (default 0)")
+    s.add_argument("--per-class", type=int, default=8,
+                   help="sample faces per source and class in the grid (default 8)")
+    s.set_defaults(run=run_stats)
+
+
+def _progress(message: str) -> None:
+    # stderr, so that --json output on stdout stays machine-readable.
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from ferkit.datasets import stats
+
+    if args.per_class < 1:
+        raise FerkitError("--per-class must be at least 1")
+    stats.check_sources(args.sources)
+    sources = []
+    for spec in args.sources:
+        _progress(f"reading {spec} ...")
+        sources.extend(stats.read_sources([spec]))
+    _progress("finding duplicates and combining (a minute or more for FER2013 + FER+) ...")
+    result = stats.collect_stats(sources, args.label_set, args.val_fold, args.cache_dir)
+    try:
+        grid = stats.sample_grid(sources, args.out / "samples.png", args.per_class)
+        result["samples_png"] = str(grid)
+        stats.write_json(result, args.out / "stats.json")
+    except OSError as exc:
+        raise FerkitError(f"{args.out}: cannot write the report ({exc.strerror or exc})") from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(stats.format_table(result), end="")
+        print(f"\nsample grid: {grid}")
+    return 0
