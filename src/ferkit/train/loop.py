@@ -208,7 +208,14 @@ class Trainer:
         metrics = self.out / "metrics.csv"
         if not resume and metrics.exists():
             metrics.unlink()
+        # train.stop_after=N ends this run once N epochs are done, leaving the schedule (set by
+        # train.epochs) untouched, so `--resume` continues exactly as if never stopped.
+        stop_after = int(tc.get("stop_after") or 0)
         while self.epoch < tc["epochs"]:
+            if stop_after and self.epoch >= stop_after:
+                tqdm.write(f"stopped after epoch {self.epoch} (train.stop_after); "
+                           "continue with --resume")
+                break
             r = self.train_epoch()
             score = float(np.mean(list(r.val.values()))) if r.val else -r.loss
             if score > self.best_score:

@@ -1,0 +1,32 @@
+"""`ferkit export`: turn a training checkpoint into the ONNX model ferkit runs on."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export",
+                       help="export a training checkpoint to ONNX (needs the train extra)")
+    p.add_argument("checkpoint", type=Path, help="best.pt or last.pt written by `ferkit train`")
+    p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("--head", dest="heads", action="append", default=[], metavar="LABELSET=HEAD",
+                   help="which head serves a label set, e.g. seed5=ferplus (repeatable; "
+                        "defaults: seed5=fer2013, fer2013=fer2013, ferplus=ferplus)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
+
+    result = export_checkpoint(args.checkpoint, args.out, opset=args.opset or DEFAULT_OPSET,
+                               label_set_heads=parse_head_choices(args.heads))
+    mapping = json.loads(result["metadata"]["label_set_heads"])
+    size_mb = args.out.stat().st_size / 1e6
+    print(f"wrote {args.out} ({size_mb:.1f} MB, heads {', '.join(result['heads'])})")
+    print("label set -> head: " + ", ".join(f"{k}={v}" for k, v in mapping.items()))
+    print(f"ONNX Runtime vs torch: max |diff| {result['max_abs_diff']:.2e}")
+    return 0

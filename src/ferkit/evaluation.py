@@ -1,0 +1,200 @@
+"""Evaluation: pure metric functions, the validation protocols per dataset, and the figure."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.datasets.base import FaceSample
+from ferkit.datasets.combine import subject_fold
+from ferkit.errors import FerkitError
+from ferkit.labels import label_names, project
+
+# -- metrics (pure functions of integer class indices) -----------------------------------------
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
+    """Counts (n_classes, n_classes): row = true class, column = predicted class."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true {y_true.shape} and y_pred {y_pred.shape} differ in shape")
+    if y_true.size and (min(y_true.min(), y_pred.min()) < 0
+                        or max(y_true.max(), y_pred.max()) >= n_classes):
+        raise ValueError(f"class indices must lie in 0..{n_classes - 1}")
+    flat = np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes)
+    return flat.reshape(n_classes, n_classes)
+
+
+def accuracy(cm: np.ndarray) -> float:
+    """Top-1 accuracy from a confusion matrix (0 when it is empty)."""
+    total = cm.sum()
+    return float(np.trace(cm) / total) if total else 0.0
+
+
+def per_class(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Precision, recall, F1 and support per class; an undefined ratio (0/0) counts as 0."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    predicted = cm.sum(axis=0)
+    support = cm.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {"precision": precision, "recall": recall, "f1": f1,
+            "support": support.astype(np.int64)}
+
+
+def macro_f1(cm: np.ndarray) -> float:
+    """Mean F1 over the classes that occur as a label or a prediction (scikit-learn's default).
+
+    A class absent from both (say neutral on CK+) is left out rather than counted as 0.
+    """
+    cm = np.asarray(cm)
+    seen = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    if not seen.any():
+        return 0.0
+    return float(per_class(cm)["f1"][seen].mean())
+
+
+# -- which samples a protocol evaluates --------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    """The faces a protocol keeps, their label indices, and what it left out and why."""
+
+    images: list[np.ndarray] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    read: int = 0
+    other_split: int = 0
+    no_majority: int = 0
+    not_in_label_set: Counter[str] = field(default_factory=Counter)
+    splits_seen: set[str] = field(default_factory=set)
+
+    def counts(self) -> dict:
+        return {
+            "read": self.read,
+            "evaluated": len(self.labels),
+            "other_split": self.other_split,
+            "excluded_no_majority": self.no_majority,
+            "excluded_not_in_label_set": dict(sorted(self.not_in_label_set.items())),
+        }
+
+
+def in_split(sample: FaceSample, split: str, val_fold: int = 0) -> bool:
+    """Whether `sample` belongs to `split`; sources without splits ("all") use subject folds.
+
+    For CK+ and JAFFE, "val" is the subject fold training held out (`val_fold`) and "train"
+    the other folds, so the evaluation stays subject-independent.
+    """
+    if split == "all":
+        return True
+    if sample.split == "all":
+        fold = subject_fold(sample.subject or "")
+        return {"val": fold == val_fold, "train": fold != val_fold}.get(split, False)
+    return sample.split == split
+
+
+def select(samples: Iterable[FaceSample], split: str, label_set: str,
+           val_fold: int = 0) -> Selection:
+    """Keep the samples of `split` whose label is in `label_set`; count every exclusion.
+
+    Samples with no label (FER+ images without a clear majority, by Barsoum et al.'s
+    protocol) are excluded and counted.
+    """
+    names = label_names(label_set)
+    sel = Selection()
+    for s in samples:
+        sel.read += 1
+        sel.splits_seen.add(s.split)
+        if not in_split(s, split, val_fold):
+            sel.other_split += 1
+        elif s.label is None:
+            sel.no_majority += 1
+        elif s.label not in names:
+            sel.not_in_label_set[s.label] += 1
+        else:
+            sel.images.append(s.image)
+            sel.labels.append(names.index(s.label))
+    return sel
+
+
+# -- running a model ---------------------------------------------------------------------------
+
+
+def _scores(cm: np.ndarray, names: Sequence[str]) -> dict:
+    pc = per_class(cm)
+    return {
+        "accuracy": accuracy(cm),
+        "macro_f1": macro_f1(cm),
+        "per_class": {
+            name: {"precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]),
+                   "f1": float(pc["f1"][i]), "support": int(pc["support"][i])}
+            for i, name in enumerate(names)
+        },
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def evaluate_selection(model, sel: Selection, label_set: str, head: str | None = None) -> dict:
+    """Scores of an `ExpressionModel` on a selection, without and with horizontal-flip TTA.
+
+    `head` defaults to the one the model's metadata assigns to `label_set`. TTA averages the
+    head's probabilities for each face and its mirror before projecting onto the label set,
+    exactly as `ExpressionModel.probabilities(..., tta=True)` does.
+    """
+    names = label_names(label_set)
+    head = head or model.head_for(label_set)
+    if not sel.labels:
+        raise FerkitError("no samples left to evaluate after the exclusions "
+                          f"({sel.counts()})")
+    plain = model.head_probabilities(sel.images, head)
+    mirrored = model.head_probabilities([img[:, ::-1] for img in sel.images], head)
+    y_true = np.asarray(sel.labels)
+    result = {"head": head, "classes": list(names)}
+    for key, probs in (("plain", plain), ("flip_tta", (plain + mirrored) / 2)):
+        pred = project(probs, model.emotions, label_set).argmax(axis=1)
+        result[key] = _scores(confusion_matrix(y_true, pred, len(names)), names)
+    return result
+
+
+# -- the figure --------------------------------------------------------------------------------
+
+
+def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str) -> Path:
+    """Save a row-normalised confusion matrix (colour = recall share, text = counts) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm)
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * n, 0.8 + 0.75 * n))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

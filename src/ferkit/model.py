@@ -1,0 +1,233 @@
+"""ExpressionModel: an ONNX Runtime session plus the preprocessing facts its metadata carries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ferkit.errors import FerkitError
+from ferkit.labels import label_names, project
+
+#: The model shipped inside the package, written by `ferkit export`.
+SHIPPED_MODEL = "models/fernet.onnx"
+_REQUIRED_KEYS = ("format_version", "emotions", "heads", "outputs", "label_set_heads",
+                  "input_name", "input_size", "mean", "std")
+_SUPPORTED_FORMAT = 1
+#: Faces per ONNX Runtime call: bounds memory for long lists at no measurable cost in speed.
+_CHUNK = 256
+
+
+def shipped_model_path() -> Path:
+    """Where the packaged model lives (it may not exist yet in a development checkout)."""
+    return Path(str(resources.files("ferkit").joinpath(SHIPPED_MODEL)))
+
+
+class ExpressionModel:
+    """An exported ferkit classifier: crops in, emotion probabilities out.
+
+    Immutable after construction and safe to share between threads (ONNX Runtime's `run` is
+    thread-safe and nothing here changes per call). Every preprocessing fact — input size,
+    normalisation, emotion order, which head serves which label set — comes from the model
+    file's metadata.
+    """
+
+    __slots__ = ("_path", "_session", "_meta", "_emotions", "_heads", "_outputs",
+                 "_label_set_heads", "_input_name", "_input_size", "_mean", "_std",
+                 "_architecture")
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        """Load `path`; `threads` sets ONNX Runtime's intra-op threads (None: its default)."""
+        import onnxruntime as ort
+
+        path = Path(path)
+        if not path.is_file():
+            raise FerkitError(f"{path}: no such model file")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        # One call at a time per session; inter-op parallelism only adds thread contention here.
+        opts.inter_op_num_threads = 1
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises its own exception types for unreadable models
+            raise FerkitError(f"{path}: not a loadable ONNX model ({exc})") from None
+        meta = _read_metadata(path, session.get_modelmeta().custom_metadata_map)
+        outputs = {o.name for o in session.get_outputs()}
+        inputs = {i.name for i in session.get_inputs()}
+        missing = [n for n in meta["outputs"].values() if n not in outputs]
+        if meta["input_name"] not in inputs or missing:
+            raise FerkitError(f"{path}: graph does not match its metadata "
+                              f"(input {meta['input_name']!r}, outputs {missing})")
+        set_ = object.__setattr__
+        set_(self, "_path", path)
+        set_(self, "_session", session)
+        set_(self, "_meta", MappingProxyType(meta))
+        set_(self, "_emotions", tuple(meta["emotions"]))
+        set_(self, "_heads", tuple(meta["heads"]))
+        set_(self, "_outputs", MappingProxyType(dict(meta["outputs"])))
+        set_(self, "_label_set_heads", MappingProxyType(dict(meta["label_set_heads"])))
+        set_(self, "_input_name", str(meta["input_name"]))
+        set_(self, "_input_size", int(meta["input_size"]))
+        set_(self, "_mean", float(meta["mean"]))
+        set_(self, "_std", float(meta["std"]))
+        set_(self, "_architecture", str(meta.get("architecture", "unknown")))
+
+    @classmethod
+    def shipped(cls, *, threads: int | None = None) -> ExpressionModel:
+        """The model packaged with ferkit, or FerkitError if this install has none yet."""
+        path = shipped_model_path()
+        if not path.is_file():
+            raise FerkitError(
+                f"the shipped model {path} does not exist yet; export one with "
+                "`ferkit export runs/<run>/best.pt --out src/ferkit/models/fernet.onnx` "
+                "or pass a model path"
+            )
+        return cls(path, threads=threads)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __repr__(self) -> str:
+        return (f"ExpressionModel({str(self._path)!r}, architecture={self._architecture!r}, "
+                f"heads={self._heads})")
+
+    # -- facts from the metadata ---------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def architecture(self) -> str:
+        return self._architecture
+
+    @property
+    def emotions(self) -> tuple[str, ...]:
+        """The column order of every head's output."""
+        return self._emotions
+
+    @property
+    def heads(self) -> tuple[str, ...]:
+        return self._heads
+
+    @property
+    def label_set_heads(self) -> Mapping[str, str]:
+        """Which head serves each label set."""
+        return self._label_set_heads
+
+    @property
+    def input_size(self) -> int:
+        return self._input_size
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        """Every metadata entry, JSON-decoded (read-only)."""
+        return self._meta
+
+    def head_for(self, label_set: str) -> str:
+        """The head that serves `label_set`, or FerkitError."""
+        label_names(label_set)  # raises for an unknown label set
+        try:
+            return self._label_set_heads[label_set]
+        except KeyError:
+            raise FerkitError(f"{self._path}: model serves no label set {label_set!r} "
+                              f"(it serves {', '.join(self._label_set_heads)})") from None
+
+    # -- inference -------------------------------------------------------------------------
+    def preprocess(self, crops: Iterable[np.ndarray]) -> np.ndarray:
+        """Face crops of any size -> the network input (N, 1, S, S) float32.
+
+        Each crop is grayscale (H, W) or (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4), uint8 or
+        uint16 (scaled to 8 bit the way the training readers do).
+        """
+        if isinstance(crops, np.ndarray):
+            raise FerkitError("crops must be a list of images, not one array; "
+                              "wrap a single crop as [crop] (or pass list(stack))")
+        size = self._input_size
+        faces = [_to_gray_face(crop, size, i) for i, crop in enumerate(crops)]
+        if not faces:
+            return np.zeros((0, 1, size, size), np.float32)
+        x = np.stack(faces).astype(np.float32)[:, None]
+        return (x / 255.0 - self._mean) / self._std
+
+    def head_probabilities(self, crops: Iterable[np.ndarray], head: str, *,
+                           tta: bool = False) -> np.ndarray:
+        """Softmax output (N, len(emotions)) of one head; `tta` averages with mirrored crops."""
+        if head not in self._outputs:
+            raise FerkitError(f"model has no head {head!r} (heads: {', '.join(self._heads)})")
+        return self._run(self.preprocess(crops), head, tta)
+
+    def probabilities(self, crops: Iterable[np.ndarray], label_set: str = "seed5", *,
+                      tta: bool = False) -> np.ndarray:
+        """Probabilities (N, K) over `ferkit.label_names(label_set)`, each row summing to 1.
+
+        The head the metadata assigns to `label_set` is projected onto it (emotions the set
+        lacks are dropped and the rest renormalised). `tta` averages each crop with its
+        horizontal mirror.
+        """
+        head = self.head_for(label_set)
+        return project(self._run(self.preprocess(crops), head, tta), self._emotions, label_set)
+
+    def _run(self, x: np.ndarray, head: str, tta: bool) -> np.ndarray:
+        output = self._outputs[head]
+        parts = []
+        for start in range(0, len(x), _CHUNK):
+            batch = x[start : start + _CHUNK]
+            if tta:
+                both = np.concatenate([batch, batch[..., ::-1]])
+                p = self._session.run([output], {self._input_name: both})[0]
+                parts.append((p[: len(batch)] + p[len(batch) :]) / 2)
+            else:
+                parts.append(self._session.run([output], {self._input_name: batch})[0])
+        if not parts:
+            return np.zeros((0, len(self._emotions)), np.float32)
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+
+def _read_metadata(path: Path, raw: Mapping[str, str]) -> dict[str, Any]:
+    missing = [k for k in _REQUIRED_KEYS if k not in raw]
+    if missing:
+        raise FerkitError(f"{path}: not a ferkit model (metadata lacks {', '.join(missing)}); "
+                          "export models with `ferkit export`")
+    try:
+        meta = {k: json.loads(v) for k, v in raw.items()}
+    except json.JSONDecodeError as exc:
+        raise FerkitError(f"{path}: malformed model metadata ({exc})") from None
+    # Preprocessing is implemented once, below; refuse a model that asks for another kind.
+    if meta.get("color", "gray") != "gray" or meta.get("resize", "area") != "area":
+        raise FerkitError(f"{path}: unsupported preprocessing (color {meta.get('color')!r}, "
+                          f"resize {meta.get('resize')!r}); this ferkit does gray + area")
+    if int(meta["format_version"]) > _SUPPORTED_FORMAT:
+        raise FerkitError(f"{path}: model format {meta['format_version']} is newer than this "
+                          f"ferkit understands ({_SUPPORTED_FORMAT}); upgrade ferkit")
+    return meta
+
+
+def _to_gray_face(crop: Any, size: int, index: int) -> np.ndarray:
+    """One crop -> uint8 (size, size) grayscale, as the training readers prepare faces."""
+    if not isinstance(crop, np.ndarray):
+        raise FerkitError(f"crop {index}: expected a numpy array, got {type(crop).__name__}")
+    if crop.dtype not in (np.uint8, np.uint16):
+        raise FerkitError(f"crop {index}: expected uint8 or uint16 pixels, got {crop.dtype}")
+    if crop.ndim == 3 and crop.shape[2] == 1:
+        crop = crop[:, :, 0]
+    if not (crop.ndim == 2 or (crop.ndim == 3 and crop.shape[2] in (3, 4))):
+        raise FerkitError(f"crop {index}: expected (H, W), (H, W, 3) BGR or (H, W, 4) BGRA, "
+                          f"got shape {crop.shape}")
+    if crop.shape[0] == 0 or crop.shape[1] == 0:
+        raise FerkitError(f"crop {index}: empty image, shape {crop.shape}")
+    if crop.dtype == np.uint16:
+        crop = (crop >> 8).astype(np.uint8)
+    crop = np.ascontiguousarray(crop)
+    if crop.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if crop.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        crop = cv2.cvtColor(crop, code)
+    if crop.shape != (size, size):
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return crop

@@ -1,0 +1,194 @@
+"""Export a trained expression CNN to ONNX with softmax outputs and self-describing metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ferkit import __version__
+from ferkit.datasets.combine import SIZE
+from ferkit.errors import FerkitError
+from ferkit.labels import EMOTIONS, LABEL_SETS
+from ferkit.train.loop import MEAN, STD
+from ferkit.train.models import create_model
+
+INPUT_NAME = "faces"
+OUTPUT_PREFIX = "probs_"
+DEFAULT_OPSET = 17
+#: Version of the metadata layout below; readers refuse models with a newer major version.
+FORMAT_VERSION = 1
+#: Preferred head per label set; a model lacking that head falls back as `resolve_label_set_heads`.
+DEFAULT_LABEL_SET_HEADS = {"seed5": "fer2013", "fer2013": "fer2013", "ferplus": "ferplus"}
+
+
+class _Probabilities(nn.Module):
+    """Wraps a multi-head net so the graph returns one softmax tensor per head, in a fixed order."""
+
+    def __init__(self, net: nn.Module, heads: Sequence[str]):
+        super().__init__()
+        self.net = net
+        self.heads = tuple(heads)
+
+    def forward(self, faces: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits = self.net(faces)
+        return tuple(torch.softmax(logits[h], dim=1) for h in self.heads)
+
+
+def resolve_label_set_heads(heads: Sequence[str],
+                            chosen: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Which head serves each label set: `chosen` entries, else the defaults, else a fallback.
+
+    The fallback (the FER+ head, else the first head) covers models trained on fewer sources.
+    """
+    chosen = dict(chosen or {})
+    for label_set, head in chosen.items():
+        if label_set not in LABEL_SETS:
+            raise FerkitError(f"unknown label set {label_set!r}; choose one of "
+                              f"{', '.join(LABEL_SETS)}")
+        if head not in heads:
+            raise FerkitError(f"label set {label_set!r}: the model has no head {head!r} "
+                              f"(heads: {', '.join(heads)})")
+    fallback = "ferplus" if "ferplus" in heads else heads[0]
+    out = {}
+    for label_set in LABEL_SETS:
+        head = chosen.get(label_set) or DEFAULT_LABEL_SET_HEADS.get(label_set, fallback)
+        out[label_set] = head if head in heads else fallback
+    return out
+
+
+def parse_head_choices(items: Sequence[str]) -> dict[str, str]:
+    """Parse command-line `LABELSET=HEAD` pairs."""
+    out = {}
+    for item in items:
+        label_set, sep, head = item.partition("=")
+        if not sep or not label_set or not head:
+            raise FerkitError(f"--head {item!r} must look like LABELSET=HEAD, e.g. seed5=ferplus")
+        out[label_set.strip()] = head.strip()
+    return out
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild the model saved by `Trainer.save` in eval mode; return it with the checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise FerkitError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise FerkitError(f"{path}: not a readable torch checkpoint ({exc})") from None
+    if not isinstance(state, dict) or not {"model", "config", "heads"} <= set(state):
+        raise FerkitError(f"{path}: not a ferkit training checkpoint "
+                          "(expected the last.pt/best.pt that `ferkit train` writes)")
+    mc = state["config"]["model"]
+    model = create_model(mc["name"], heads=state["heads"], dropout=mc.get("dropout", 0.0))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise FerkitError(f"{path}: weights do not fit {mc['name']} ({exc})") from None
+    return model.eval(), state
+
+
+def training_summary(state: Mapping) -> dict:
+    """What the metadata records about the run: its resolved config and where it stopped."""
+    return {
+        "config": state.get("config", {}),
+        "epoch": state.get("epoch"),
+        "best_epoch": state.get("best_epoch"),
+        "best_score": state.get("best_score"),
+    }
+
+
+def build_metadata(architecture: str, heads: Sequence[str], label_set_heads: Mapping[str, str],
+                   training: Mapping, input_size: int = SIZE) -> dict[str, str]:
+    """The ONNX metadata_props: every preprocessing and label fact, each a JSON string."""
+    facts = {
+        "format_version": FORMAT_VERSION,
+        "producer": f"ferkit {__version__}",
+        "architecture": architecture,
+        "emotions": list(EMOTIONS),
+        "heads": list(heads),
+        "outputs": {h: OUTPUT_PREFIX + h for h in heads},
+        "label_set_heads": dict(label_set_heads),
+        "input_name": INPUT_NAME,
+        "input_size": input_size,
+        # The network sees (gray / 255 - mean) / std, gray resized with INTER_AREA.
+        "mean": MEAN,
+        "std": STD,
+        "color": "gray",
+        "resize": "area",
+        "training": dict(training),
+    }
+    return {key: json.dumps(value) for key, value in facts.items()}
+
+
+def export_onnx(model: nn.Module, out: str | Path, *, architecture: str,
+                training: Mapping | None = None,
+                label_set_heads: Mapping[str, str] | None = None,
+                opset: int = DEFAULT_OPSET, input_size: int = SIZE) -> dict:
+    """Write `model` (returning dict head -> logits) to `out` as ONNX, atomically.
+
+    Returns the metadata written and `max_abs_diff`, the largest difference between ONNX
+    Runtime's and torch's probabilities on a fixed random batch (an export sanity check).
+    """
+    import onnx
+
+    heads = list(getattr(model, "heads_order", None) or model.heads.keys())
+    mapping = resolve_label_set_heads(heads, label_set_heads)
+    metadata = build_metadata(architecture, heads, mapping, training or {}, input_size)
+    wrapper = _Probabilities(model, heads).eval()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # A hidden sibling: os.replace is atomic only within one file system.
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        dummy = torch.zeros(2, 1, input_size, input_size)
+        output_names = [OUTPUT_PREFIX + h for h in heads]
+        with warnings.catch_warnings():
+            # The TorchScript exporter warns that it is deprecated; it still exports this net
+            # exactly, and the dynamo exporter is the slower, heavier path for no gain here.
+            warnings.simplefilter("ignore", (DeprecationWarning, FutureWarning, UserWarning))
+            torch.onnx.export(
+                wrapper, (dummy,), str(tmp), dynamo=False, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=output_names,
+                dynamic_axes={name: {0: "batch"} for name in [INPUT_NAME, *output_names]},
+                do_constant_folding=True,
+            )
+        proto = onnx.load(str(tmp))
+        onnx.helper.set_model_props(proto, metadata)
+        proto.doc_string = f"ferkit expression classifier ({architecture})"
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
+        diff = _max_abs_diff(wrapper, tmp, input_size)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"metadata": metadata, "max_abs_diff": diff, "heads": heads, "path": str(out)}
+
+
+def _max_abs_diff(wrapper: nn.Module, onnx_path: Path, input_size: int) -> float:
+    import onnxruntime as ort
+
+    x = np.random.default_rng(0).normal(size=(4, 1, input_size, input_size)).astype(np.float32)
+    with torch.no_grad():
+        expected = [t.numpy() for t in wrapper(torch.from_numpy(x))]
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    got = session.run(None, {INPUT_NAME: x})
+    return float(max(np.abs(a - b).max() for a, b in zip(expected, got, strict=True)))
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = DEFAULT_OPSET,
+                      label_set_heads: Mapping[str, str] | None = None) -> dict:
+    """Load a `ferkit train` checkpoint and export it with `export_onnx`."""
+    model, state = load_checkpoint(checkpoint)
+    return export_onnx(model, out, architecture=state["config"]["model"]["name"],
+                       training=training_summary(state), label_set_heads=label_set_heads,
+                       opset=opset)

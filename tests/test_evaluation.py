@@ -1,0 +1,232 @@
+"""Metric functions on hand-computed cases, the sample-selection protocols, `ferkit evaluate`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ferkit.cli import main
+from ferkit.datasets.base import FaceSample
+from ferkit.datasets.combine import subject_fold
+from ferkit.evaluation import (
+    accuracy,
+    confusion_matrix,
+    in_split,
+    macro_f1,
+    per_class,
+    select,
+)
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+# -- metrics -----------------------------------------------------------------------------------
+
+Y_TRUE = [0, 0, 1, 2, 2, 2]
+Y_PRED = [0, 1, 1, 2, 0, 2]
+
+
+def test_confusion_matrix_rows_are_truth():
+    cm = confusion_matrix(Y_TRUE, Y_PRED, 3)
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
+    assert confusion_matrix([], [], 2).tolist() == [[0, 0], [0, 0]]
+
+
+def test_scores_by_hand():
+    cm = confusion_matrix(Y_TRUE, Y_PRED, 3)
+    assert accuracy(cm) == pytest.approx(4 / 6)
+    pc = per_class(cm)
+    np.testing.assert_allclose(pc["precision"], [1 / 2, 1 / 2, 2 / 2])
+    np.testing.assert_allclose(pc["recall"], [1 / 2, 1 / 1, 2 / 3])
+    np.testing.assert_allclose(pc["f1"], [1 / 2, 2 / 3, 4 / 5])
+    np.testing.assert_array_equal(pc["support"], [2, 1, 3])
+    assert macro_f1(cm) == pytest.approx((1 / 2 + 2 / 3 + 4 / 5) / 3)
+
+
+@pytest.mark.parametrize(("y_true", "y_pred", "expected"), [
+    ([0, 0, 1], [0, 0, 1], 1.0),            # class 2 never occurs: left out, not a 0
+    ([0, 1], [0, 2], 1 / 3),                # class 2 only predicted: counts with F1 0
+    ([0, 0], [1, 1], 0.0),
+    ([], [], 0.0),
+])
+def test_macro_f1_classes_that_occur(y_true, y_pred, expected):
+    assert macro_f1(confusion_matrix(y_true, y_pred, 3)) == pytest.approx(expected)
+
+
+def test_undefined_ratios_are_zero():
+    pc = per_class(confusion_matrix([0, 0], [0, 0], 2))
+    np.testing.assert_array_equal(pc["precision"], [1, 0])
+    np.testing.assert_array_equal(pc["recall"], [1, 0])
+    assert accuracy(np.zeros((2, 2), int)) == 0.0
+
+
+@pytest.mark.parametrize(("y_true", "y_pred"), [([0, 1], [0]), ([0, 3], [0, 1]), ([-1], [0])])
+def test_confusion_matrix_rejects_bad_input(y_true, y_pred):
+    with pytest.raises(ValueError):
+        confusion_matrix(y_true, y_pred, 3)
+
+
+# -- selection ---------------------------------------------------------------------------------
+
+IMG = np.zeros((48, 48), np.uint8)
+
+
+def sample(label, split="val", subject=None, source="fer2013"):
+    return FaceSample(image=IMG, label=label, source=source, split=split, subject=subject)
+
+
+def test_select_counts_every_exclusion():
+    samples = [sample("happy"), sample("contempt"), sample(None), sample("fear"),
+               sample("happy", "train"), sample("sad", "test")]
+    sel = select(samples, "val", "fer2013")
+    assert sel.labels == [3, 2]  # happy, fear in fer2013 order
+    assert sel.counts() == {"read": 6, "evaluated": 2, "other_split": 2,
+                            "excluded_no_majority": 1,
+                            "excluded_not_in_label_set": {"contempt": 1}}
+    seed5 = select(samples, "val", "seed5")
+    assert seed5.labels == [0] and seed5.counts()["excluded_not_in_label_set"] == {
+        "contempt": 1, "fear": 1}
+
+
+def test_subject_folds_for_sources_without_splits():
+    subjects = [f"S{i:03d}" for i in range(40)]
+    samples = [sample("happy", "all", s, "ckplus") for s in subjects]
+    held_out = {s for s in subjects if subject_fold(s) == 0}
+    assert 0 < len(held_out) < len(subjects)
+    val = [s.subject for s in samples if in_split(s, "val")]
+    train = [s.subject for s in samples if in_split(s, "train")]
+    assert set(val) == held_out and set(train) == set(subjects) - held_out
+    assert not any(in_split(s, "test") for s in samples)
+    assert all(in_split(s, "all") for s in samples)
+    other = {s.subject for s in samples if in_split(s, "val", val_fold=1)}
+    assert other == {s for s in subjects if subject_fold(s) == 1}
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch = pytest.importorskip("torch")
+    from ferkit.train.export import export_onnx
+    from ferkit.train.models import create_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("eval-model") / "tiny.onnx"
+    export_onnx(create_model("fernet_xs").eval(), path, architecture="fernet_xs")
+    return path
+
+
+def _png(path: Path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.random.default_rng(seed).integers(0, 256, (48, 48), np.uint8))
+
+
+@pytest.fixture(scope="module")
+def fer2013_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fer2013")
+    n = 0
+    for part, prefix, count in (("train", "Training", 2), ("test", "PublicTest", 3)):
+        for label in ("angry", "happy", "neutral", "disgust"):
+            for _ in range(count):
+                _png(root / part / label / f"{prefix}_{n}.jpg", n)
+                n += 1
+    return root
+
+
+@pytest.fixture(scope="module")
+def ckplus_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ck") / "CK+48"
+    for i in range(12):
+        for label in ("anger", "happy", "contempt"):
+            _png(root / label / f"S{i:03d}_001_0000001{i % 10}.png", i)
+    return root.parent
+
+
+def test_evaluate_json_and_figure(tiny_model, fer2013_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir),
+            "--label-set", "seed5", "--json", "--out", str(out)]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "fer2013" and report["head"] == "fer2013"
+    assert report["classes"] == ["happy", "angry", "sad", "neutral", "surprise"]
+    assert report["samples"] == {"read": 20, "evaluated": 9, "other_split": 8,
+                                 "excluded_no_majority": 0,
+                                 "excluded_not_in_label_set": {"disgust": 3}}
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (5, 5) and cm.sum() == 9
+    assert cm.sum(axis=1).tolist() == [3, 3, 0, 3, 0]
+    assert report["accuracy"] == report["accuracy_plain"]
+    assert 0 <= report["accuracy_flip_tta"] <= 1
+    assert sum(c["support"] for c in report["per_class"].values()) == 9
+    assert Path(report["figure"]) == out / "confusion-fer2013-seed5.png"
+    assert cv2.imread(report["figure"]) is not None
+    assert json.loads((out / "eval-fer2013-seed5.json").read_text()) == report
+
+
+def test_evaluate_table_tta_and_head(tiny_model, fer2013_dir, capsys):
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--tta",
+            "--head", "posed"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "head posed" in text and "label set fer2013" in text  # the dataset's own classes
+    assert "with flip TTA" in text and "per class (flip TTA)" in text
+    assert "12 evaluated" in text
+
+
+def test_evaluate_ckplus_uses_the_held_out_subjects(tiny_model, ckplus_dir, capsys):
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(ckplus_dir), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    held_out = sum(subject_fold(f"S{i:03d}") == 0 for i in range(12))
+    assert report["label_set"] == "ferplus" and report["subject_fold"] == 0
+    assert report["samples"]["evaluated"] == 3 * held_out
+    assert report["samples"]["other_split"] == 3 * (12 - held_out)
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--split", "test"], "no samples in split 'test'"),
+    (["--head", "nohead"], "no head 'nohead'"),
+    (["--label-set", "seed5", "--data", "/nonexistent/ds"], "no such dataset"),
+])
+def test_evaluate_errors(tiny_model, ckplus_dir, capsys, extra, message):
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(ckplus_dir), *extra]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ferkit: error:") and message in err and err.count("\n") == 1
+
+
+def test_evaluate_missing_model(tmp_path, ckplus_dir, capsys):
+    assert main(["evaluate", "--model", str(tmp_path / "x.onnx"), "--data",
+                 str(ckplus_dir)]) == 1
+    assert "no such model file" in capsys.readouterr().err
+
+
+# -- the real validation sets: the protocols' counts -------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not (SHARED / "ferplus").is_dir(), reason="needs ../shared/datasets")
+def test_real_ferplus_majority_protocol():
+    from ferkit.datasets.ferplus import read_ferplus
+
+    sel = select(read_ferplus(SHARED / "ferplus", splits=("val",)), "val", "ferplus")
+    c = sel.counts()
+    assert c["read"] == 3579 and c["evaluated"] + c["excluded_no_majority"] == 3579
+    assert 3000 < c["evaluated"] < 3579
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not (SHARED / "ckplus").is_dir(), reason="needs ../shared/datasets")
+def test_real_ckplus_fold_is_subject_independent():
+    from ferkit.datasets import read_source
+
+    samples = list(read_source(str(SHARED / "ckplus")))
+    val = {s.subject for s in samples if in_split(s, "val")}
+    train = {s.subject for s in samples if in_split(s, "train")}
+    assert val and train and not val & train
+    assert len(val | train) == 118
