@@ -17,7 +17,7 @@ class AugmentConfig:
     rotate_deg: float = 12.0
     scale: float = 0.12         # +- relative zoom
     flip: bool = True
-    brightness: float = 0.25    # +- additive, on [0, 1] pixels
+    brightness: float = 0.15    # +- additive, on [0, 1] pixels
     contrast: float = 0.3       # +- relative
     erase_prob: float = 0.4
     erase_max_area: float = 0.2

@@ -22,9 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "epochs": 40,
         "batch_size": 64,
-        "lr": 0.05,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
+        "optimizer": "adamw",        # or "sgd"
+        "lr": 0.002,
+        "momentum": 0.9,             # sgd only
+        "weight_decay": 0.05,
         "label_smoothing": 0.1,
         "class_weight_power": 0.3,   # loss weight per class ~ frequency ** -power
         "head_weights": {"fer2013": 1.0, "ferplus": 1.0, "posed": 0.5},

@@ -88,6 +88,14 @@ def evaluate_heads(model: torch.nn.Module, data: CombinedDataset, batch: int = 5
     return result
 
 
+def make_optimizer(model: torch.nn.Module, tc: dict) -> torch.optim.Optimizer:
+    """AdamW (default) or SGD with Nesterov momentum, as `train.optimizer` says."""
+    if tc.get("optimizer", "adamw") == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=tc["lr"], momentum=tc["momentum"],
+                               nesterov=True, weight_decay=tc["weight_decay"])
+    return torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
+
+
 class Trainer:
     """Trains a model from a resolved config into `out_dir`, resumable from `last.pt`."""
 
@@ -118,9 +126,7 @@ class Trainer:
                         for h in self.heads}
         self.aug = AugmentConfig(**config.get("augment", {}))
         self.steps_per_epoch = max(1, len(self.train_data) // tc["batch_size"])
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=tc["lr"],
-                                         momentum=tc["momentum"], nesterov=True,
-                                         weight_decay=tc["weight_decay"])
+        self.optimizer = make_optimizer(self.model, tc)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=tc["lr"], epochs=tc["epochs"],
             steps_per_epoch=self.steps_per_epoch, pct_start=0.15,
