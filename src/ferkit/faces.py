@@ -1,0 +1,130 @@
+"""The one result type for a face, used by detection, classification, tracking and output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ferkit.errors import FerkitError
+
+BoxXYXY = tuple[float, float, float, float]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in one image, in that image's pixel coordinates.
+
+    `box_xyxy` is (x1, y1, x2, y2); `landmarks` are (x, y) points in the detector's order
+    (BlazeFace: right eye, left eye, nose tip, mouth centre, right ear, left ear, "right"
+    meaning the subject's own right) or None; `scores` maps emotion name to probability once
+    the face has been classified.
+    """
+
+    box_xyxy: BoxXYXY
+    detector_score: float
+    landmarks: tuple[Point, ...] | None = None
+    scores: dict[str, float] | None = None
+    track_id: int | None = None
+
+    def __post_init__(self) -> None:
+        # Coerce numpy scalars and lists to plain floats and tuples so faces compare, copy and
+        # serialise the same way whatever stage built them.
+        try:
+            box = tuple(float(v) for v in self.box_xyxy)
+        except (TypeError, ValueError):
+            raise FerkitError(f"face box must be 4 numbers, got {self.box_xyxy!r}") from None
+        if len(box) != 4 or not (box[2] >= box[0] and box[3] >= box[1]):
+            raise FerkitError(f"face box must be (x1, y1, x2, y2) with x2>=x1, y2>=y1: {box}")
+        object.__setattr__(self, "box_xyxy", box)
+        object.__setattr__(self, "detector_score", float(self.detector_score))
+        if self.landmarks is not None:
+            points = tuple((float(x), float(y)) for x, y in self.landmarks)
+            object.__setattr__(self, "landmarks", points)
+        if self.scores is not None:
+            object.__setattr__(self, "scores", {str(k): float(v) for k, v in self.scores.items()})
+        if self.track_id is not None:
+            object.__setattr__(self, "track_id", int(self.track_id))
+
+    @property
+    def label(self) -> str | None:
+        """The most probable emotion, or None before classification."""
+        if not self.scores:
+            return None
+        return max(self.scores, key=self.scores.__getitem__)
+
+    @property
+    def size_wh(self) -> tuple[float, float]:
+        x1, y1, x2, y2 = self.box_xyxy
+        return x2 - x1, y2 - y1
+
+    def with_scores(self, scores: Mapping[str, float]) -> Face:
+        """A copy of this face carrying emotion probabilities."""
+        return replace(self, scores=dict(scores))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict; `Face.from_dict` reverses it."""
+        return {
+            "box_xyxy": list(self.box_xyxy),
+            "detector_score": self.detector_score,
+            "landmarks": None if self.landmarks is None else [list(p) for p in self.landmarks],
+            "scores": None if self.scores is None else dict(self.scores),
+            "label": self.label,
+            "track_id": self.track_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Face:
+        return cls(
+            box_xyxy=tuple(data["box_xyxy"]),
+            detector_score=data.get("detector_score", 1.0),
+            landmarks=data.get("landmarks"),
+            scores=data.get("scores"),
+            track_id=data.get("track_id"),
+        )
+
+
+def faces_to_json(faces: Iterable[Face], **dumps_kwargs: Any) -> str:
+    """A JSON array with one object per face."""
+    return json.dumps([face.to_dict() for face in faces], **dumps_kwargs)
+
+
+def faces_from_json(text: str) -> list[Face]:
+    return [Face.from_dict(item) for item in json.loads(text)]
+
+
+def faces_to_records(
+    faces: Sequence[Face], labels: Sequence[str] | None = None, **extra: Any
+) -> list[dict[str, Any]]:
+    """Flat rows for CSV or pandas: `extra` columns first, then face index, box, score, label,
+    and one column per emotion (in `labels` order if given, else as the scores list them).
+
+    Landmarks are left out: they have no fixed column layout across detectors.
+    """
+    rows = []
+    for index, face in enumerate(faces):
+        x1, y1, x2, y2 = face.box_xyxy
+        row: dict[str, Any] = {**extra, "face": index, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
+                               "detector_score": face.detector_score, "label": face.label}
+        if face.track_id is not None:
+            row["track_id"] = face.track_id
+        scores = face.scores or {}
+        for name in (labels if labels is not None else scores):
+            row[name] = scores.get(name)
+        rows.append(row)
+    return rows
+
+
+def faces_to_dataframe(faces: Sequence[Face], labels: Sequence[str] | None = None, **extra: Any):
+    """`faces_to_records` as a pandas DataFrame (pandas is optional, imported only here)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("faces_to_dataframe needs pandas: pip install pandas") from None
+    columns = None
+    if not faces:
+        columns = [*extra, "face", "x1", "y1", "x2", "y2", "detector_score", "label",
+                   *(labels or ())]
+    return pd.DataFrame(faces_to_records(faces, labels, **extra), columns=columns)

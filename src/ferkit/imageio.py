@@ -1,0 +1,199 @@
+"""load_image: a path, encoded bytes or an array in; a BGR uint8 (H, W, 3) array out."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ferkit.errors import ImageError
+
+#: Default guard against decompression bombs and accidental gigapixel scans (100 MP).
+MAX_PIXELS = 100_000_000
+
+ImageSource = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray
+
+
+def load_image(
+    source: ImageSource, *, max_pixels: int | None = MAX_PIXELS, max_side: int | None = None
+) -> np.ndarray:
+    """Read `source` into a BGR uint8 array of shape (H, W, 3).
+
+    Files and bytes are decoded with EXIF orientation applied; palette, gray, 16-bit, float,
+    CMYK and alpha images are converted (alpha is composited over white). Arrays are taken
+    as OpenCV lays them out: (H, W) gray, (H, W, 3) BGR or (H, W, 4) BGRA, any of uint8,
+    uint16, float in [0, 1] or bool; a BGR uint8 array comes back without a copy.
+    Images over `max_pixels` raise ImageError (None: no limit); `max_side` shrinks images
+    whose longer side exceeds it. Anything unreadable raises ImageError naming the source.
+    """
+    if isinstance(source, np.ndarray):
+        name = f"<array {source.dtype} {source.shape}>"
+        _check_pixels(name, source.shape[:2][::-1] if source.ndim >= 2 else (0, 0), max_pixels)
+        image = _from_array(source, name)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        image = _decode(bytes(source), "<bytes>", max_pixels, max_side)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ImageError(f"cannot read image {path}: no such file") from None
+        except IsADirectoryError:
+            raise ImageError(f"cannot read image {path}: it is a directory") from None
+        except OSError as exc:
+            raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
+        image = _decode(data, str(path), max_pixels, max_side)
+    else:
+        raise ImageError(
+            f"cannot read image from {type(source).__name__}: pass a path, bytes or an array")
+    return _shrink(image, max_side)
+
+
+def example_path(name: str = "astronaut") -> Path:
+    """Path of a photo shipped in ferkit/assets ("astronaut": one frontal face; "camera": a
+    face turned to the side); see assets/README.md for sources and licences."""
+    from importlib import resources
+
+    path = Path(str(resources.files("ferkit") / "assets" / f"{name}.jpg"))
+    if not path.is_file():
+        raise ImageError(f"no example photo called {name!r}; try 'astronaut' or 'camera'")
+    return path
+
+
+def _check_pixels(name: str, size_wh: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size_wh
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(
+            f"image {name} is {width}x{height} ({width * height / 1e6:.0f} MP), over the "
+            f"{max_pixels / 1e6:.0f} MP limit; shrink it first or raise max_pixels")
+
+
+def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    height, width = image.shape[:2]
+    if not max_side or max(height, width) <= max_side:
+        return image
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _decode(data: bytes, name: str, max_pixels: int | None, max_side: int | None) -> np.ndarray:
+    if not data:
+        raise ImageError(f"cannot read image {name}: the file is empty")
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ImageError(f"image {name} is too large to decode safely") from None
+    except UnidentifiedImageError:
+        return _decode_with_opencv(data, name, max_pixels)
+    except Exception as exc:  # a known format whose header is damaged
+        raise ImageError(f"cannot read image {name}: corrupt or truncated file "
+                         f"({_first_line(exc)})") from None
+    with im:
+        _check_pixels(name, im.size, max_pixels)
+        if max_side and im.format == "JPEG":
+            # JPEG can decode straight to 1/2, 1/4 or 1/8 scale: far faster for huge photos.
+            im.draft("RGB", (max_side, max_side))
+        try:
+            im.load()
+        except Exception as exc:  # decoders raise many types; to the user all mean "corrupt"
+            raise ImageError(f"cannot read image {name}: corrupt or truncated {im.format} "
+                             f"file ({_first_line(exc)})") from None
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception:  # a broken EXIF block should not lose the pixels
+            pass
+        return _from_pil(im, name)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _decode_with_opencv(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
+    # Formats Pillow lacks (JPEG 2000 in some builds, HDR, ...) may still decode with OpenCV.
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"cannot read image {name}: not an image file, or a format "
+                         "neither Pillow nor OpenCV reads")
+    _check_pixels(name, image.shape[:2][::-1], max_pixels)
+    return _from_array(image, name)
+
+
+def _from_pil(im, name: str) -> np.ndarray:
+    if im.mode.startswith("I;16") or im.mode == "F":
+        return _from_array(np.asarray(im), name)
+    if im.mode == "I":
+        array = np.asarray(im)
+        # Pillow widens 16-bit files to 32-bit "I": scale as 16-bit whatever the values reach.
+        if array.size and array.min() >= 0 and array.max() <= 65535:
+            array = array.astype(np.uint16)
+        return _from_array(array, name)
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("LA", "PA", "La", "RGBa"):
+        im = im.convert("RGBA")
+    if im.mode == "RGBA":
+        return _from_array(np.asarray(im)[..., [2, 1, 0, 3]], name)
+    if im.mode == "1":
+        im = im.convert("L")
+    if im.mode != "L":
+        im = im.convert("RGB")
+    array = np.asarray(im)
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(array[..., ::-1])
+
+
+def _to_uint8(array: np.ndarray, name: str) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if np.issubdtype(array.dtype, np.floating):
+        finite = array[np.isfinite(array)]
+        top = float(finite.max()) if finite.size else 0.0
+        # Floats in [0, 1] are the usual convention; larger values are taken as 0-255.
+        scale = 255.0 if top <= 1.0 else 1.0
+        return np.clip(np.nan_to_num(array) * scale + 0.5, 0, 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer):
+        top = int(array.max()) if array.size else 0
+        if array.dtype == np.uint16 or top > 255:
+            if top > 65535:
+                raise ImageError(f"cannot read image {name}: values up to {top} are beyond "
+                                 "16 bits; scale it to uint8 first")
+            # 65535 maps to 255 exactly; rounding keeps mid-grey at 128.
+            return ((array.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        return np.clip(array, 0, 255).astype(np.uint8)
+    raise ImageError(f"cannot read image {name}: unsupported pixel type {array.dtype}")
+
+
+def _from_array(array: np.ndarray, name: str) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise ImageError(f"cannot read image {name}: expected (H, W), (H, W, 3) or (H, W, 4)")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ImageError(f"cannot read image {name}: it has no pixels")
+    array = _to_uint8(array, name)
+    if array.ndim == 2:
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+    if array.shape[2] == 4:
+        return _drop_alpha(array)
+    return np.ascontiguousarray(array)
+
+
+def _drop_alpha(bgra: np.ndarray) -> np.ndarray:
+    alpha = bgra[..., 3:].astype(np.float32) / 255
+    if alpha.min() == 1.0 or alpha.max() == 0.0:
+        # Opaque, or an alpha channel left at zero by a capture API: the colours are the image.
+        return np.ascontiguousarray(bgra[..., :3])
+    # Over white: what sits under a transparent pixel is arbitrary, white is predictable.
+    blended = bgra[..., :3].astype(np.float32) * alpha + 255 * (1 - alpha)
+    return (blended + 0.5).astype(np.uint8)

@@ -1,0 +1,83 @@
+"""The Face result type: validation, label, JSON round trip, flat records and DataFrames."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ferkit.errors import FerkitError
+from ferkit.faces import Face, faces_from_json, faces_to_dataframe, faces_to_json, faces_to_records
+
+
+def make_face(**overrides) -> Face:
+    fields = dict(
+        box_xyxy=(10, 20, 110, 140), detector_score=0.9,
+        landmarks=[(40, 60), (80, 60), (60, 80), (60, 110), (15, 70), (105, 70)],
+        scores={"happy": 0.7, "sad": 0.1, "neutral": 0.2},
+    )
+    fields.update(overrides)
+    return Face(**fields)
+
+
+def test_coerces_numpy_and_lists_to_plain_python():
+    face = Face(np.array([1, 2, 3, 4], np.float32), np.float32(0.5),
+                np.array([[1, 2], [3, 4]]), {"happy": np.float64(1.0)}, np.int64(3))
+    assert face.box_xyxy == (1.0, 2.0, 3.0, 4.0)
+    assert type(face.detector_score) is float and type(face.box_xyxy[0]) is float
+    assert face.landmarks == ((1.0, 2.0), (3.0, 4.0))
+    assert type(face.scores["happy"]) is float and face.track_id == 3
+    json.dumps(face.to_dict())
+
+
+def test_label_is_argmax_or_none():
+    assert make_face().label == "happy"
+    assert make_face(scores=None).label is None
+    assert make_face(scores={}).label is None
+
+
+def test_with_scores_returns_a_new_face():
+    face = make_face(scores=None)
+    scored = face.with_scores({"angry": 0.6, "happy": 0.4})
+    assert scored.label == "angry" and face.scores is None
+    assert scored.box_xyxy == face.box_xyxy
+    assert face.size_wh == (100.0, 120.0)
+
+
+@pytest.mark.parametrize("box", [(1, 2, 3), (5, 0, 1, 9), ("a", 0, 1, 1), None])
+def test_bad_boxes(box):
+    with pytest.raises(FerkitError, match="box"):
+        make_face(box_xyxy=box)
+
+
+def test_frozen():
+    with pytest.raises(AttributeError):
+        make_face().detector_score = 0.1
+
+
+def test_json_round_trip():
+    faces = [make_face(), make_face(landmarks=None, scores=None, track_id=7)]
+    text = faces_to_json(faces)
+    assert json.loads(text)[0]["label"] == "happy"
+    assert faces_from_json(text) == faces
+    assert Face.from_dict(faces[0].to_dict()) == faces[0]
+
+
+def test_records_have_box_columns_and_one_column_per_emotion():
+    rows = faces_to_records([make_face(), make_face(scores=None)],
+                            labels=("happy", "sad", "angry"), image="a.jpg")
+    assert list(rows[0])[:6] == ["image", "face", "x1", "y1", "x2", "y2"]
+    assert rows[0]["happy"] == 0.7 and rows[0]["angry"] is None
+    assert rows[1]["face"] == 1 and rows[1]["label"] is None and rows[1]["happy"] is None
+    assert "neutral" not in rows[0]
+    assert faces_to_records([]) == []
+
+
+def test_dataframe():
+    pd = pytest.importorskip("pandas")
+    frame = faces_to_dataframe([make_face()], image="a.jpg")
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.loc[0, "x2"] == 110 and frame.loc[0, "happy"] == 0.7
+    empty = faces_to_dataframe([], labels=("happy",), image="b.jpg")
+    assert len(empty) == 0 and {"image", "x1", "happy"} <= set(empty.columns)
