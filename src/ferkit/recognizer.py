@@ -1,13 +1,24 @@
-"""Recognizer: the public entry point that turns face crops (and, later, images) into emotions."""
+"""Recognizer: the public entry point that turns images (or face crops) into faces with emotions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from ferkit.align import DEFAULT_MARGIN, crop_face
+from ferkit.detect import DEFAULT_DETECTOR, FaceDetector, create_detector
+from ferkit.faces import Face
+from ferkit.imageio import ImageSource, load_image
+from ferkit.labels import label_names
 from ferkit.model import ExpressionModel
+
+#: Larger images are detected on a copy shrunk to this longer side; boxes map back to the
+#: original and crops come from the full-resolution pixels.
+DETECT_MAX_SIDE = 1920
 
 
 class Recognizer:
@@ -18,15 +29,21 @@ class Recognizer:
     arguments.
     """
 
-    __slots__ = ("_model",)
+    __slots__ = ("_model", "_detector", "_align", "_margin")
 
     def __init__(self, model: str | Path | ExpressionModel | None = None, *,
-                 threads: int | None = None):
+                 detector: str | FaceDetector = DEFAULT_DETECTOR, threads: int | None = None,
+                 align: bool = True, margin: float = DEFAULT_MARGIN):
         if model is None:
             model = ExpressionModel.shipped(threads=threads)
         elif not isinstance(model, ExpressionModel):
             model = ExpressionModel(model, threads=threads)
+        if isinstance(detector, str):
+            detector = create_detector(detector)
         object.__setattr__(self, "_model", model)
+        object.__setattr__(self, "_detector", detector)
+        object.__setattr__(self, "_align", align)
+        object.__setattr__(self, "_margin", margin)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Recognizer is immutable")
@@ -38,6 +55,10 @@ class Recognizer:
     def model(self) -> ExpressionModel:
         return self._model
 
+    @property
+    def detector(self) -> FaceDetector:
+        return self._detector
+
     def classify(self, crops: Iterable[np.ndarray], label_set: str = "seed5", *,
                  tta: bool = False) -> np.ndarray:
         """Probabilities (N, K) for face crops, columns in `ferkit.label_names(label_set)` order.
@@ -47,5 +68,36 @@ class Recognizer:
         """
         return self._model.probabilities(crops, label_set, tta=tta)
 
-    # analyze(image, label_set="seed5") -> faces: detect (ferkit.detect) -> align/crop ->
-    # one `classify` batch. Added with face detection; this class stays detection-free so far.
+    def analyze(self, image: ImageSource, label_set: str = "seed5", *,
+                tta: bool = False) -> list[Face]:
+        """Every face in `image` with its emotion probabilities, best detection first.
+
+        `image` is a path, encoded bytes, or an array (gray, BGR or BGRA; 8 or 16 bit). Files
+        honour EXIF orientation. Boxes are in the image's own pixels. A face-less image gives
+        an empty list. All faces of the image are classified in one batch.
+        """
+        label_names(label_set)  # fail on a bad label set before any work
+        bgr = load_image(image)
+        faces = self._detect(bgr)
+        crops = [crop_face(bgr, f, size=self._model.input_size, margin=self._margin,
+                           align=self._align) for f in faces]
+        probs = self.classify(crops, label_set, tta=tta)
+        names = label_names(label_set)
+        return [f.with_scores(dict(zip(names, row.tolist(), strict=True)))
+                for f, row in zip(faces, probs, strict=True)]
+
+    def _detect(self, bgr: np.ndarray) -> list[Face]:
+        height, width = bgr.shape[:2]
+        scale = DETECT_MAX_SIDE / max(height, width)
+        if scale >= 1:
+            return self._detector.detect(bgr)
+        small = cv2.resize(bgr, (round(width * scale), round(height * scale)),
+                           interpolation=cv2.INTER_AREA)
+        return [_rescale(f, 1 / scale) for f in self._detector.detect(small)]
+
+
+def _rescale(face: Face, factor: float) -> Face:
+    box = tuple(v * factor for v in face.box_xyxy)
+    points = None if face.landmarks is None else tuple(
+        (x * factor, y * factor) for x, y in face.landmarks)
+    return replace(face, box_xyxy=box, landmarks=points)

@@ -1,0 +1,73 @@
+"""`ferkit image`: every face in photos (files or folders) with its expression, as rows."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ferkit.errors import FerkitError
+from ferkit.labels import LABEL_SETS
+
+
+def add_common_options(p: argparse.ArgumentParser) -> None:
+    """Options every recognition command shares."""
+    p.add_argument("--label-set", default="seed5", choices=sorted(LABEL_SETS),
+                   help="emotions to report (default: seed5)")
+    p.add_argument("--detector", default="blazeface", help="blazeface (default), haar, boxes")
+    p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", dest="format", action="store_const", const="json",
+                     help="one JSON object per face and line (default)")
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv",
+                     help="CSV with one row per face")
+    p.set_defaults(format="json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("image", help="find faces and their expressions in photos")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image files or folders")
+    p.add_argument("--example", action="store_true", help="also analyse the built-in photo")
+    p.add_argument("--annotate", type=Path, metavar="DIR",
+                   help="write annotated copies into DIR (never over the inputs)")
+    p.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    add_common_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ferkit.annotate import draw
+    from ferkit.faces import faces_to_records
+    from ferkit.imageio import example_path, load_image
+    from ferkit.labels import label_names
+    from ferkit.outputs import RowWriter, expand_inputs, write_image
+    from ferkit.recognizer import Recognizer
+
+    paths = list(args.paths) + ([example_path()] if args.example else [])
+    if not paths:
+        raise FerkitError("give at least one image or folder (or --example)")
+    inputs = expand_inputs(paths)
+    if not inputs:
+        raise FerkitError("no images found in " + ", ".join(map(str, paths)))
+    recognizer = Recognizer(args.model, detector=args.detector)
+    writer = RowWriter(sys.stdout, args.format)
+    names = label_names(args.label_set)
+    failed = 0
+    for path, relative in inputs:
+        try:
+            image = load_image(path)
+            faces = recognizer.analyze(image, args.label_set, tta=args.tta)
+            for row in faces_to_records(faces, names, path=str(path)):
+                writer.write(row)
+            if not faces:
+                print(f"ferkit: no face found in {path}", file=sys.stderr)
+            if args.annotate is not None:
+                write_image(args.annotate / relative, draw(image, faces),
+                            protect=[p for p, _ in inputs])
+        except FerkitError as exc:
+            failed += 1
+            print(f"ferkit: error: {exc}", file=sys.stderr)
+    if failed:
+        print(f"ferkit: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
+        return 1
+    return 0
