@@ -10,7 +10,7 @@ from ferkit import __version__
 from ferkit.errors import FerkitError
 
 #: Subcommand modules under ferkit.commands, imported lazily so `ferkit --help` stays fast.
-COMMANDS = ("image", "data", "train", "evaluate", "export")
+COMMANDS = ("image", "video", "webcam", "data", "train", "evaluate", "export", "gui")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,74 @@
+"""`ferkit webcam`: live expressions from a camera (or a video file), one JSON line per frame."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ferkit.commands.video import add_stream_options, frame_rows, make_recognizer
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "webcam", help="live expressions from a camera, one JSON line per frame",
+        description=__doc__ + " JSON (default): {frame, time_s, faces: [...]} per frame, "
+        "frames without faces included; --csv: one row per face as `ferkit video` writes. "
+        "Stop with Ctrl-C (a --record file is kept up to that point).")
+    p.add_argument("--camera", default="0", metavar="N|PATH",
+                   help="camera index (default: 0) or a video file to replay")
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="stop after N analysed frames (default: run until Ctrl-C)")
+    p.add_argument("--record", type=Path, metavar="OUT.mp4",
+                   help="also record the annotated stream to OUT.mp4")
+    add_stream_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ferkit.annotate import draw
+    from ferkit.errors import FerkitError
+    from ferkit.labels import label_names
+    from ferkit.outputs import RowWriter
+    from ferkit.video import (
+        AtomicVideoWriter,
+        analyze_video,
+        describe_source,
+        probe_video,
+        quiet_ffmpeg,
+    )
+
+    if args.frames is not None and args.frames < 1:
+        raise FerkitError(f"--frames must be 1 or more, got {args.frames}")
+    quiet_ffmpeg()
+    names = label_names(args.label_set)
+    target, _, is_camera = describe_source(args.camera)
+    info = probe_video(args.camera)  # "no camera at index 0" before the model loads
+    recognizer = make_recognizer(args)
+    protect = [] if is_camera else [Path(target)]
+    fps = info.fps / args.every if info.fps else 15.0
+    recorder = AtomicVideoWriter(args.record, fps, protect=protect) if args.record else None
+    writer = RowWriter(sys.stdout, args.format)
+    try:
+        for result in analyze_video(recognizer, args.camera, args.label_set, every=args.every,
+                                    smooth=args.smooth, tta=args.tta, max_frames=args.frames):
+            if args.format == "json":
+                sys.stdout.write(json.dumps({
+                    "frame": result.index, "time_s": round(result.time_s, 4),
+                    "faces": [f.to_dict() for f in result.faces]}) + "\n")
+                sys.stdout.flush()
+            else:
+                for row in frame_rows(result, names):
+                    writer.write(row)
+            if recorder is not None:
+                recorder.write(draw(result.frame_bgr, result.faces))
+    except KeyboardInterrupt:
+        pass  # the usual way to stop a live stream
+    except BaseException:
+        if recorder is not None:
+            recorder.abort()
+        raise
+    if recorder is not None:
+        recorder.close()
+    return 0

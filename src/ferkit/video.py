@@ -1,0 +1,491 @@
+"""Video: frame streams, an IoU tracker giving faces stable ids, per-track smoothing, timelines."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from ferkit.errors import FerkitError, ImageError
+from ferkit.faces import BoxXYXY, Face
+
+if TYPE_CHECKING:
+    from ferkit.recognizer import Recognizer
+
+VideoSource = str | os.PathLike | int
+
+
+# -- frame streams -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a stream says about itself: `fps` and `frame_count` are 0 when unknown (cameras)."""
+
+    name: str
+    fps: float
+    frame_count: int
+    size_wh: tuple[int, int]
+    is_camera: bool
+
+
+def describe_source(source: VideoSource) -> tuple[str | int, str, bool]:
+    """(what cv2.VideoCapture opens, a name for messages, is it a camera) for a path or index.
+
+    An int, or a string of digits that names no existing file, is a camera index.
+    """
+    if isinstance(source, (int, np.integer)) and not isinstance(source, bool):
+        return int(source), f"camera {int(source)}", True
+    text = os.fspath(source)
+    if text.isdigit() and not Path(text).exists():
+        return int(text), f"camera {int(text)}", True
+    return text, text, False
+
+
+@contextmanager
+def _quiet_opencv():
+    """OpenCV logs failed opens as multi-line warnings; ferkit reports its own one line."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
+
+
+def quiet_ffmpeg() -> None:
+    """Silence FFmpeg's own stderr lines ("moov atom not found") for this process, unless the
+    user set OPENCV_FFMPEG_LOGLEVEL; read once, before OpenCV's first FFmpeg use."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
+def open_video(source: VideoSource) -> tuple[cv2.VideoCapture, VideoInfo]:
+    """An opened cv2.VideoCapture and its VideoInfo, or ImageError naming the file or camera."""
+    target, name, is_camera = describe_source(source)
+    if not is_camera:
+        path = Path(target)
+        if not path.exists():
+            raise ImageError(f"cannot read video {name}: no such file")
+        if path.is_dir():
+            raise ImageError(f"cannot read video {name}: it is a directory")
+        if path.stat().st_size == 0:
+            raise ImageError(f"cannot read video {name}: the file is empty")
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(target)
+        opened = cap.isOpened()
+    if not opened:
+        cap.release()
+        if is_camera:
+            raise ImageError(f"no camera at index {target}")
+        raise ImageError(f"cannot read video {name}: not a video, truncated, or a format "
+                         "OpenCV cannot decode")
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    fps = fps if 0 < fps < 1000 else 0.0
+    return cap, VideoInfo(name, fps, max(count, 0) if not is_camera else 0, size, is_camera)
+
+
+def probe_video(source: VideoSource) -> VideoInfo:
+    """VideoInfo of a file or camera, opened and closed again."""
+    cap, info = open_video(source)
+    cap.release()
+    return info
+
+
+def iter_frames(
+    source: VideoSource, every: int = 1, *, max_frames: int | None = None
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, time in seconds, BGR uint8 frame) for every `every`-th frame.
+
+    One frame is held at a time, so memory stays constant however long the video; skipped
+    frames are grabbed but not decoded. Times come from the file's frame rate (cameras: seconds
+    since the first frame). `max_frames` stops after that many yielded frames. A file that
+    yields no frame at all, or stops well short of the frame count it declares, raises
+    ImageError naming it (after the frames it did yield).
+    """
+    if int(every) < 1:
+        raise FerkitError(f"every must be 1 or more, got {every}")
+    every = int(every)
+    cap, info = open_video(source)
+    start = time.monotonic()
+    index = read = yielded = 0
+    try:
+        while max_frames is None or yielded < max_frames:
+            if index % every:
+                if not cap.grab():
+                    break
+            else:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+                read += 1
+                if info.is_camera:
+                    time_s = time.monotonic() - start
+                elif info.fps:
+                    time_s = index / info.fps
+                else:
+                    time_s = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                yield index, time_s, _as_bgr(frame)
+                yielded += 1
+            index += 1
+    finally:
+        cap.release()
+    if read == 0 and (max_frames is None or max_frames > 0):
+        raise ImageError(f"cannot read video {info.name}: no frame could be decoded "
+                         "(empty or truncated file)")
+    stopped_early = max_frames is None or yielded < max_frames
+    slack = max(2, info.frame_count // 50)  # containers' frame counts are often approximate
+    if stopped_early and info.frame_count and index < info.frame_count - slack:
+        raise ImageError(f"video {info.name} ended after {index} of its {info.frame_count} "
+                         "frames: the file looks truncated")
+
+
+def _as_bgr(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame
+
+
+# -- tracking ----------------------------------------------------------------------------------
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in `a` (N, 4) with every box in `b` (M, 4), xyxy."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """(row, column) pairs, best IoU first, each row and column used once, IoU >= threshold."""
+    pairs = []
+    if iou.size:
+        rows, cols = np.nonzero(iou >= threshold)
+        order = np.argsort(-iou[rows, cols], kind="stable")
+        used_r, used_c = set(), set()
+        for k in order:
+            r, c = int(rows[k]), int(cols[k])
+            if r not in used_r and c not in used_c:
+                used_r.add(r)
+                used_c.add(c)
+                pairs.append((r, c))
+    return pairs
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """`iou_threshold`: least overlap between a track's predicted box and a detection to match.
+    `max_missed`: processed frames a track may go unmatched before it ends (its id is never
+    reused). `predict`: move each track's box by its last velocity before matching, which keeps
+    fast-moving faces and `every` > 1 strides matched."""
+
+    iou_threshold: float = 0.3
+    max_missed: int = 10
+    predict: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.iou_threshold <= 1:
+            raise FerkitError(f"iou_threshold must be in (0, 1], got {self.iou_threshold}")
+        if self.max_missed < 0:
+            raise FerkitError(f"max_missed must be 0 or more, got {self.max_missed}")
+
+
+@dataclass(frozen=True)
+class Track:
+    """One tracked face: its id, last box, velocity (px per update) and frames missed."""
+
+    track_id: int
+    box_xyxy: BoxXYXY
+    velocity_xy: tuple[float, float] = (0.0, 0.0)
+    missed: int = 0
+    hits: int = 1
+
+    def predicted(self, predict: bool) -> BoxXYXY:
+        if not predict:
+            return self.box_xyxy
+        steps = self.missed + 1
+        dx, dy = self.velocity_xy[0] * steps, self.velocity_xy[1] * steps
+        x1, y1, x2, y2 = self.box_xyxy
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+
+class IoUTracker:
+    """Gives faces stable `track_id`s across the frames of one stream.
+
+    Per stream state: make one per video (the config is immutable and may be shared). Each
+    `update(faces)` matches the frame's faces to live tracks greedily by IoU, starts a new id
+    for each unmatched face, and ends tracks unmatched for more than `max_missed` updates.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self._tracks: list[Track] = []
+        self._next_id = 1
+
+    @property
+    def tracks(self) -> tuple[Track, ...]:
+        """The live tracks, oldest first."""
+        return tuple(self._tracks)
+
+    @property
+    def active_ids(self) -> frozenset[int]:
+        return frozenset(t.track_id for t in self._tracks)
+
+    def update(self, faces: Sequence[Face]) -> list[Face]:
+        """`faces` (one frame, any order) as copies carrying their track ids, in the same order."""
+        cfg = self.config
+        boxes = np.array([f.box_xyxy for f in faces], np.float64).reshape(-1, 4)
+        predicted = np.array([t.predicted(cfg.predict) for t in self._tracks],
+                             np.float64).reshape(-1, 4)
+        pairs = greedy_match(iou_matrix(predicted, boxes), cfg.iou_threshold)
+        ids: list[int | None] = [None] * len(faces)
+        tracks: list[Track] = []
+        matched_tracks = set()
+        for t_index, f_index in pairs:
+            old = self._tracks[t_index]
+            matched_tracks.add(t_index)
+            box = faces[f_index].box_xyxy
+            gap = old.missed + 1
+            velocity = (((box[0] + box[2]) - (old.box_xyxy[0] + old.box_xyxy[2])) / 2 / gap,
+                        ((box[1] + box[3]) - (old.box_xyxy[1] + old.box_xyxy[3])) / 2 / gap)
+            tracks.append(Track(old.track_id, box, velocity, 0, old.hits + 1))
+            ids[f_index] = old.track_id
+        for t_index, old in enumerate(self._tracks):
+            if t_index not in matched_tracks and old.missed < cfg.max_missed:
+                tracks.append(replace(old, missed=old.missed + 1))
+        for f_index, face in enumerate(faces):
+            if ids[f_index] is None:
+                ids[f_index] = self._next_id
+                tracks.append(Track(self._next_id, face.box_xyxy))
+                self._next_id += 1
+        tracks.sort(key=lambda t: t.track_id)
+        self._tracks = tracks
+        return [replace(f, track_id=i) for f, i in zip(faces, ids, strict=True)]
+
+
+# -- smoothing ---------------------------------------------------------------------------------
+def ema(previous: Mapping[str, float] | None, current: Mapping[str, float],
+        alpha: float) -> dict[str, float]:
+    """alpha * current + (1 - alpha) * previous, per key; `current` alone when no previous."""
+    if previous is None:
+        return dict(current)
+    return {k: alpha * v + (1 - alpha) * previous.get(k, v) for k, v in current.items()}
+
+
+class ScoreSmoother:
+    """Exponential moving average of each track's emotion probabilities.
+
+    `alpha` in (0, 1] weights the newest frame: 1 turns smoothing off, 0.3 averages over
+    roughly the last 1 / 0.3 ≈ 3 frames. Per stream state, like IoUTracker; faces without a
+    track id pass through unchanged. Averages of probability vectors stay probability vectors.
+    """
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        alpha = float(alpha)
+        if not 0 < alpha <= 1:
+            raise FerkitError(f"smoothing alpha must be in (0, 1] (1 = off), got {alpha}")
+        self.alpha = alpha
+        self._state: dict[int, dict[str, float]] = {}
+
+    def update(self, faces: Sequence[Face], live_ids: frozenset[int] | None = None) -> list[Face]:
+        """Copies of `faces` with smoothed scores; state for ids not in `live_ids` is dropped."""
+        out = []
+        for face in faces:
+            if face.track_id is None or face.scores is None:
+                out.append(face)
+                continue
+            smoothed = ema(self._state.get(face.track_id), face.scores, self.alpha)
+            self._state[face.track_id] = smoothed
+            out.append(face if self.alpha == 1 else face.with_scores(smoothed))
+        if live_ids is not None:
+            for track_id in [i for i in self._state if i not in live_ids]:
+                del self._state[track_id]
+        return out
+
+
+# -- the pipeline ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame: its index and time in the stream, the pixels, and its faces."""
+
+    index: int
+    time_s: float
+    frame_bgr: np.ndarray
+    faces: list[Face]
+
+
+def analyze_frames(
+    recognizer: Recognizer,
+    frames: Iterator[tuple[int, float, np.ndarray]],
+    label_set: str = "seed5",
+    *,
+    smooth: float = 1.0,
+    tracker: TrackerConfig | None = None,
+    tta: bool = False,
+) -> Iterator[FrameResult]:
+    """Run `recognizer` on each (index, time_s, frame) and track and smooth its faces.
+
+    The recognizer stays stateless; the tracker and smoother made here live as long as this
+    generator, one stream.
+    """
+    ids = IoUTracker(tracker)
+    smoother = ScoreSmoother(smooth)
+    for index, time_s, frame in frames:
+        faces = ids.update(recognizer.analyze(frame, label_set, tta=tta))
+        faces = smoother.update(faces, ids.active_ids)
+        yield FrameResult(index, time_s, frame, faces)
+
+
+def analyze_video(
+    recognizer: Recognizer, source: VideoSource, label_set: str = "seed5", *, every: int = 1,
+    smooth: float = 1.0, tracker: TrackerConfig | None = None, tta: bool = False,
+    max_frames: int | None = None,
+) -> Iterator[FrameResult]:
+    """`analyze_frames` over `iter_frames(source, every)`: a video file or camera, tracked."""
+    return analyze_frames(recognizer, iter_frames(source, every, max_frames=max_frames),
+                          label_set, smooth=smooth, tracker=tracker, tta=tta)
+
+
+# -- writing -----------------------------------------------------------------------------------
+class AtomicVideoWriter:
+    """cv2.VideoWriter (mp4v) into a hidden temporary file beside `path`, renamed on close.
+
+    Refuses to write over any of `protect`; `abort()` removes the temporary file. The frame
+    size is taken from the first frame.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, *, protect: Sequence[Path] = (),
+                 fourcc: str = "mp4v") -> None:
+        self.path = Path(path)
+        for p in protect:
+            p = Path(p)
+            if p.exists() and self.path.resolve() == p.resolve():
+                raise FerkitError(f"{self.path}: refusing to overwrite an input file")
+        if self.path.is_dir():
+            raise FerkitError(f"{self.path}: is a directory; give a file name such as out.mp4")
+        self.fps = fps if fps > 0 else 25.0
+        self.fourcc = fourcc
+        suffix = self.path.suffix or ".mp4"
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp{suffix}")
+        self._writer: cv2.VideoWriter | None = None
+        self.frames = 0
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        if self._writer is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+            height, width = frame_bgr.shape[:2]
+            with _quiet_opencv():
+                writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc),
+                                         self.fps, (width, height))
+            if not writer.isOpened():
+                self.abort()
+                raise FerkitError(f"{self.path}: cannot write a {self.fourcc} video there")
+            self._writer = writer
+        self._writer.write(frame_bgr)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file and move it into place (nothing is written if no frame came)."""
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        try:
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicVideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None or exc_type is KeyboardInterrupt:
+            self.close()  # an interrupted recording is kept, up to the last frame
+        else:
+            self.abort()
+
+
+# -- timelines ---------------------------------------------------------------------------------
+def plot_timeline(
+    points: Sequence[tuple[float, int, Mapping[str, float]]], labels: Sequence[str], *,
+    title: str | None = None, max_tracks: int = 8,
+) -> bytes:
+    """A PNG of each track's emotion probabilities over time, stacked, one subplot per track.
+
+    `points` are (time_s, track_id, scores). The `max_tracks` longest tracks are drawn.
+    """
+    import io
+
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+
+    from ferkit.annotate import COLOURS
+
+    by_track: dict[int, list[tuple[float, Mapping[str, float]]]] = {}
+    for time_s, track_id, scores in points:
+        by_track.setdefault(track_id, []).append((time_s, scores))
+    chosen = sorted(by_track, key=lambda t: (-len(by_track[t]), t))[:max_tracks]
+    chosen.sort()
+    rows = max(1, len(chosen))
+    fig = Figure(figsize=(8, 1.2 + 1.6 * rows))
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)
+    colours = [tuple(c / 255 for c in COLOURS.get(n, (128, 128, 128))[::-1]) for n in labels]
+    for ax, track_id in zip(axes[:, 0], chosen, strict=False):
+        series = sorted(by_track[track_id], key=lambda p: p[0])
+        times = [t for t, _ in series]
+        stack = [[s.get(n, 0.0) for _, s in series] for n in labels]
+        if len(times) == 1:  # one point draws nothing as an area: widen it a little
+            times = [times[0], times[0] + 1e-3]
+            stack = [v * 2 for v in stack]
+        ax.stackplot(times, stack, labels=labels, colors=colours, linewidth=0)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"face #{track_id}")
+        ax.margins(x=0)
+    if not chosen:
+        axes[0, 0].text(0.5, 0.5, "no faces found", ha="center", va="center",
+                        transform=axes[0, 0].transAxes)
+        axes[0, 0].set_yticks([])
+    else:
+        axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small",
+                          frameon=False)
+    axes[-1, 0].set_xlabel("time (s)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
+
+
+__all__ = [
+    "AtomicVideoWriter", "FrameResult", "IoUTracker", "ScoreSmoother", "Track", "TrackerConfig",
+    "VideoInfo", "analyze_frames", "analyze_video", "ema", "greedy_match", "iou_matrix",
+    "iter_frames", "open_video", "plot_timeline", "probe_video", "quiet_ffmpeg",
+]
