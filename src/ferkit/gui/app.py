@@ -195,6 +195,7 @@ class FerkitApp:
                                      anchor="w")
         self.status_label.grid(row=5, column=0, sticky="ew", pady=(8, 0))
         root.bind("<KeyPress>", self._on_key)
+        root.bind("<Control-q>", lambda _e: self.close())
 
     # -- what the window shows (for scripts and tests) -------------------------------------
     def faces(self) -> list[Face]:
@@ -361,6 +362,8 @@ class FerkitApp:
         if isinstance(event.widget, _TEXT_WIDGETS):
             return
         key = event.keysym.lower()
+        if event.state & 0x4:  # Control held: leave it to the Control bindings
+            return
         if key == "space":
             self.toggle_play()
         elif key == "s":

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -14,6 +14,7 @@ from ferkit.annotate import draw
 from ferkit.faces import Face
 from ferkit.gui.sources import Frame
 from ferkit.labels import label_names
+from ferkit.video import IoUTracker, ScoreSmoother, TrackerConfig
 
 #: Detectors offered in the app (the "boxes" detector needs boxes given by a user).
 GUI_DETECTORS = ("blazeface", "haar")
@@ -47,59 +48,28 @@ class Result:
     extra: dict = field(default_factory=dict)
 
 
-def iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two xyxy boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 class Smoother:
-    """Gives faces stable track ids (greedy IoU matching) and, if asked, averages their scores.
-
-    Scores are an exponential moving average with weight `alpha` on the newest frame. A track
-    unseen for `max_missing` frames is forgotten. Not thread-safe: one per worker.
+    """Stable track ids (ferkit.video's IoUTracker) and, when asked, averaged scores (its
+    ScoreSmoother, weight `alpha` on the newest frame). Per stream: `reset()` on a new source
+    or a seek. Not thread-safe: one per worker.
     """
 
-    def __init__(self, *, alpha: float = 0.4, min_iou: float = 0.3, max_missing: int = 10):
-        self.alpha, self.min_iou, self.max_missing = alpha, min_iou, max_missing
+    def __init__(self, *, alpha: float = 0.4, config: TrackerConfig | None = None):
+        self.alpha, self.config = alpha, config
         self.reset()
 
     def reset(self) -> None:
-        self._tracks: dict[int, tuple[Face, int]] = {}  # id -> (last face, frames missing)
-        self._next_id = 1
+        self._tracker = IoUTracker(self.config)
+        self.reset_scores()
+
+    def reset_scores(self) -> None:
+        """Forget averaged scores but keep track ids (e.g. when the label set changes)."""
+        self._scores = ScoreSmoother(self.alpha)
 
     def update(self, faces: Sequence[Face], smooth: bool = True) -> list[Face]:
-        pairs = sorted(((iou(f.box_xyxy, t.box_xyxy), i, tid)
-                        for i, f in enumerate(faces) for tid, (t, _) in self._tracks.items()),
-                       reverse=True)
-        assigned: dict[int, int] = {}
-        used: set[int] = set()
-        for overlap, i, tid in pairs:
-            if overlap < self.min_iou:
-                break
-            if i not in assigned and tid not in used:
-                assigned[i] = tid
-                used.add(tid)
-        out = []
-        for i, face in enumerate(faces):
-            tid = assigned.get(i)
-            if tid is None:
-                tid, self._next_id = self._next_id, self._next_id + 1
-            elif smooth and face.scores and self._tracks[tid][0].scores:
-                old = self._tracks[tid][0].scores
-                if old.keys() == face.scores.keys():
-                    face = face.with_scores({k: self.alpha * v + (1 - self.alpha) * old[k]
-                                             for k, v in face.scores.items()})
-            face = replace(face, track_id=tid)
-            out.append(face)
-        tracks = {tid: (t, missing + 1) for tid, (t, missing) in self._tracks.items()
-                  if tid not in used and missing + 1 <= self.max_missing}
-        tracks.update({f.track_id: (f, 0) for f in out})
-        self._tracks = tracks
-        return out
+        tracked = self._tracker.update(faces)
+        smoothed = self._scores.update(tracked, self._tracker.active_ids)
+        return smoothed if smooth else tracked
 
 
 class FrameProcessor:
@@ -115,6 +85,7 @@ class FrameProcessor:
         self._recognizers: dict[str, object] = {}
         self._lock = threading.Lock()
         self.smoother = Smoother()
+        self._label_set: str | None = None
 
     def recognizer(self, detector: str):
         with self._lock:
@@ -128,6 +99,9 @@ class FrameProcessor:
         start = time.perf_counter()
         faces = recognizer.analyze(frame.image_bgr, settings.label_set)
         infer_ms = (time.perf_counter() - start) * 1000
+        if settings.label_set != self._label_set:  # averages over other columns mean nothing
+            self.smoother.reset_scores()
+            self._label_set = settings.label_set
         faces = self.smoother.update(faces, smooth=settings.smoothing)
         return faces, draw(frame.image_bgr, faces), infer_ms
 

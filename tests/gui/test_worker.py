@@ -1,0 +1,138 @@
+"""The worker thread with a stand-in recognizer: images, videos, settings, errors, recording."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+import numpy as np
+import pytest
+
+from ferkit.errors import FerkitError
+from ferkit.faces import Face
+from ferkit.gui.record import Recorder
+from ferkit.gui.sources import SourceError, StillImage
+from ferkit.gui.state import FrameProcessor, Settings
+from ferkit.gui.worker import Worker
+from ferkit.labels import label_names
+
+
+class FakeRecognizer:
+    """One face in the frame's centre; probabilities 1 for the set's first emotion."""
+
+    def __init__(self, detector: str):
+        self.detector, self.calls = detector, 0
+
+    def analyze(self, image, label_set="seed5"):
+        self.calls += 1
+        h, w = image.shape[:2]
+        names = label_names(label_set)
+        return [Face((w / 4, h / 4, 3 * w / 4, 3 * h / 4), 0.9,
+                     scores={n: float(i == 0) for i, n in enumerate(names)})]
+
+
+@pytest.fixture
+def worker():
+    made = {}
+    processor = FrameProcessor(lambda name: made.setdefault(name, FakeRecognizer(name)))
+    w = Worker(processor, Settings())
+    w.made = made
+    w.start()
+    yield w
+    w.stop()
+
+
+def next_result(worker, timeout=10.0):
+    return worker.results.get(timeout=timeout)
+
+
+def messages(worker, until=None, timeout=10.0) -> list[str]:
+    """Messages so far; with `until`, wait for one containing that text."""
+    seen, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            seen.append(worker.messages.get(timeout=0.05).text)
+        except queue.Empty:
+            if until is None:
+                return seen
+        if until is not None and any(until in m for m in seen):
+            return seen
+    return seen
+
+
+def test_image_is_processed_once_and_again_on_new_settings(worker):
+    worker.set_source(StillImage(np.zeros((40, 60, 3), np.uint8), name="grey"))
+    result = next_result(worker)
+    assert result.source_kind == "image" and result.faces[0].track_id == 1
+    assert result.annotated_bgr.shape == (40, 60, 3)
+    with pytest.raises(queue.Empty):
+        worker.results.get(timeout=0.3)  # nothing changed: no more work
+    worker.set_settings(Settings(label_set="fer2013", detector="haar"))
+    result = next_result(worker)
+    assert result.faces[0].label == "angry" and set(worker.made) == {"blazeface", "haar"}
+
+
+def test_video_plays_to_the_end_pauses_and_seeks(worker, video_file):
+    path, count = video_file
+    worker.open(str(path))
+    indexes = [next_result(worker).frame.index for _ in range(count)]
+    assert indexes == list(range(count))  # every frame, in order (display slower: see keep)
+    assert any("end of drift.mp4" in m for m in messages(worker, until="end of"))
+    assert not worker.playing
+    worker.seek(3)
+    result = next_result(worker)
+    assert result.frame.index == 3 and result.faces[0].track_id == 1  # tracks reset by seek
+    with pytest.raises(queue.Empty):
+        worker.results.get(timeout=0.3)  # paused after the seek
+
+
+def test_bad_sources_become_messages_and_the_worker_goes_on(worker, tmp_path):
+    worker.open(str(tmp_path / "nope.png"))
+    assert any("no such file" in m for m in messages(worker, until="no such file"))
+    worker.open("7")  # almost surely no camera 7 here; a camera there would open instead
+    seen = messages(worker, until="camera at index 7")
+    assert any("no camera at index 7" in m for m in seen)
+    worker.set_source(StillImage(np.zeros((20, 20, 3), np.uint8), name="ok"))
+    assert next_result(worker).source_name == "ok"
+
+
+def test_camera_that_fails_is_dropped_with_a_message(worker):
+    class Unplugged:
+        kind, seekable, name, fps, frame_count = "camera", False, "camera 0", 30.0, None
+
+        def read(self):
+            raise SourceError("camera 0 stopped delivering frames (disconnected?)")
+
+        def close(self):
+            pass
+
+    worker.set_source(Unplugged())
+    assert any("disconnected" in m for m in messages(worker, until="disconnected"))
+    assert worker.source is None
+
+
+def test_analysis_errors_are_reported_not_fatal():
+    class Broken:
+        def analyze(self, image, label_set="seed5"):
+            raise FerkitError("model exploded")
+
+    w = Worker(FrameProcessor(lambda name: Broken()))
+    w.start()
+    try:
+        w.set_source(StillImage(np.zeros((20, 20, 3), np.uint8), name="x"))
+        assert any("model exploded" in m for m in messages(w, until="exploded"))
+    finally:
+        w.stop()
+
+
+def test_recording_writes_every_processed_frame(worker, video_file, tmp_path):
+    path, count = video_file
+    worker.open(str(path))
+    next_result(worker)
+    recorder = Recorder(tmp_path / "rec", 10.0, "seed5")
+    worker.start_recording(recorder)
+    messages(worker, until="end of")
+    assert worker.stop_recording() is recorder and not worker.recording
+    assert 1 <= recorder.frames < count
+    assert recorder.video_path.stat().st_size > 0
+    assert len(recorder.csv_path.read_text().splitlines()) == recorder.frames + 1
