@@ -1,0 +1,258 @@
+"""`ferkit image`: rows for photos and folders, CSV, annotated copies, and every bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ferkit.cli import main
+from ferkit.imageio import example_path
+from ferkit.labels import label_names
+from ferkit.model import shipped_model_path
+
+torch = pytest.importorskip("torch")
+
+SEED5 = label_names("seed5")
+#: The face in the shipped 512x512 astronaut photo (x1, y1, x2, y2), drawn by hand.
+ASTRONAUT_BOX = (173, 70, 278, 176)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A tiny real ONNX model: an untrained fernet_xs exported the way `ferkit export` does."""
+    from ferkit.train.export import export_onnx
+    from ferkit.train.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed")).eval()
+    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export_onnx(net, path, architecture="fernet_xs")
+    return path
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> np.ndarray:
+    return cv2.imread(str(example_path("astronaut")))
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def json_rows(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def two_faces(astronaut: np.ndarray) -> np.ndarray:
+    """A 640x480 frame with the astronaut's head twice, at two sizes."""
+    frame = np.full((480, 640, 3), 70, np.uint8)
+    head = astronaut[40:260, 110:340]  # 230x220 around the face
+    frame[20:240, 20:250] = head
+    small = cv2.resize(head, (115, 110), interpolation=cv2.INTER_AREA)
+    frame[300:410, 450:565] = small
+    return frame
+
+
+def center_in(row: dict, box) -> bool:
+    cx, cy = (row["x1"] + row["x2"]) / 2, (row["y1"] + row["y2"]) / 2
+    return box[0] <= cx <= box[2] and box[1] <= cy <= box[3]
+
+
+# -- good inputs -------------------------------------------------------------------------------
+def test_shipped_photos(capsys, model):
+    astronaut, camera = example_path("astronaut"), example_path("camera")
+    code, out, err = run(capsys, "image", astronaut, camera, "--model", model)
+    assert code == 0, err
+    rows = json_rows(out)
+    by_path = {r["path"]: r for r in rows}
+    assert set(by_path) == {str(astronaut), str(camera)}
+    face = by_path[str(astronaut)]
+    assert center_in(face, ASTRONAUT_BOX) and face["face"] == 0
+    assert face["label"] in SEED5
+    assert sum(face[n] for n in SEED5) == pytest.approx(1.0, abs=1e-4)
+    assert face["label"] == max(SEED5, key=face.__getitem__)
+
+
+def test_generated_frame_with_two_faces(tmp_path, capsys, model, astronaut):
+    path = tmp_path / "two.png"
+    cv2.imwrite(str(path), two_faces(astronaut))
+    code, out, err = run(capsys, "image", path, "--model", model, "--label-set", "ferplus")
+    assert code == 0, err
+    rows = json_rows(out)
+    assert len(rows) == 2
+    assert [r["face"] for r in rows] == [0, 1]
+    assert any(center_in(r, (20, 20, 250, 240)) for r in rows)
+    assert any(center_in(r, (450, 300, 565, 410)) for r in rows)
+    assert all(set(label_names("ferplus")) <= set(r) for r in rows)
+
+
+def test_folders_recursive_csv_and_annotate(tmp_path, capsys, model, astronaut):
+    photos = tmp_path / "photos"
+    (photos / "a" / "b").mkdir(parents=True)
+    cv2.imwrite(str(photos / "top.jpg"), astronaut)
+    cv2.imwrite(str(photos / "a" / "b" / "deep.png"), two_faces(astronaut))
+    (photos / "a" / "notes.txt").write_text("not a photo, and not named: skipped")
+    out_dir = tmp_path / "annotated"
+    code, out, err = run(capsys, "image", photos, "--model", model, "--csv",
+                         "--annotate", out_dir)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0])[:8] == ["path", "face", "x1", "y1", "x2", "y2", "detector_score",
+                                 "label"]
+    assert list(rows[0])[8:] == list(SEED5)
+    counts = {}
+    for row in rows:
+        counts[Path(row["path"]).name] = counts.get(Path(row["path"]).name, 0) + 1
+        assert row["label"] in SEED5
+        assert sum(float(row[n]) for n in SEED5) == pytest.approx(1.0, abs=1e-4)
+        assert float(row["x2"]) > float(row["x1"])
+    assert counts == {"top.jpg": 1, "deep.png": 2}
+    written = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*")
+                     if p.is_file())
+    assert written == ["a/b/deep.png", "top.jpg"]
+    drawn = cv2.imread(str(out_dir / "top.jpg"))
+    assert drawn.shape == astronaut.shape
+    assert not np.array_equal(drawn, astronaut)  # boxes were drawn
+
+
+def test_annotate_refuses_to_overwrite_an_input(tmp_path, capsys, model, astronaut):
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), astronaut)
+    before = path.read_bytes()
+    code, _, err = run(capsys, "image", path, "--model", model, "--annotate", tmp_path)
+    assert code == 1
+    assert "refusing to overwrite an input" in err
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]  # no temporary files
+
+
+# -- bad inputs --------------------------------------------------------------------------------
+def _write(name: str, make):
+    def build(folder: Path, astronaut: np.ndarray) -> Path:
+        path = folder / name
+        make(path, astronaut)
+        return path
+    return build
+
+
+def _png16(path, image):
+    cv2.imwrite(str(path), image.astype(np.uint16) * 257)
+
+
+def _rgba(path, image):
+    bgra = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    bgra[..., 3] = 180
+    bgra[:40, :40, 3] = 0
+    cv2.imwrite(str(path), bgra)
+
+
+BAD = {
+    # name: (writer, exit code, rows, message on stderr)
+    "corrupt jpeg": (_write("cut.jpg", lambda p, a: p.write_bytes(
+        cv2.imencode(".jpg", a)[1].tobytes()[:3000])), 1, 0, "corrupt or truncated"),
+    "empty file": (_write("empty.png", lambda p, a: p.write_bytes(b"")), 1, 0,
+                   "the file is empty"),
+    "text file": (_write("notes.jpg", lambda p, a: p.write_text("hello\n")), 1, 0,
+                  "not an image file"),
+    "missing file": (lambda f, a: f / "nowhere.jpg", 1, 0, "no such file"),
+    "16-bit png": (_write("deep.png", _png16), 0, 1, None),
+    "rgba png": (_write("alpha.png", _rgba), 0, 1, None),
+    "face-less": (_write("wall.png", lambda p, a: cv2.imwrite(
+        str(p), np.full((240, 320, 3), 128, np.uint8))), 0, 0, "no face found"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_inputs(tmp_path, capsys, model, astronaut, case):
+    make, code, n_rows, message = BAD[case]
+    path = make(tmp_path, astronaut)
+    got, out, err = run(capsys, "image", path, "--model", model)
+    assert got == code, err
+    assert len(json_rows(out)) == n_rows
+    if message:
+        lines = err.splitlines()
+        assert message in lines[0] and path.name in lines[0]
+        assert all(line.startswith("ferkit:") for line in lines)
+    else:
+        assert err == ""
+
+
+def test_huge_image_gives_a_clear_error(tmp_path, capsys, model):
+    path = tmp_path / "huge.png"
+    cv2.imwrite(str(path), np.zeros((9000, 12000), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    code, out, err = run(capsys, "image", path, "--model", model)
+    assert code == 1 and out == ""
+    assert "12000x9000" in err.splitlines()[0] and "limit" in err.splitlines()[0]
+
+
+def test_one_bad_input_does_not_stop_the_others(tmp_path, capsys, model, astronaut):
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), astronaut)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 broken")
+    code, out, err = run(capsys, "image", bad, good, "--model", model)
+    assert code == 1
+    assert [r["path"] for r in json_rows(out)] == [str(good)]
+    assert "bad.jpg" in err and "1 of 2 inputs failed" in err
+
+
+def test_usage_errors(tmp_path, capsys, model):
+    code, _, err = run(capsys, "image", "--model", model)
+    assert code == 1 and "give at least one image" in err
+    code, _, err = run(capsys, "image", tmp_path, "--model", model)
+    assert code == 1 and "no images found" in err
+    code, _, err = run(capsys, "image", example_path(), "--model", tmp_path / "none.onnx")
+    assert code == 1 and "no such model file" in err
+
+
+# -- the shipped model -------------------------------------------------------------------------
+@pytest.mark.skipif(not shipped_model_path().is_file(),
+                    reason=f"the shipped model {shipped_model_path()} is not exported yet")
+def test_example_with_the_shipped_model(capsys):
+    code, out, err = run(capsys, "image", "--example")
+    assert code == 0, err
+    rows = json_rows(out)
+    assert len(rows) == 1 and center_in(rows[0], ASTRONAUT_BOX)
+
+
+@pytest.mark.skipif(shipped_model_path().is_file(),
+                    reason="the shipped model exists: this checks the message when it does not")
+def test_missing_shipped_model_is_one_clear_line(capsys):
+    code, out, err = run(capsys, "image", "--example")
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "does not exist yet" in err
+
+
+# -- a real process ----------------------------------------------------------------------------
+def ferkit_command() -> list[str]:
+    script = Path(sys.executable).with_name("ferkit")
+    found = str(script) if script.is_file() else shutil.which("ferkit")
+    return [found] if found else [sys.executable, "-m", "ferkit.cli"]
+
+
+def test_subprocess_reports_errors_without_traceback(tmp_path, model, astronaut):
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), astronaut)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.png").write_text("hello")
+    env = {**os.environ, "PYTHONWARNINGS": "default"}
+    proc = subprocess.run(
+        [*ferkit_command(), "image", str(tmp_path), "--csv", "--model", str(model)],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert all(line.startswith("ferkit:") for line in proc.stderr.splitlines()), proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert [Path(r["path"]).name for r in rows] == ["good.jpg"]
