@@ -144,13 +144,15 @@ class FerkitApp:
         self.detector_var = tk.StringVar(value=self.settings.detector)
         self.smoothing_var = tk.BooleanVar(value=self.settings.smoothing)
         ttk.Label(rec, text="Label set").grid(row=0, column=0, sticky="w")
-        box = ttk.Combobox(rec, textvariable=self.label_set_var, values=list(LABEL_SETS),
-                           state="readonly", width=12)
+        box = self.label_set_box = ttk.Combobox(rec, textvariable=self.label_set_var,
+                                                values=list(LABEL_SETS), state="readonly",
+                                                width=12)
         box.grid(row=0, column=1, sticky="ew")
         box.bind("<<ComboboxSelected>>", lambda _e: self._settings_changed())
         ttk.Label(rec, text="Detector").grid(row=1, column=0, sticky="w")
-        box = ttk.Combobox(rec, textvariable=self.detector_var, values=list(GUI_DETECTORS),
-                           state="readonly", width=12)
+        box = self.detector_box = ttk.Combobox(rec, textvariable=self.detector_var,
+                                               values=list(GUI_DETECTORS), state="readonly",
+                                               width=12)
         box.grid(row=1, column=1, sticky="ew")
         box.bind("<<ComboboxSelected>>", lambda _e: self._settings_changed())
         ttk.Checkbutton(rec, text="Smooth over frames", variable=self.smoothing_var,
@@ -388,12 +390,16 @@ class FerkitApp:
     def _poll(self) -> None:
         if self._closed:
             return
+        said = False
         try:
             while True:
                 message = self.worker.messages.get_nowait()
                 self.set_status(message.text, message.error)
+                said = True
         except queue.Empty:
             pass
+        if said:  # e.g. "end of video": the play button changes too
+            self._update_transport()
         newest = None
         try:
             while True:
