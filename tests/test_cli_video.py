@@ -1,0 +1,270 @@
+"""`ferkit video` and `ferkit webcam`: tracked rows, annotated video, timeline plot, errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from ferkit.cli import main
+from ferkit.imageio import example_path
+from ferkit.labels import label_names
+
+torch = pytest.importorskip("torch")
+
+SEED5 = label_names("seed5")
+FRAMES, FPS, SIZE_WH = 30, 10.0, (320, 240)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A tiny real ONNX model: an untrained fernet_xs exported the way `ferkit export` does."""
+    from ferkit.train.export import export_onnx
+    from ferkit.train.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed")).eval()
+    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export_onnx(net, path, architecture="fernet_xs")
+    return path
+
+
+def pan_frames() -> list[np.ndarray]:
+    """The astronaut photo panned across 30 frames at 320x240: the face drifts ~100 px left."""
+    photo = cv2.imread(str(example_path("astronaut")))
+    frames = []
+    for k in range(FRAMES):
+        x0 = 8 + 5 * k  # a 448x336 window sliding right over the 512x512 photo
+        frames.append(cv2.resize(photo[10:346, x0:x0 + 448], SIZE_WH,
+                                 interpolation=cv2.INTER_AREA))
+    return frames
+
+
+def write_video(path: Path, frames, fps: float = FPS, fourcc: str = "mp4v") -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps,
+                             frames[0].shape[1::-1])
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "pan.mp4", pan_frames())
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def json_rows(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    cap = cv2.VideoCapture(str(path))
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n, size
+
+
+# -- ferkit video ------------------------------------------------------------------------------
+def test_rows_with_a_stable_track_id(capsys, model, clip):
+    code, out, err = run(capsys, "video", clip, "--model", model)
+    assert code == 0, err
+    rows = json_rows(out)
+    assert [r["frame"] for r in rows] == list(range(FRAMES))  # one face in every frame
+    assert {r["track_id"] for r in rows} == {1}
+    assert [r["time_s"] for r in rows] == pytest.approx([k / FPS for k in range(FRAMES)])
+    assert list(rows[0])[:3] == ["frame", "time_s", "track_id"]
+    assert list(rows[0])[-len(SEED5):] == list(SEED5)
+    centres = [(r["x1"] + r["x2"]) / 2 for r in rows]
+    assert centres[0] - centres[-1] > 50  # the face really moved, and kept its id
+    assert all(sum(r[n] for n in SEED5) == pytest.approx(1, abs=1e-4) for r in rows)
+    assert "30 frames analysed, 30 faces in 1 tracks" in err
+
+
+def test_every_csv_out_and_smoothing(tmp_path, capsys, model, clip):
+    out = tmp_path / "rows.csv"
+    code, stdout, err = run(capsys, "video", clip, "--model", model, "--every", "3", "--csv",
+                            "--out", out, "--no-progress")
+    assert code == 0, err
+    assert stdout == ""
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [int(r["frame"]) for r in rows] == list(range(0, FRAMES, 3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]  # no temporary files
+    raw = [{n: float(r[n]) for n in SEED5} for r in rows]
+
+    alpha = 0.3
+    code, stdout, _ = run(capsys, "video", clip, "--model", model, "--every", "3",
+                          "--smooth", alpha, "--no-progress")
+    smoothed = json_rows(stdout)
+    expected = dict(raw[0])
+    for got, now in zip(smoothed, raw, strict=True):
+        expected = {n: alpha * now[n] + (1 - alpha) * expected[n] for n in SEED5}
+        assert {n: got[n] for n in SEED5} == pytest.approx(expected, abs=1e-5)
+
+
+def test_annotate_and_plot(tmp_path, capsys, model, clip):
+    annotated, plot = tmp_path / "out" / "annotated.mp4", tmp_path / "out" / "timeline.png"
+    code, out, err = run(capsys, "video", clip, "--model", model, "--annotate", annotated,
+                         "--plot", plot, "--no-progress")
+    assert code == 0, err
+    assert count_frames(annotated) == (FRAMES, SIZE_WH)
+    image = cv2.imread(str(plot))
+    assert image is not None and image.shape[0] > 100
+    assert sorted(p.name for p in annotated.parent.iterdir()) == ["annotated.mp4", "timeline.png"]
+
+
+def test_every_gives_a_shorter_annotated_video(tmp_path, capsys, model, clip):
+    annotated = tmp_path / "every5.mp4"
+    code, _, err = run(capsys, "video", clip, "--model", model, "--every", "5",
+                       "--annotate", annotated, "--no-progress")
+    assert code == 0, err
+    assert count_frames(annotated) == (FRAMES // 5, SIZE_WH)
+
+
+def test_refuses_to_write_over_the_input(tmp_path, capsys, model, clip):
+    source = tmp_path / "in.mp4"
+    shutil.copy(clip, source)
+    before = source.read_bytes()
+    for option in ("--annotate", "--out", "--plot"):
+        code, _, err = run(capsys, "video", source, "--model", model, option, source,
+                           "--no-progress")
+        assert code == 1, option
+        assert err.startswith("ferkit: error:") and "refusing to overwrite" in err
+        assert source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+def _truncated(tmp_path: Path, clip: Path) -> Path:
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    return path
+
+
+def _truncated_avi(tmp_path: Path, clip: Path) -> Path:
+    full = write_video(tmp_path / "full.avi", pan_frames(), fourcc="MJPG")
+    path = tmp_path / "cut.avi"
+    path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    return path
+
+
+BAD = {
+    "empty": (lambda t, c: (t / "empty.mp4", (t / "empty.mp4").write_bytes(b""))[0],
+              "the file is empty"),
+    "truncated mp4": (_truncated, "truncated"),
+    "truncated avi": (_truncated_avi, "truncated"),
+    "text": (lambda t, c: (t / "a.mp4", (t / "a.mp4").write_text("no video\n"))[0],
+             "not a video"),
+    "missing": (lambda t, c: t / "missing.mp4", "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_videos(tmp_path, capsys, model, clip, case):
+    make, message = BAD[case]
+    path = make(tmp_path, clip)
+    out_file = tmp_path / "rows.jsonl"
+    code, _, err = run(capsys, "video", path, "--model", model, "--no-progress",
+                       "--out", out_file, "--annotate", tmp_path / "ann.mp4")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ferkit: error:")
+    assert message in lines[0] and path.name in lines[0]
+    assert not out_file.exists() and not (tmp_path / "ann.mp4").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_bad_options(capsys, model, clip):
+    code, _, err = run(capsys, "video", clip, "--model", model, "--every", "0")
+    assert code == 1 and "--every" in err
+    code, _, err = run(capsys, "video", clip, "--model", model, "--smooth", "0")
+    assert code == 1 and "--smooth" in err
+    code, _, err = run(capsys, "video", clip, "--model", model, "--detector", "blazeface:x")
+    assert code == 1 and "bad detector option" in err
+    code, _, err = run(capsys, "video", clip, "--model", model, "--detector", "nope")
+    assert code == 1 and "unknown face detector" in err
+
+
+def test_other_detector(capsys, model, clip):
+    code, out, err = run(capsys, "video", clip, "--model", model, "--every", "10",
+                         "--detector", "blazeface:min_face_px=none,close_up=false",
+                         "--no-progress")
+    assert code == 0, err
+    assert [r["frame"] for r in json_rows(out)] == [0, 10, 20]
+
+
+# -- ferkit webcam -----------------------------------------------------------------------------
+def test_webcam_without_a_camera(capsys, model):
+    code, out, err = run(capsys, "webcam", "--camera", "99", "--model", model)
+    assert code == 1 and out == ""
+    assert err == "ferkit: error: no camera at index 99\n"
+
+
+def test_webcam_replays_a_video_path(tmp_path, capsys, model, clip):
+    record = tmp_path / "rec.mp4"
+    code, out, err = run(capsys, "webcam", "--camera", clip, "--frames", 5, "--model", model,
+                         "--record", record)
+    assert code == 0, err
+    lines = json_rows(out)
+    assert [line["frame"] for line in lines] == [0, 1, 2, 3, 4]
+    assert all(len(line["faces"]) == 1 for line in lines)
+    assert {line["faces"][0]["track_id"] for line in lines} == {1}
+    assert set(lines[0]["faces"][0]["scores"]) == set(SEED5)
+    assert count_frames(record) == (5, SIZE_WH)
+
+    code, out, err = run(capsys, "webcam", "--camera", clip, "--frames", 2, "--csv",
+                         "--model", model)
+    assert code == 0, err
+    assert [int(r["frame"]) for r in csv.DictReader(io.StringIO(out))] == [0, 1]
+
+
+def test_webcam_record_never_over_the_source(tmp_path, capsys, model, clip):
+    source = tmp_path / "cam.mp4"
+    shutil.copy(clip, source)
+    code, _, err = run(capsys, "webcam", "--camera", source, "--frames", 1, "--model", model,
+                       "--record", source)
+    assert code == 1 and "refusing to overwrite" in err
+
+
+# -- a real process ----------------------------------------------------------------------------
+def ferkit_command() -> list[str]:
+    script = Path(sys.executable).with_name("ferkit")
+    found = str(script) if script.is_file() else shutil.which("ferkit")
+    return [found] if found else [sys.executable, "-m", "ferkit.cli"]
+
+
+def test_subprocess(tmp_path, model, clip):
+    cut = _truncated(tmp_path, clip)
+    runs = {
+        "good": [*ferkit_command(), "video", str(clip), "--every", "10", "--model", str(model)],
+        "cut": [*ferkit_command(), "video", str(cut), "--model", str(model)],
+        "camera": [*ferkit_command(), "webcam", "--camera", "99", "--model", str(model)],
+    }
+    procs = {name: subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+             for name, cmd in runs.items()}
+    good = procs["good"]
+    assert good.returncode == 0, good.stderr
+    assert [json.loads(line)["frame"] for line in good.stdout.splitlines()] == [0, 10, 20]
+    for name in ("cut", "camera"):
+        proc = procs[name]
+        assert proc.returncode == 1
+        assert proc.stdout == ""
+        assert len(proc.stderr.splitlines()) == 1, proc.stderr  # no FFmpeg or OpenCV noise
+        assert proc.stderr.startswith("ferkit: error:") and "Traceback" not in proc.stderr
