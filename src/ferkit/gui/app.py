@@ -99,7 +99,7 @@ class FerkitApp:
         self._image_item = self.canvas.create_image(0, 0, anchor="nw")
         self._hint_item = self.canvas.create_text(10, 10, anchor="nw", fill="#bbbbbb",
                                                   font=("TkDefaultFont", 14), text="")
-        self._select_item = self.canvas.create_rectangle(0, 0, 0, 0, outline="#ffff00",
+        self._select_item = self.canvas.create_rectangle(0, 0, 0, 0, outline="#00e5ff",
                                                          width=3, dash=(6, 3), state="hidden")
         self.canvas.bind("<Button-1>", self._on_click)
         self.canvas.bind("<Configure>", lambda _e: self._render())
