@@ -96,7 +96,7 @@ def test_rows_with_a_stable_track_id(capsys, model, clip):
     centres = [(r["x1"] + r["x2"]) / 2 for r in rows]
     assert centres[0] - centres[-1] > 50  # the face really moved, and kept its id
     assert all(sum(r[n] for n in SEED5) == pytest.approx(1, abs=1e-4) for r in rows)
-    assert "30 frames analysed, 30 faces in 1 tracks" in err
+    assert "30 frames analysed, 30 faces in 1 track\n" in err
 
 
 def test_every_csv_out_and_smoothing(tmp_path, capsys, model, clip):

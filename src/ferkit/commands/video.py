@@ -97,6 +97,9 @@ def output_stream(path: Path | None, protect: list[Path]) -> Iterator[TextIO]:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the result from other users
     ok = False
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
@@ -185,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         png = plot_timeline(points, names, title=source.name)
         atomic_write_bytes(args.plot, png, protect=protect)
-    print(f"ferkit: {frames} frames analysed, {faces} faces in {len(track_ids)} tracks",
-          file=sys.stderr)
+    tracks = len(track_ids)
+    print(f"ferkit: {frames} frames analysed, {faces} faces in {tracks} "
+          f"track{'' if tracks == 1 else 's'}", file=sys.stderr)
     return 0
