@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -52,7 +54,7 @@ def _write(path, data):
 
 
 class FakeCapture:
-    """Stands in for cv2.VideoCapture: `frames` frames, then read() fails (unplugged)."""
+    """Stands in for cv2.VideoCapture: `frames` frames at 100 fps, then read() fails."""
 
     def __init__(self, opened=True, frames=2):
         self.opened, self.frames, self.released = opened, frames, False
@@ -64,10 +66,11 @@ class FakeCapture:
         return 30.0
 
     def read(self):
+        time.sleep(0.01)
         if self.frames <= 0:
             return False, None
         self.frames -= 1
-        return True, np.zeros((4, 6, 3), np.uint8)
+        return True, np.full((4, 6, 3), self.frames, np.uint8)
 
     def release(self):
         self.released = True
@@ -76,11 +79,30 @@ class FakeCapture:
 def test_camera_missing_and_disconnected():
     with pytest.raises(SourceError, match="no camera at index 3"):
         Camera(3, capture_factory=lambda i: FakeCapture(opened=False))
-    camera = Camera(1, capture_factory=lambda i: FakeCapture(frames=2))
+    capture = FakeCapture(frames=5)
+    camera = Camera(1, capture_factory=lambda i: capture)
     assert camera.kind == "camera" and camera.name == "camera 1" and camera.fps == 30.0
-    assert [camera.read().index for _ in range(2)] == [0, 1]
+    first = camera.read()
+    time.sleep(0.2)  # the camera runs on while nobody reads: read gives the newest frame
+    assert camera.read().index == 4 > first.index
     with pytest.raises(SourceError, match="camera 1 stopped delivering"):
         camera.read()
+    camera.close()
+    assert capture.released
+
+
+def test_silent_camera_times_out():
+    class Silent(FakeCapture):
+        def read(self):  # a driver that hangs
+            time.sleep(0.5)
+            return True, np.zeros((4, 6, 3), np.uint8)
+
+    camera = Camera(0, capture_factory=lambda i: Silent(), timeout_s=0.1)
+    try:
+        with pytest.raises(SourceError, match="camera 0 sent no frame for 0.1 s"):
+            camera.read()
+    finally:
+        camera.close()
 
 
 def test_digits_mean_a_camera(monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,12 +116,17 @@ class VideoFile(_Capture):
 
 
 class Camera(_Capture):
-    """A camera by index; `read` raises SourceError when it stops delivering (disconnected)."""
+    """A camera by index, read by its own thread so `read` returns the newest frame.
+
+    Without that thread the driver's buffer would hand out frames seconds old whenever
+    analysis is slower than the camera. `read` raises SourceError when the camera stops
+    delivering (unplugged) or sends nothing for `timeout_s`.
+    """
 
     kind = "camera"
     seekable = False
 
-    def __init__(self, index: int, *, capture_factory=cv2.VideoCapture):
+    def __init__(self, index: int, *, capture_factory=cv2.VideoCapture, timeout_s: float = 5.0):
         cap = capture_factory(int(index))
         if not cap.isOpened():
             cap.release()
@@ -128,17 +134,48 @@ class Camera(_Capture):
         super().__init__(cap, f"camera {index}")
         self.index = int(index)
         self.frame_count = None
+        self.timeout_s = timeout_s
+        self._latest: tuple[np.ndarray, int] | None = None
+        self._failed = False
+        self._closing = False
+        self._fresh = threading.Condition()
+        self._thread = threading.Thread(target=self._grab_loop, name=f"ferkit-camera-{index}",
+                                        daemon=True)
+        self._thread.start()
+
+    def _grab_loop(self) -> None:
+        count = 0
+        while not self._closing:
+            image = self._grab()
+            with self._fresh:
+                if image is None:
+                    self._failed = True
+                else:
+                    self._latest = (image, count)
+                    count += 1
+                self._fresh.notify_all()
+            if image is None:
+                return
 
     def read(self) -> Frame:
-        image = self._grab()
-        if image is None:
-            raise SourceError(f"camera {self.index} stopped delivering frames (disconnected?)")
-        index = self._next
-        self._next += 1
+        with self._fresh:
+            if not self._fresh.wait_for(lambda: self._latest is not None or self._failed,
+                                        self.timeout_s):
+                raise SourceError(f"camera {self.index} sent no frame for {self.timeout_s:g} s")
+            if self._latest is None:
+                raise SourceError(
+                    f"camera {self.index} stopped delivering frames (disconnected?)")
+            (image, index), self._latest = self._latest, None
         return Frame(image, index, index / self.fps)
 
     def seek(self, index: int) -> None:
         pass
+
+    def close(self) -> None:
+        self._closing = True
+        self._thread.join(2.0)
+        if not self._thread.is_alive():
+            self._cap.release()
 
 
 FrameSource = StillImage | VideoFile | Camera
