@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
@@ -189,12 +190,28 @@ def test_bad_inputs(tmp_path, capsys, model, astronaut, case):
         assert err == ""
 
 
-def test_huge_image_gives_a_clear_error(tmp_path, capsys, model):
-    path = tmp_path / "huge.png"
+@pytest.fixture(scope="module")
+def huge(tmp_path_factory) -> Path:
+    """A 12000x9000 (108 MP) PNG: over load_image's 100 MP guard."""
+    path = tmp_path_factory.mktemp("huge") / "huge.png"
     cv2.imwrite(str(path), np.zeros((9000, 12000), np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    code, out, err = run(capsys, "image", path, "--model", model)
+    return path
+
+
+def test_huge_image_gives_a_clear_error(capsys, model, huge):
+    code, out, err = run(capsys, "image", huge, "--model", model)
     assert code == 1 and out == ""
     assert "12000x9000" in err.splitlines()[0] and "limit" in err.splitlines()[0]
+
+
+@pytest.mark.xfail(reason="imageio._decode lets Pillow's DecompressionBombWarning through "
+                   "(two extra stderr lines in the CLI) before its own 100 MP check",
+                   strict=False)
+def test_huge_image_raises_no_stray_warning(capsys, model, huge):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run(capsys, "image", huge, "--model", model)[0] == 1
+    assert [str(w.message) for w in caught] == []
 
 
 def test_one_bad_input_does_not_stop_the_others(tmp_path, capsys, model, astronaut):
