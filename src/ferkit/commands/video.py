@@ -126,7 +126,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="write the rows to FILE (atomically) instead of stdout")
     p.add_argument("--annotate", type=Path, metavar="OUT.mp4",
-                   help="write a copy of the video with boxes, track ids and labels drawn")
+                   help="write a copy of the video with boxes, track ids and labels drawn "
+                        "(mp4v; with --every N, the analysed frames at 1/N the frame rate)")
     p.add_argument("--plot", type=Path, metavar="OUT.png",
                    help="draw each tracked face's emotions over time")
     p.add_argument("--no-progress", dest="progress", action="store_false",
