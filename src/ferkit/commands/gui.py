@@ -16,8 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
     p.add_argument("--label-set", default="seed5", choices=sorted(LABEL_SETS),
                    help="emotions to show (default: seed5)")
-    p.add_argument("--detector", default="blazeface", choices=["blazeface", "haar"],
-                   help="face detector (default: blazeface)")
+    p.add_argument("--detector", default="blazeface:tiles=false", metavar="SPEC",
+                   help="name[:key=value,...] as for ferkit video (default: "
+                        "blazeface:tiles=false; 'blazeface' tiles for small faces, 'haar')")
     p.add_argument("--no-smoothing", dest="smoothing", action="store_false",
                    help="show each frame's own probabilities (default: smoothed over frames)")
     p.add_argument("--output", type=Path, default=Path("ferkit-gui"), metavar="DIR",

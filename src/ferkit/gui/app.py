@@ -150,9 +150,9 @@ class FerkitApp:
         box.grid(row=0, column=1, sticky="ew")
         box.bind("<<ComboboxSelected>>", lambda _e: self._settings_changed())
         ttk.Label(rec, text="Detector").grid(row=1, column=0, sticky="w")
+        choices = list(dict.fromkeys([*GUI_DETECTORS, self.settings.detector]))
         box = self.detector_box = ttk.Combobox(rec, textvariable=self.detector_var,
-                                               values=list(GUI_DETECTORS), state="readonly",
-                                               width=12)
+                                               values=choices, state="readonly", width=18)
         box.grid(row=1, column=1, sticky="ew")
         box.bind("<<ComboboxSelected>>", lambda _e: self._settings_changed())
         ttk.Checkbutton(rec, text="Smooth over frames", variable=self.smoothing_var,
@@ -495,11 +495,14 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
                root: tk.Tk | None = None) -> FerkitApp:
     """Load the model, open a window and return the app (call `app.root.mainloop()`).
 
-    Raises FerkitError when the model cannot be loaded or no window can be opened.
+    Raises FerkitError when the model or detector cannot be loaded or no window can be opened.
     """
+    from ferkit.commands.video import parse_detector
     from ferkit.model import ExpressionModel
     from ferkit.recognizer import Recognizer
 
+    settings = settings or Settings()
+    parse_detector(settings.detector)  # a bad spec fails here, before any window opens
     expression = (ExpressionModel.shipped(threads=threads) if model is None
                   else ExpressionModel(model, threads=threads))
     if root is None:
@@ -509,6 +512,6 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
             display = os.environ.get("DISPLAY")
             raise FerkitError(f"cannot open a window ({exc}); DISPLAY is "
                               f"{display!r}: run on a desktop or under Xvfb") from None
-    processor = FrameProcessor(lambda name: Recognizer(expression, detector=name))
+    processor = FrameProcessor(lambda spec: Recognizer(expression, detector=parse_detector(spec)))
     return FerkitApp(root, processor, settings=settings, source=source, output_dir=output_dir,
                      collect_dir=collect_dir)

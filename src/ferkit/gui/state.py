@@ -16,8 +16,9 @@ from ferkit.gui.sources import Frame
 from ferkit.labels import label_names
 from ferkit.video import IoUTracker, ScoreSmoother, TrackerConfig
 
-#: Detectors offered in the app (the "boxes" detector needs boxes given by a user).
-GUI_DETECTORS = ("blazeface", "haar")
+#: Detector specs offered in the app, as `ferkit video` parses them: whole-frame BlazeFace
+#: passes (fast, the default for streams), tiled BlazeFace (small faces), Haar.
+GUI_DETECTORS = ("blazeface:tiles=false", "blazeface", "haar")
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Settings:
     """What the user chose in the side panel; a new object per change (shared with the worker)."""
 
     label_set: str = "seed5"
-    detector: str = "blazeface"
+    detector: str = GUI_DETECTORS[0]
     smoothing: bool = True
 
     def __post_init__(self) -> None:
@@ -73,9 +74,9 @@ class Smoother:
 
 
 class FrameProcessor:
-    """Runs a recognizer per detector name (built lazily by `factory`) on frames.
+    """Runs a recognizer per detector spec (built lazily by `factory`) on frames.
 
-    `factory(detector_name)` returns an object with `analyze(image, label_set)`, normally a
+    `factory(detector_spec)` returns an object with `analyze(image, label_set)`, normally a
     `ferkit.Recognizer`. Recognizers are cached; this object itself is not thread-safe (the
     smoother is per stream), so use one per worker.
     """
