@@ -133,3 +133,18 @@ def test_ferkit_gui_command_snapshot_and_quit(xvfb, tiny_model, tmp_path, astron
         output = proc.communicate()[0]
     [snap] = (tmp_path / "out").glob("snapshot-*.png")
     assert cv2.imread(str(snap)).shape == astronaut_small.shape, output
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--detector", "blazeface:nope=1"], "bad option for the blazeface detector"),
+    (["--model", "missing.onnx"], "no such model file"),
+    ([], "cannot open a window"),  # DISPLAY unset
+])
+def test_ferkit_gui_fails_in_one_line(tiny_model, monkeypatch, capsys, argv, message):
+    pytest.importorskip("tkinter", reason="this Python has no tkinter")
+    from ferkit.cli import main
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert main(["gui", "--model", str(tiny_model), *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ferkit: error:") and message in err and err.count("\n") == 1

@@ -69,7 +69,8 @@ def test_image_is_processed_once_and_again_on_new_settings(worker):
         worker.results.get(timeout=0.3)  # nothing changed: no more work
     worker.set_settings(Settings(label_set="fer2013", detector="haar"))
     result = next_result(worker)
-    assert result.faces[0].label == "angry" and set(worker.made) == {"blazeface:tiles=false", "haar"}
+    assert result.faces[0].label == "angry"
+    assert set(worker.made) == {"blazeface:tiles=false", "haar"}
 
 
 def test_video_plays_to_the_end_pauses_and_seeks(worker, video_file):
