@@ -268,7 +268,10 @@ class FerkitApp:
         if source is None:
             self.set_status("nothing to record: open a source first", error=True)
             return None
-        fps = source.fps or (self.result.fps if self.result is not None else 0) or 10.0
+        # a file keeps its own rate (every frame is analysed); a camera's recording plays at
+        # the rate frames were analysed, not the camera's, so it is not sped up
+        measured = self.result.fps if self.result is not None else 0.0
+        fps = source.fps if source.kind == "video" else (measured or 10.0)
         try:
             stem = timestamped(self.output_dir, "recording", ".mp4").with_suffix("")
             recorder = Recorder(stem, fps, self.settings.label_set)
@@ -366,6 +369,8 @@ class FerkitApp:
         key = event.keysym.lower()
         if event.state & 0x4:  # Control held: leave it to the Control bindings
             return
+        if key == "space" and isinstance(event.widget, (tk.Button, ttk.Button, ttk.Checkbutton)):
+            return  # space presses the focused button instead
         if key == "space":
             self.toggle_play()
         elif key == "s":
@@ -471,6 +476,8 @@ class FerkitApp:
     def _update_transport(self) -> None:
         result = self.result
         playing = self.worker.playing
+        self.record_button.configure(
+            text="Stop recording (r)" if self.worker.recording else "Record (r)")
         video = result is not None and result.source_kind == "video"
         self.play_button.configure(text="Pause" if playing else "Play",
                                    state="normal" if video else "disabled")
