@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--head", dest="heads", action="append", default=[], metavar="LABELSET=HEAD",
                    help="which head serves a label set, e.g. seed5=ferplus (repeatable; "
                         "defaults: seed5=fer2013, fer2013=fer2013, ferplus=ferplus)")
+    p.add_argument("--fp16-weights", action="store_true",
+                   help="store weights at half precision (half the file; fp32 compute)")
     p.set_defaults(run=run)
 
 
@@ -23,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
 
     result = export_checkpoint(args.checkpoint, args.out, opset=args.opset or DEFAULT_OPSET,
-                               label_set_heads=parse_head_choices(args.heads))
+                               label_set_heads=parse_head_choices(args.heads),
+                               fp16_weights=args.fp16_weights)
     mapping = json.loads(result["metadata"]["label_set_heads"])
     size_mb = args.out.stat().st_size / 1e6
     print(f"wrote {args.out} ({size_mb:.1f} MB, heads {', '.join(result['heads'])})")

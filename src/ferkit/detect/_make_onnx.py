@@ -73,26 +73,10 @@ def _make_shape_dynamic(model) -> None:
 
 
 def _store_weights_fp16(model) -> None:
-    """Keep the file as small as the .tflite: its weights were fp16, so fp16 storage is lossless.
+    """Keep the file as small as the .tflite: its weights were fp16, so fp16 storage is lossless."""
+    from ferkit.onnxweights import store_weights_fp16
 
-    ONNX Runtime folds the Cast nodes into fp32 constants when the session is built.
-    """
-    from onnx import TensorProto, helper, numpy_helper
-
-    casts = []
-    for init in model.graph.initializer:
-        if init.data_type != TensorProto.FLOAT:
-            continue
-        array = numpy_helper.to_array(init)
-        half = array.astype(np.float16)
-        if array.size < 16 or not np.array_equal(half.astype(np.float32), array):
-            continue
-        name = init.name
-        init.CopyFrom(numpy_helper.from_array(half, name + "_fp16"))
-        casts.append(helper.make_node("Cast", [name + "_fp16"], [name], to=TensorProto.FLOAT))
-    nodes = list(model.graph.node)
-    del model.graph.node[:]
-    model.graph.node.extend(casts + nodes)
+    store_weights_fp16(model, lossless_only=True)
 
 
 def convert(name: str, out_dir: Path = HERE) -> Path:
