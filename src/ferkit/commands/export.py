@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "defaults: seed5=fer2013, fer2013=fer2013, ferplus=ferplus)")
     p.add_argument("--fp16-weights", action="store_true",
                    help="store weights at half precision (half the file; fp32 compute)")
+    p.add_argument("--int8-calibration", metavar="SOURCE", default=None,
+                   help="quantise to int8, calibrated on 512 training-split faces of SOURCE")
     p.set_defaults(run=run)
 
 
@@ -32,4 +34,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} ({size_mb:.1f} MB, heads {', '.join(result['heads'])})")
     print("label set -> head: " + ", ".join(f"{k}={v}" for k, v in mapping.items()))
     print(f"ONNX Runtime vs torch: max |diff| {result['max_abs_diff']:.2e}")
+    if args.int8_calibration:
+        from ferkit.datasets.sources import read_source
+        from ferkit.train.quantize import calibration_faces, quantize_int8
+
+        faces = calibration_faces(read_source(args.int8_calibration))
+        quantize_int8(args.out, args.out, faces)
+        size_mb = args.out.stat().st_size / 1e6
+        print(f"quantised to int8 on {len(faces)} training faces: {args.out} ({size_mb:.1f} MB)")
     return 0

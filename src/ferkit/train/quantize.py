@@ -1,0 +1,66 @@
+"""Static int8 quantisation of an exported model, calibrated on training faces only."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.datasets.base import FaceSample
+from ferkit.errors import FerkitError
+
+
+def calibration_faces(samples: Iterable[FaceSample], count: int = 512, seed: int = 0,
+                      size: int = 48) -> np.ndarray:
+    """`count` random training-split faces (N, size, size) uint8; validation is never used."""
+    import cv2
+
+    faces = [s.image for s in samples if s.split == "train"]
+    if not faces:
+        raise FerkitError("no training-split faces to calibrate int8 quantisation on")
+    pick = np.random.default_rng(seed).choice(len(faces), min(count, len(faces)), replace=False)
+    return np.stack([cv2.resize(faces[i], (size, size), interpolation=cv2.INTER_AREA)
+                     if faces[i].shape != (size, size) else faces[i] for i in pick])
+
+
+def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> None:
+    """Write `src` quantised to int8 (QDQ, per-channel weights) to `out`, keeping metadata."""
+    import json
+
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader, QuantFormat, QuantType, quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    source = onnx.load(str(src))
+    meta = {p.key: p.value for p in source.metadata_props}
+    mean, std = json.loads(meta["mean"]), json.loads(meta["std"])
+    x = ((faces.astype(np.float32) / 255.0 - mean) / std)[:, None]
+    name = json.loads(meta["input_name"])
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.start = 0
+
+        def get_next(self) -> dict | None:
+            if self.start >= len(x):
+                return None
+            self.start += batch
+            return {name: x[self.start - batch : self.start]}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre, q = Path(tmp) / "pre.onnx", Path(tmp) / "q.onnx"
+        quant_pre_process(str(src), str(pre))
+        quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True)
+        model = onnx.load(str(q))
+        onnx.helper.set_model_props(model, {**meta, "quantization": json.dumps("int8-static")})
+        model.doc_string = source.doc_string + " [int8]"
+        staged = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        onnx.save(model, str(staged))
+        os.replace(staged, out)
