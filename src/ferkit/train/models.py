@@ -70,11 +70,10 @@ class ExpressionNet(nn.Module):
         self.heads_order = tuple(heads)
         layers: list[nn.Module] = [_conv_bn(1, widths[0]), _conv_bn(widths[0], widths[0])]
         c_in = widths[0]
-        for i, (width, n) in enumerate(zip(widths[1:], blocks)):
+        for width, n in zip(widths[1:], blocks, strict=True):
             for j in range(n):
                 layers.append(ResidualBlock(c_in, width, stride=2 if j == 0 else 1))
                 c_in = width
-            del i
         self.features = nn.Sequential(*layers)
         final = input_size // 2 ** len(blocks)
         # A fixed AvgPool2d (not adaptive) exports cleanly to ONNX.

@@ -32,7 +32,10 @@ def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> N
 
     import onnx
     from onnxruntime.quantization import (
-        CalibrationDataReader, QuantFormat, QuantType, quantize_static,
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
