@@ -13,10 +13,10 @@ import torch
 from torch import nn
 
 from ferkit import __version__
-from ferkit.onnxweights import store_weights_fp16
 from ferkit.datasets.combine import SIZE
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS
+from ferkit.onnxweights import store_weights_fp16
 from ferkit.train.loop import MEAN, STD
 from ferkit.train.models import create_model
 
