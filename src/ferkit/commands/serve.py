@@ -1,0 +1,46 @@
+"""`ferkit serve`: the HTTP API (POST /v1/analyze, GET /healthz, docs at /docs) on uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ferkit.errors import FerkitError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the HTTP API (needs ferkit[serve])")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--api-key", default=os.environ.get("FERKIT_API_KEY") or None,
+                   help="require this key in the X-API-Key header on every route but "
+                        "/healthz (default: $FERKIT_API_KEY; none: open)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0,
+                   help="largest request body in MB (default: 20)")
+    p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
+    p.add_argument("--log-level", default="info",
+                   choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from ferkit.server.app import create_app, default_recognizer_factory
+    except ImportError as exc:
+        raise FerkitError(f"{exc}; install the server extra: pip install 'ferkit[serve]'") \
+            from None
+    if args.max_upload_mb <= 0:
+        raise FerkitError("--max-upload-mb must be positive")
+    if not 0 <= args.port <= 65535:
+        raise FerkitError(f"--port {args.port} is not a valid port")
+    if args.model is not None and not args.model.is_file():
+        raise FerkitError(f"no model file {args.model}")
+    app = create_app(default_recognizer_factory(args.model, threads=args.threads),
+                     api_key=args.api_key,
+                     max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,256 @@
+"""The FastAPI app behind `ferkit serve`: POST /v1/analyze, GET /healthz, docs at /docs.
+
+Every error is a JSON object `{"error": "..."}` with a 4xx status for bad input; inference runs
+in a worker thread so the event loop keeps answering while a photo is being analysed.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ferkit import __version__
+from ferkit.errors import FerkitError, ImageError
+from ferkit.imageio import MAX_PIXELS, load_image
+from ferkit.labels import LABEL_SETS
+
+#: Detectors a client may ask for ("boxes" needs boxes the HTTP API does not take).
+SERVER_DETECTORS = ("blazeface", "haar")
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+#: Routes that answer without an API key.
+OPEN_PATHS = frozenset({"/healthz"})
+
+RecognizerFactory = Callable[[str], Any]
+
+
+class ApiError(Exception):
+    """A request the server refuses, with the HTTP status and the message for the client."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def default_recognizer_factory(model: str | None = None,
+                               threads: int | None = None) -> RecognizerFactory:
+    """A factory building Recognizers that share one ExpressionModel, loaded on first use."""
+    lock = threading.Lock()
+    shared: dict[str, Any] = {}
+
+    def factory(detector: str):
+        from ferkit.model import ExpressionModel
+        from ferkit.recognizer import Recognizer
+
+        with lock:
+            if "model" not in shared:
+                shared["model"] = (ExpressionModel.shipped(threads=threads) if model is None
+                                   else ExpressionModel(model, threads=threads))
+        return Recognizer(shared["model"], detector=detector)
+
+    return factory
+
+
+class RecognizerPool:
+    """One Recognizer per detector name, created lazily and shared by every request."""
+
+    def __init__(self, factory: RecognizerFactory):
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._recognizers: dict[str, Any] = {}
+
+    def get(self, detector: str):
+        with self._lock:  # creation is rare; holding the lock keeps it to one per detector
+            if detector not in self._recognizers:
+                self._recognizers[detector] = self._factory(detector)
+            return self._recognizers[detector]
+
+
+def create_app(recognizer_factory: RecognizerFactory | None = None, *,
+               api_key: str | None = None,
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
+    """The ferkit HTTP app.
+
+    `recognizer_factory(detector_name)` returns an object with `analyze(image, label_set)`
+    (default: `Recognizer` on the shipped model). With `api_key`, every route except /healthz
+    needs the header `X-API-Key: KEY` (or `Authorization: Bearer KEY`). Request bodies over
+    `max_upload_bytes` get 413.
+    """
+    pool = RecognizerPool(recognizer_factory or default_recognizer_factory())
+    app = FastAPI(title="ferkit", version=__version__,
+                  description="Facial expression recognition: every face in a photo with "
+                              "its expression.")
+    app.state.pool = pool
+    app.state.max_upload_bytes = max_upload_bytes
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{where}: {err.get('msg')}")
+        return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    if api_key:
+        @app.middleware("http")
+        async def _check_key(request: Request, call_next):
+            if request.url.path in OPEN_PATHS or _key_ok(request, api_key):
+                return await call_next(request)
+            return JSONResponse(
+                {"error": "missing or wrong API key: send the header 'X-API-Key: KEY'"},
+                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.get("/healthz", summary="Liveness check (no API key needed)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post(
+        "/v1/analyze",
+        summary="Every face in an image with its expression",
+        description="Send the image as multipart field `file`, or as the raw request body. "
+                    "Answers `{faces, label_set, width, height}`; each face is "
+                    "`Face.to_dict()` (box_xyxy in image pixels, scores, label).",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+        }}},
+    )
+    async def analyze(
+        request: Request,
+        label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
+        detector: str = Query("blazeface", description="one of " + ", ".join(SERVER_DETECTORS)),
+    ) -> dict[str, Any]:
+        _check_choice("label set", label_set, LABEL_SETS)
+        _check_choice("detector", detector, SERVER_DETECTORS)
+        data = await read_image_bytes(request, max_upload_bytes)
+        recognizer = await anyio.to_thread.run_sync(pool.get, detector)
+        return await anyio.to_thread.run_sync(_analyze, recognizer, data, label_set)
+
+    return app
+
+
+def _key_ok(request: Request, api_key: str) -> bool:
+    given = request.headers.get("x-api-key")
+    if given is None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip() if scheme.lower() == "bearer" else None
+    return given is not None and secrets.compare_digest(given.encode(), api_key.encode())
+
+
+def _check_choice(what: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ApiError(422, f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+
+
+async def read_body_limited(request: Request, limit: int) -> bytes:
+    """The request body, refusing with 413 as soon as it grows past `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, _too_large(limit))
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise ApiError(413, _too_large(limit))
+    return bytes(chunks)
+
+
+def _too_large(limit: int) -> str:
+    return f"upload too large: the limit is {limit / 1024 / 1024:.3g} MB"
+
+
+async def read_image_bytes(request: Request, limit: int) -> bytes:
+    """The uploaded image's bytes: multipart field `file`, or else the whole body."""
+    body = await read_body_limited(request, limit)
+    if not body:
+        raise ApiError(400, "empty request: send an image as multipart field 'file' "
+                            "or as the request body")
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return body
+    form = await _parse_form(request, body)
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(400, "multipart request without a file field called 'file'")
+        data = await upload.read()
+    finally:
+        await form.close()
+    if not data:
+        raise ApiError(400, "the uploaded file is empty")
+    return data
+
+
+async def _parse_form(request: Request, body: bytes):
+    sent = False
+
+    async def replay():
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        return await Request(request.scope, replay).form(max_files=4, max_fields=16)
+    except StarletteHTTPException as exc:
+        raise ApiError(400, f"malformed multipart body: {exc.detail}") from None
+    except Exception as exc:  # the multipart parser raises several types for broken input
+        raise ApiError(400, f"malformed multipart body: {exc}") from None
+
+
+def _analyze(recognizer, data: bytes, label_set: str) -> dict[str, Any]:
+    _check_pixel_count(data)
+    try:
+        image = load_image(data)
+    except ImageError as exc:
+        raise ApiError(415, f"not a readable image: {_strip_source(str(exc))}") from None
+    try:
+        faces = recognizer.analyze(image, label_set)
+    except FerkitError as exc:
+        raise ApiError(422, str(exc)) from None
+    height, width = image.shape[:2]
+    return {"faces": [f.to_dict() for f in faces], "label_set": label_set,
+            "width": width, "height": height}
+
+
+def _check_pixel_count(data: bytes) -> None:
+    """413 for images whose header announces more than MAX_PIXELS, before decoding them."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+    except Image.DecompressionBombError:
+        raise ApiError(413, "image too large to decode safely") from None
+    except Exception:  # not something Pillow knows: load_image decides (OpenCV fallback)
+        return
+    if width * height > MAX_PIXELS:
+        raise ApiError(413, f"image is {width}x{height}, over the "
+                            f"{MAX_PIXELS / 1e6:.0f} MP limit")
+
+
+def _strip_source(message: str) -> str:
+    return message.replace("cannot read image <bytes>: ", "").replace("image <bytes> ", "image ")
