@@ -6,10 +6,12 @@
 Frames: the shipped photos (ferkit/assets) composed onto synthetic 640x480 and 1280x720
 backgrounds with 1 face (96 px wide at 640x480, 144 px at 720p) or 5 faces (40-128 px /
 60-192 px), as benchmarks/bench_detect.py builds them. Each cell is `Recognizer.analyze` on
-one frame: median ms over the frames and repeats after warm-up, and the frames per second that
-gives. The "video file" column runs `ferkit.video.analyze_video` over a 720p mp4 written here
-(one face panning), so it adds decoding, tracking and smoothing. "found" counts true faces
-found in the 5-face frames (centre inside the true box, width 0.5-2x).
+one frame: median wall ms over the frames and repeats after warm-up, the frames per second
+that gives, then the median CPU ms per frame (all threads of the process: steadier than wall
+time on a busy machine). The "video file" column runs `ferkit.video.analyze_video` over a
+720p mp4 written here (one face panning), so it adds decoding, tracking and smoothing.
+"found" counts true faces found in the 5-face frames (centre inside the true box, width
+0.5-2x).
 """
 
 from __future__ import annotations
@@ -65,16 +67,18 @@ def pan_video(path: Path, frames: int = 60, size_wh=(1280, 720), fps: float = 30
     return path
 
 
-def median_ms(fn, items, repeats: int) -> float:
+def median_ms(fn, items, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU (all threads of this process) ms per call of `fn` over `items`."""
     for item in items[:2]:
         fn(item)
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
         for item in items:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             fn(item)
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+            wall.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def video_fps(recognizer: Recognizer, path: Path) -> float:
@@ -98,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     scenes = {name: scene_frames(size, widths, args.frames) for name, (size, widths)
               in SCENES.items()}
     print(f"{cores} cores, {platform.processor() or platform.machine()}, python "
-          f"{sys.version.split()[0]}; {args.frames} frames x {args.repeats} repeats per cell; "
-          f"median ms per frame (frames/s)\n")
+          f"{sys.version.split()[0]}; {args.frames} frames x {args.repeats} repeats per cell: "
+          f"median wall ms per frame (frames/s) / median CPU ms per frame, all threads\n")
     header = "| detector | " + " | ".join(SCENES) + " | found (5 faces) | video file 720p |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
@@ -109,8 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             recognizer = Recognizer(args.model, detector=parse_detector(spec))
             cells, hits, total = [], 0, 0
             for name, frames in scenes.items():
-                ms = median_ms(lambda ft, r=recognizer: r.analyze(ft[0]), frames, args.repeats)
-                cells.append(f"{ms:.0f} ({1000 / ms:.1f})")
+                ms, cpu_ms = median_ms(lambda ft, r=recognizer: r.analyze(ft[0]), frames,
+                                       args.repeats)
+                cells.append(f"{ms:.0f} ({1000 / ms:.1f}) / {cpu_ms:.0f}")
                 if "5 faces" in name:
                     for frame, truth in frames:
                         hits += sum(match(recognizer.analyze(frame), truth)[0])

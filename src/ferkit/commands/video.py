@@ -14,10 +14,11 @@ from typing import Any, TextIO
 from ferkit.commands.image import add_common_options
 from ferkit.errors import FerkitError
 
-#: Video default: BlazeFace in whole-frame passes (no tiles). On 640x480 it runs about 2x,
-#: on 720p about 2-4x faster than the tiled image default and still finds faces from ~28 px
-#: wide; the tiles only add faces that are small *and* off the whole-frame grid, which the
-#: tracker bridges over anyway. See docs/BENCHMARKS.md.
+#: Video default: BlazeFace in whole-frame passes (no tiles). It still looks for faces from
+#: ~28 px wide and found all the faces the tiled image default found in bench_pipeline.py,
+#: at ~1.4x its speed on 640x480 frames and ~2.5x on 720p (8.4 vs 4.7 frames/s end to end on
+#: a 720p video, 2 cores); the tracker bridges the odd frame the tiles would have saved.
+#: See docs/BENCHMARKS.md.
 VIDEO_DETECTOR = "blazeface:tiles=false"
 
 
