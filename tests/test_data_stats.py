@@ -82,7 +82,8 @@ def test_cache_dir_is_reused(two_sources, tmp_path, monkeypatch):
     sources = stats.read_sources(two_sources[:2])
     first = stats.collect_stats(sources, cache_dir=tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("combined-*.npz"))) == 3  # 2 sources + both
-    monkeypatch.setattr(stats, "combine", lambda *a, **k: pytest.fail("cache not used"))
+    monkeypatch.setattr("ferkit.datasets.combine.combine",
+                        lambda *a, **k: pytest.fail("cache not used"))
     assert stats.collect_stats(sources, cache_dir=tmp_path / "cache") == first
 
 

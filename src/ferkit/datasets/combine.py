@@ -222,15 +222,19 @@ def _cache_key(specs: Sequence[str], label_set: str, val_fold: int) -> str:
 
 def load_combined(
     specs: Sequence[str], label_set: str = "ferplus", cache_dir: Path | None = None,
-    val_fold: int = 0,
+    val_fold: int = 0, samples: Iterable[FaceSample] | None = None,
 ) -> CombinedDataset:
-    """Combine the sources named by `specs`, reusing a cached .npz when one matches."""
+    """Combine the sources named by `specs`, reusing a cached .npz when one matches.
+
+    `samples` saves reading the sources again when the caller already holds them.
+    """
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"combined-{_cache_key(specs, label_set, val_fold)}.npz"
         if cache.is_file():
             return CombinedDataset.load(cache)
-    samples = (s for spec in specs for s in read_source(spec))
+    if samples is None:
+        samples = (s for spec in specs for s in read_source(spec))
     data = combine(samples, label_set=label_set, val_fold=val_fold)
     if cache is not None:
         data.save(cache)

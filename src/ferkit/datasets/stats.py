@@ -16,8 +16,7 @@ from ferkit.datasets.base import SPLITS, FaceSample
 from ferkit.datasets.combine import (
     SIZE,
     CombinedDataset,
-    _cache_key,
-    combine,
+    load_combined,
 )
 from ferkit.datasets.sources import READERS, parse_source
 from ferkit.labels import EMOTIONS
@@ -91,15 +90,7 @@ def combined(
     val_fold: int = 0, cache_dir: Path | None = None,
 ) -> CombinedDataset:
     """`combine(samples)`, reusing or writing the same cache entry `load_combined(specs)` uses."""
-    cache = None
-    if cache_dir is not None:
-        cache = Path(cache_dir) / f"combined-{_cache_key(specs, label_set, val_fold)}.npz"
-        if cache.is_file():
-            return CombinedDataset.load(cache)
-    data = combine(samples, label_set=label_set, val_fold=val_fold)
-    if cache is not None:
-        data.save(cache)
-    return data
+    return load_combined(specs, label_set, cache_dir, val_fold, samples=samples)
 
 
 def combined_summary(data: CombinedDataset) -> dict:
