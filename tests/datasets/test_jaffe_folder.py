@@ -100,3 +100,20 @@ def test_own_colour_and_alpha_images_become_gray(make, face):
 def test_own_without_subfolders(tmp_path):
     with pytest.raises(DatasetError, match="no <emotion>/ subfolders"):
         list(read_folder(tmp_path))
+
+
+def test_jaffe_portrait_is_cropped_to_the_detected_face(tmp_path):
+    import cv2
+
+    from ferkit.imageio import example_path
+
+    # A JAFFE-like 256x256 grey portrait made from the shipped example photo.
+    photo = cv2.imread(str(example_path("astronaut")), cv2.IMREAD_GRAYSCALE)
+    portrait = cv2.resize(photo[20:300, 90:370], (256, 256), interpolation=cv2.INTER_AREA)
+    cv2.imwrite(str(tmp_path / "KA.HA1.29.tiff"), portrait)
+    (sample,) = read_jaffe(tmp_path)
+    whole = next(read_jaffe(tmp_path, crop=False))
+    assert whole.image.shape == (256, 256)
+    assert sample.label == "happy"
+    height, width = sample.image.shape
+    assert height == width and 60 <= height < 200  # the face, not the portrait
