@@ -1,0 +1,104 @@
+"""Fast in-process checks of the app factory with a fake recognizer, and of `ferkit serve`."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from ferkit.cli import main  # noqa: E402
+from ferkit.faces import Face  # noqa: E402
+from ferkit.server.app import create_app  # noqa: E402
+
+
+class FakeRecognizer:
+    """Answers one fixed face and records the thread each analysis ran on."""
+
+    def __init__(self, detector: str):
+        self.detector = detector
+        self.threads: list[tuple[str, bool]] = []  # (thread name, ran on an event loop)
+
+    def analyze(self, image, label_set="seed5"):
+        try:
+            asyncio.get_running_loop()
+            on_loop = True
+        except RuntimeError:
+            on_loop = False
+        self.threads.append((threading.current_thread().name, on_loop))
+        return [Face(box_xyxy=(1.0, 2.0, 5.0, 6.0), detector_score=0.9,
+                     scores={"happy": 0.8, "sad": 0.2})]
+
+
+@pytest.fixture
+def made() -> list[FakeRecognizer]:
+    return []
+
+
+@pytest.fixture
+def client(made) -> TestClient:
+    def factory(detector: str) -> FakeRecognizer:
+        made.append(FakeRecognizer(detector))
+        return made[-1]
+
+    return TestClient(create_app(factory, max_upload_bytes=4096))
+
+
+@pytest.fixture
+def png_bytes() -> bytes:
+    import cv2
+    import numpy as np
+
+    ok, encoded = cv2.imencode(".png", np.zeros((10, 20, 3), np.uint8))
+    assert ok
+    return encoded.tobytes()
+
+
+def test_recognizers_are_lazy_one_per_detector_and_shared(client, made, png_bytes):
+    assert made == []  # nothing built before the first request
+    for _ in range(3):
+        assert client.post("/v1/analyze", content=png_bytes).status_code == 200
+    assert client.post("/v1/analyze?detector=haar", content=png_bytes).status_code == 200
+    assert [r.detector for r in made] == ["blazeface", "haar"]
+    assert len(made[0].threads) == 3
+
+
+def test_inference_runs_off_the_event_loop(client, made, png_bytes):
+    client.post("/v1/analyze", content=png_bytes)
+    ((name, on_loop),) = made[0].threads
+    assert not on_loop
+    assert name != threading.main_thread().name
+
+
+def test_response_shape(client, png_bytes):
+    body = client.post("/v1/analyze?label_set=fer2013", content=png_bytes).json()
+    assert body["label_set"] == "fer2013"
+    assert (body["width"], body["height"]) == (20, 10)
+    assert body["faces"][0]["label"] == "happy"
+    assert body["faces"][0]["box_xyxy"] == [1.0, 2.0, 5.0, 6.0]
+
+
+def test_declared_content_length_over_limit_is_413(client):
+    r = client.post("/v1/analyze", content=b"\0" * 5000)
+    assert r.status_code == 413
+    assert "too large" in r.json()["error"]
+
+
+def test_bad_query_is_rejected_before_building_a_recognizer(client, made, png_bytes):
+    assert client.post("/v1/analyze?detector=boxes", content=png_bytes).status_code == 422
+    assert made == []
+
+
+def test_serve_is_a_command_and_checks_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert "--max-upload-mb" in capsys.readouterr().out
+    assert main(["serve", "--max-upload-mb", "0"]) == 1
+    assert "--max-upload-mb must be positive" in capsys.readouterr().err
+    assert main(["serve", "--model", "/nonexistent/model.onnx"]) == 1
+    assert "no model file" in capsys.readouterr().err
