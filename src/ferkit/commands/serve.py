@@ -1,4 +1,5 @@
-"""`ferkit serve`: the HTTP API (POST /v1/analyze, GET /healthz, docs at /docs) on uvicorn."""
+"""`ferkit serve`: the HTTP API on uvicorn (POST /v1/analyze, WebSocket /v1/stream, GET /healthz,
+docs at /docs). WebSockets need the `websockets` package beside uvicorn."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
         raise FerkitError(f"--port {args.port} is not a valid port")
     if args.model is not None and not args.model.is_file():
         raise FerkitError(f"no model file {args.model}")
+    max_bytes = int(args.max_upload_mb * 1024 * 1024)
     app = create_app(default_recognizer_factory(args.model, threads=args.threads),
-                     api_key=args.api_key,
-                     max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+                     api_key=args.api_key, max_upload_bytes=max_bytes)
+    # WebSocket frames up to twice the limit get a JSON error; bigger ones close the socket.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                ws_max_size=2 * max_bytes + 4096)
     return 0

@@ -1,4 +1,5 @@
-"""The FastAPI app behind `ferkit serve`: POST /v1/analyze, GET /healthz, docs at /docs.
+"""The FastAPI app behind `ferkit serve`: POST /v1/analyze, WebSocket /v1/stream, GET /healthz,
+and the OpenAPI docs at /docs.
 
 Every error is a JSON object `{"error": "..."}` with a 4xx status for bad input; inference runs
 in a worker thread so the event loop keeps answering while a photo is being analysed.
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -148,15 +149,107 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         recognizer = await anyio.to_thread.run_sync(pool.get, detector)
         return await anyio.to_thread.run_sync(_analyze, recognizer, data, label_set)
 
+    @app.websocket("/v1/stream")
+    async def stream(
+        websocket: WebSocket,
+        label_set: str = "seed5",
+        detector: str = "blazeface",
+    ) -> None:
+        """Send binary image frames (JPEG, PNG, ...); each answer is
+        `{frame, dropped, faces, label_set, width, height}` or `{frame, dropped, error}`.
+
+        Frames that arrive while one is being analysed replace each other: only the newest
+        waiting frame is analysed, and `dropped` counts those skipped since the last answer.
+        `frame` is the 0-based index of the frame answered, in arrival order. With an API key
+        set, send it as header `X-API-Key` or query parameter `api_key`.
+        """
+        if api_key and not (_key_ok(websocket, api_key) or _same(
+                websocket.query_params.get("api_key"), api_key)):
+            await websocket.close(code=1008, reason="missing or wrong API key")
+            return
+        await websocket.accept()
+        try:
+            _check_choice("label set", label_set, LABEL_SETS)
+            _check_choice("detector", detector, SERVER_DETECTORS)
+        except ApiError as exc:
+            await websocket.send_json({"error": exc.message})
+            await websocket.close(code=1008, reason=exc.message[:120])
+            return
+        recognizer = await anyio.to_thread.run_sync(pool.get, detector)
+        await _serve_stream(websocket, recognizer, label_set, max_upload_bytes)
+
     return app
 
 
-def _key_ok(request: Request, api_key: str) -> bool:
+async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit: int) -> None:
+    """Read frames as fast as they come; analyse the newest one whenever the worker is free."""
+    state: dict[str, Any] = {"pending": None, "dropped": 0}
+    wake = anyio.Event()
+
+    async def reader() -> None:
+        nonlocal wake
+        index = 0
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                item: tuple[int, bytes | None, str | None] = (
+                    index, None, "send each frame as a binary message with the image bytes")
+            elif len(data) > limit:
+                item = (index, None, _too_large(limit))
+            elif not data:
+                item = (index, None, "empty frame")
+            else:
+                item = (index, data, None)
+            if state["pending"] is not None:
+                state["dropped"] += 1
+            state["pending"] = item
+            index += 1
+            wake.set()
+        tg.cancel_scope.cancel()
+
+    async def worker() -> None:
+        nonlocal wake
+        while True:
+            await wake.wait()
+            wake = anyio.Event()
+            item, state["pending"] = state["pending"], None
+            if item is None:
+                continue
+            dropped, state["dropped"] = state["dropped"], 0
+            index, data, error = item
+            answer: dict[str, Any] = {"frame": index, "dropped": dropped}
+            if error is None:
+                try:
+                    answer.update(await anyio.to_thread.run_sync(
+                        _analyze, recognizer, data, label_set))
+                except ApiError as exc:
+                    error = exc.message
+            if error is not None:
+                answer["error"] = error
+            try:
+                await websocket.send_json(answer)
+            except (WebSocketDisconnect, RuntimeError, OSError):  # the client went away
+                tg.cancel_scope.cancel()
+                return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(reader)
+        tg.start_soon(worker)
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and secrets.compare_digest(given.encode(), expected.encode())
+
+
+def _key_ok(request, api_key: str) -> bool:
     given = request.headers.get("x-api-key")
     if given is None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip() if scheme.lower() == "bearer" else None
-    return given is not None and secrets.compare_digest(given.encode(), api_key.encode())
+    return _same(given, api_key)
 
 
 def _check_choice(what: str, value: str, choices) -> None:
