@@ -102,3 +102,14 @@ def test_serve_is_a_command_and_checks_its_options(capsys):
     assert "--max-upload-mb must be positive" in capsys.readouterr().err
     assert main(["serve", "--model", "/nonexistent/model.onnx"]) == 1
     assert "no model file" in capsys.readouterr().err
+
+
+def test_a_bug_is_a_json_500_not_a_traceback(png_bytes):
+    class Broken:
+        def analyze(self, image, label_set="seed5"):
+            raise ZeroDivisionError("bug")
+
+    client = TestClient(create_app(lambda detector: Broken()), raise_server_exceptions=False)
+    r = client.post("/v1/analyze", content=png_bytes)
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal server error"}

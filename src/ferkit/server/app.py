@@ -8,6 +8,7 @@ in a worker thread so the event loop keeps answering while a photo is being anal
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 import threading
 from collections.abc import Callable
@@ -31,6 +32,7 @@ DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 OPEN_PATHS = frozenset({"/healthz"})
 
 RecognizerFactory = Callable[[str], Any]
+log = logging.getLogger("ferkit.server")
 
 
 class ApiError(Exception):
@@ -101,6 +103,11 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     async def _http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal server error"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -227,6 +234,9 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
                         _analyze, recognizer, data, label_set))
                 except ApiError as exc:
                     error = exc.message
+                except Exception:  # a bug, not the client's fault: say so and keep streaming
+                    log.exception("unexpected error analysing stream frame %d", index)
+                    error = "internal server error"
             if error is not None:
                 answer["error"] = error
             try:
