@@ -113,3 +113,14 @@ def test_a_bug_is_a_json_500_not_a_traceback(png_bytes):
     r = client.post("/v1/analyze", content=png_bytes)
     assert r.status_code == 500
     assert r.json() == {"error": "internal server error"}
+
+
+def test_serve_reports_a_busy_port_in_one_line(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    assert "cannot listen on 127.0.0.1" in capsys.readouterr().err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import httpx
 import numpy as np
@@ -10,6 +12,18 @@ import pytest
 from PIL import Image
 
 from ferkit.labels import LABEL_SETS
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG that claims `width` x `height` pixels: a decompression bomb's shape."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
 
 
 def post(server, path="/v1/analyze", **kwargs) -> httpx.Response:
@@ -78,8 +92,11 @@ def test_content_is_checked_not_the_name(server, photo_bytes):
     ({"content": b"\0" * (1024 * 1024 + 1)}, 413, "too large"),
     ({"files": {"file": ("big.jpg", b"\0" * (1024 * 1024 + 1), "image/jpeg")}}, 413,
      "too large"),
+    ({"content": png_header(12_000, 10_000)}, 413, "over the 100 MP limit"),
+    ({"content": png_header(30_000, 30_000)}, 413, "too large"),
 ], ids=["empty-body", "empty-file", "no-file-field", "text", "truncated-jpeg", "too-large-raw",
-        "too-large-multipart"])
+        "too-large-multipart",
+        "120-megapixels", "900-megapixels"])
 def test_bad_uploads(server, kwargs, status, fragment):
     assert_error(post(server, **kwargs), status, fragment)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
+import sys
 from pathlib import Path
 
 from ferkit.errors import FerkitError
@@ -40,10 +42,30 @@ def run(args: argparse.Namespace) -> int:
         raise FerkitError(f"--port {args.port} is not a valid port")
     if args.model is not None and not args.model.is_file():
         raise FerkitError(f"no model file {args.model}")
+    _check_bindable(args.host, args.port)
     max_bytes = int(args.max_upload_mb * 1024 * 1024)
     app = create_app(default_recognizer_factory(args.model, threads=args.threads),
                      api_key=args.api_key, max_upload_bytes=max_bytes)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"ferkit: serving on http://{shown}:{args.port} (API docs at /docs"
+          f"{', API key required' if args.api_key else ''})", file=sys.stderr)
     # WebSocket frames up to twice the limit get a JSON error; bigger ones close the socket.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 ws_max_size=2 * max_bytes + 4096)
     return 0
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Fail with one clear line when the address is taken or unknown, before uvicorn starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise FerkitError(f"cannot resolve --host {host}: {exc.strerror}") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise FerkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                              "(another server there? try another --port)") from None
