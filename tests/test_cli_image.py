@@ -204,9 +204,6 @@ def test_huge_image_gives_a_clear_error(capsys, model, huge):
     assert "12000x9000" in err.splitlines()[0] and "limit" in err.splitlines()[0]
 
 
-@pytest.mark.xfail(reason="imageio._decode lets Pillow's DecompressionBombWarning through "
-                   "(two extra stderr lines in the CLI) before its own 100 MP check",
-                   strict=False)
 def test_huge_image_raises_no_stray_warning(capsys, model, huge):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -86,7 +87,10 @@ def _decode(data: bytes, name: str, max_pixels: int | None, max_side: int | None
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        im = Image.open(io.BytesIO(data))
+        with warnings.catch_warnings():
+            # Our own pixel limit (checked below) decides; Pillow's warning would only add noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError:
         raise ImageError(f"image {name} is too large to decode safely") from None
     except UnidentifiedImageError:

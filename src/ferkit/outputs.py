@@ -33,6 +33,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, protect: Iterable[Path] = ())
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:
         raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"ferkit: error: {exc}", file=sys.stderr)
     if failed:
-        print(f"ferkit: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
+        if len(inputs) > 1:
+            print(f"ferkit: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
         return 1
     return 0
