@@ -71,7 +71,7 @@ def stop_server(server: Server) -> None:
 @pytest.fixture(scope="session")
 def server() -> Iterator[Server]:
     """An open server (no API key) with a 1 MB upload limit."""
-    srv = start_server("--max-upload-mb", "1")
+    srv = start_server("--max-upload-mb", "1", "--max-concurrent", "2")
     yield srv
     stop_server(srv)
 

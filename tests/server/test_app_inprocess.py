@@ -124,3 +124,28 @@ def test_serve_reports_a_busy_port_in_one_line(capsys):
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port)]) == 1
     assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+
+
+def test_at_most_max_concurrent_analyses_run_at_once(png_bytes):
+    import concurrent.futures
+    import time
+
+    lock = threading.Lock()
+    running = [0, 0]  # now, peak
+
+    class Slow:
+        def analyze(self, image, label_set="seed5"):
+            with lock:
+                running[0] += 1
+                running[1] = max(running)
+            time.sleep(0.2)
+            with lock:
+                running[0] -= 1
+            return []
+
+    client = TestClient(create_app(lambda detector: Slow(), max_concurrent=2))
+    with client, concurrent.futures.ThreadPoolExecutor(5) as workers:
+        codes = list(workers.map(
+            lambda _: client.post("/v1/analyze", content=png_bytes).status_code, range(5)))
+    assert codes == [200] * 5
+    assert running[1] == 2

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "/healthz (default: $FERKIT_API_KEY; none: open)")
     p.add_argument("--max-upload-mb", type=float, default=20.0,
                    help="largest request body in MB (default: 20)")
+    p.add_argument("--max-concurrent", type=int, default=None, metavar="N",
+                   help="images analysed at once; more requests wait (default: CPU cores)")
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
     p.add_argument("--log-level", default="info",
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
             from None
     if args.max_upload_mb <= 0:
         raise FerkitError("--max-upload-mb must be positive")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise FerkitError("--max-concurrent must be at least 1")
     if not 0 <= args.port <= 65535:
         raise FerkitError(f"--port {args.port} is not a valid port")
     if args.model is not None and not args.model.is_file():
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     _check_bindable(args.host, args.port)
     max_bytes = int(args.max_upload_mb * 1024 * 1024)
     app = create_app(default_recognizer_factory(args.model, threads=args.threads),
-                     api_key=args.api_key, max_upload_bytes=max_bytes)
+                     api_key=args.api_key, max_upload_bytes=max_bytes,
+                     max_concurrent=args.max_concurrent)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"ferkit: serving on http://{shown}:{args.port} (API docs at /docs"
           f"{', API key required' if args.api_key else ''})", file=sys.stderr)

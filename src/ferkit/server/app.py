@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -80,15 +81,18 @@ class RecognizerPool:
 
 def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                api_key: str | None = None,
-               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+               max_concurrent: int | None = None) -> FastAPI:
     """The ferkit HTTP app.
 
     `recognizer_factory(detector_name)` returns an object with `analyze(image, label_set)`
     (default: `Recognizer` on the shipped model). With `api_key`, every route except /healthz
     needs the header `X-API-Key: KEY` (or `Authorization: Bearer KEY`). Request bodies over
-    `max_upload_bytes` get 413.
+    `max_upload_bytes` get 413. At most `max_concurrent` images (default: one per CPU core)
+    are decoded and analysed at once; further requests wait their turn.
     """
     pool = RecognizerPool(recognizer_factory or default_recognizer_factory())
+    limiter = anyio.CapacityLimiter(max_concurrent or os.cpu_count() or 1)
     app = FastAPI(title="ferkit", version=__version__,
                   description="Facial expression recognition: every face in a photo with "
                               "its expression.")
@@ -154,7 +158,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         _check_choice("detector", detector, SERVER_DETECTORS)
         data = await read_image_bytes(request, max_upload_bytes)
         recognizer = await anyio.to_thread.run_sync(pool.get, detector)
-        return await anyio.to_thread.run_sync(_analyze, recognizer, data, label_set)
+        return await anyio.to_thread.run_sync(_analyze, recognizer, data, label_set,
+                                              limiter=limiter)
 
     @app.websocket("/v1/stream")
     async def stream(
@@ -183,12 +188,13 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
             await websocket.close(code=1008, reason=exc.message[:120])
             return
         recognizer = await anyio.to_thread.run_sync(pool.get, detector)
-        await _serve_stream(websocket, recognizer, label_set, max_upload_bytes)
+        await _serve_stream(websocket, recognizer, label_set, max_upload_bytes, limiter)
 
     return app
 
 
-async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit: int) -> None:
+async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit: int,
+                        limiter: anyio.CapacityLimiter) -> None:
     """Read frames as fast as they come; analyse the newest one whenever the worker is free."""
     state: dict[str, Any] = {"pending": None, "dropped": 0}
     wake = anyio.Event()
@@ -231,7 +237,7 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
             if error is None:
                 try:
                     answer.update(await anyio.to_thread.run_sync(
-                        _analyze, recognizer, data, label_set))
+                        _analyze, recognizer, data, label_set, limiter=limiter))
                 except ApiError as exc:
                     error = exc.message
                 except Exception:  # a bug, not the client's fault: say so and keep streaming
