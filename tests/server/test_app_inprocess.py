@@ -149,3 +149,12 @@ def test_at_most_max_concurrent_analyses_run_at_once(png_bytes):
             lambda _: client.post("/v1/analyze", content=png_bytes).status_code, range(5)))
     assert codes == [200] * 5
     assert running[1] == 2
+
+
+def test_multipart_files_over_one_megabyte_are_fine(made, png_bytes):
+    # Starlette's form parser caps non-file parts at 1 MB; files up to our own limit must pass.
+    client = TestClient(create_app(lambda detector: made.append(FakeRecognizer(detector))
+                                   or made[-1], max_upload_bytes=4 * 1024 * 1024))
+    padded = png_bytes + b"\0" * (2 * 1024 * 1024)
+    r = client.post("/v1/analyze", files={"file": ("big.png", padded, "image/png")})
+    assert r.status_code == 200, r.text
