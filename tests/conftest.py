@@ -160,3 +160,17 @@ def make(tmp_path: Path) -> DatasetFactory:
 def face():
     """make_face, for tests that need images."""
     return make_face
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_model(tmp_path_factory) -> Path:
+    """A tiny real ONNX model: an untrained fernet_xs exported the way `ferkit export` does."""
+    torch = pytest.importorskip("torch")
+    from ferkit.train.export import export_onnx
+    from ferkit.train.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed")).eval()
+    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
+    export_onnx(net, path, architecture="fernet_xs")
+    return path

@@ -29,16 +29,8 @@ ASTRONAUT_BOX = (173, 70, 278, 176)
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    """A tiny real ONNX model: an untrained fernet_xs exported the way `ferkit export` does."""
-    from ferkit.train.export import export_onnx
-    from ferkit.train.models import create_model
-
-    torch.manual_seed(0)
-    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed")).eval()
-    path = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    export_onnx(net, path, architecture="fernet_xs")
-    return path
+def model(tiny_onnx_model) -> Path:
+    return tiny_onnx_model
 
 
 @pytest.fixture(scope="module")
