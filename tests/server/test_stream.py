@@ -90,7 +90,8 @@ def test_real_server_stream(server, photo_bytes):
         answers = []
         while not answers or answers[-1]["frame"] < 2:
             answers.append(json.loads(ws.recv(timeout=60)))
-    assert answers[0]["frame"] == 0
+    # Frame 0 itself may be dropped if frame 1 arrives before the server picks it up.
+    assert answers[0]["frame"] == answers[0]["dropped"]
     assert sum(1 + a["dropped"] for a in answers) == 3
     for answer in answers:
         assert answer["label_set"] == "ferplus"
