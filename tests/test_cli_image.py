@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -15,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import json_rows, run
 
-from ferkit.cli import main
 from ferkit.imageio import example_path
 from ferkit.labels import label_names
 from ferkit.model import shipped_model_path
@@ -36,16 +35,6 @@ def model(tiny_onnx_model) -> Path:
 @pytest.fixture(scope="module")
 def astronaut() -> np.ndarray:
     return cv2.imread(str(example_path("astronaut")))
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def json_rows(out: str) -> list[dict]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def two_faces(astronaut: np.ndarray) -> np.ndarray:

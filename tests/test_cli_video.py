@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import json_rows, run
 
-from ferkit.cli import main
 from ferkit.imageio import example_path
 from ferkit.labels import label_names
 
@@ -53,16 +53,6 @@ def write_video(path: Path, frames, fps: float = FPS, fourcc: str = "mp4v") -> P
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "pan.mp4", pan_frames())
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def json_rows(out: str) -> list[dict]:
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
 def count_frames(path: Path) -> tuple[int, tuple[int, int]]:

@@ -15,22 +15,9 @@ from ferkit.imageio import example_path, load_image
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """A freshly initialised fernet_xs exported to ONNX (real graph and metadata, no training)."""
-    torch = pytest.importorskip("torch", reason="building the tiny test model needs torch")
-    pytest.importorskip("onnx", reason="building the tiny test model needs onnx")
-    from ferkit.train.export import export_onnx
-    from ferkit.train.models import create_model
-
-    torch.manual_seed(0)
-    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed"))
-    with torch.no_grad():  # non-trivial batch-norm statistics, as after training
-        net.train()
-        net(torch.randn(16, 1, 48, 48))
-    net.eval()
-    path = tmp_path_factory.mktemp("gui-model") / "tiny.onnx"
-    export_onnx(net, path, architecture="fernet_xs")
-    return path
+def tiny_model(tiny_onnx_model):
+    """The shared tiny exported fernet_xs (tests/conftest.py)."""
+    return tiny_onnx_model
 
 
 @pytest.fixture(scope="session")
