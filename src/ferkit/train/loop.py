@@ -14,7 +14,6 @@ from tqdm import tqdm
 
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
 from ferkit.errors import FerkitError
-from ferkit.labels import EMOTIONS
 from ferkit.train.augment import AugmentConfig, augment
 from ferkit.train.config import save_config
 from ferkit.train.models import create_model
@@ -277,4 +276,4 @@ def plot_curves(metrics: Path, png: Path) -> None:
     plt.close(fig)
 
 
-__all__ = ["EMOTIONS", "Trainer", "to_input", "MEAN", "STD"]
+__all__ = ["MEAN", "STD", "Trainer", "make_optimizer", "to_input"]
