@@ -101,3 +101,33 @@ def test_resume_reproduces_the_uninterrupted_run(runs):
         assert torch.equal(full[key], resumed[key]), key
     with (tmp / "split" / "metrics.csv").open() as fh:
         assert [int(r["epoch"]) for r in csv.DictReader(fh)] == list(range(1, EPOCHS + 1))
+
+
+def test_init_from_starts_a_new_stage_from_another_runs_weights(runs, tmp_path):
+    tmp, _ = runs
+    start = _weights(tmp / "full" / "best.pt")
+    threads = torch.get_num_threads()
+    try:
+        # A vanishing learning rate: the new stage must begin from (and stay at) those weights.
+        _train(f"fer2013={tmp / 'data'}", tmp / "cache", tmp_path / "stage2",
+               "--set", f"train.init_from={tmp / 'full' / 'best.pt'}",
+               "--set", "train.lr=1e-12", "--epochs", "1")
+    finally:
+        torch.set_num_threads(threads)
+    after = _weights(tmp_path / "stage2" / "last.pt")
+    for key, value in start.items():
+        if value.is_floating_point() and "running" not in key:
+            assert torch.allclose(value, after[key], atol=1e-6), key
+    with (tmp_path / "stage2" / "metrics.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    # Already-trained weights score well from the first epoch of the new stage.
+    assert float(rows[0]["val_fer2013"]) > 0.6
+
+
+def test_init_from_a_missing_checkpoint_is_a_clear_error(runs, tmp_path, capsys):
+    tmp, _ = runs
+    argv = ["train", "--out", str(tmp_path / "x"), "--data", f"fer2013={tmp / 'data'}",
+            "--set", "model.name=fernet_xs", "--set", f"data.cache_dir={tmp / 'cache'}",
+            "--set", f"train.init_from={tmp_path / 'nope.pt'}"]
+    assert main(argv) != 0
+    assert "nope.pt" in capsys.readouterr().err

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, Any] = {
         "patience": 10,
         "seed": 0,
         "threads": 0,                # 0: let torch decide
+        "warmup": 0.15,              # fraction of the one-cycle schedule spent warming up
+        "init_from": None,           # checkpoint whose weights start this run (new schedule)
     },
     "augment": {},
 }
@@ -59,7 +61,14 @@ def set_dotted(config: dict, assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise FerkitError(f"override {assignment!r}: {part} is not a section")
-    node[leaf] = yaml.safe_load(raw)
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        # YAML 1.1 reads "1e-4" (no dot) as a string; users mean the number.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    node[leaf] = value
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:

@@ -121,6 +121,8 @@ class Trainer:
         self.heads = [h for h in HEADS if self.train_data.targets[h].any()]
         self.model = create_model(config["model"]["name"], heads=self.heads,
                                   dropout=config["model"]["dropout"])
+        if tc.get("init_from"):
+            self._load_weights(Path(tc["init_from"]))
         self.weights = {h: class_weights(self.train_data.targets[h], tc["class_weight_power"])
                         for h in self.heads}
         self.aug = AugmentConfig(**config.get("augment", {}))
@@ -128,11 +130,19 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, tc)
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=tc["lr"], epochs=tc["epochs"],
-            steps_per_epoch=self.steps_per_epoch, pct_start=0.15,
+            steps_per_epoch=self.steps_per_epoch, pct_start=float(tc.get("warmup", 0.15)),
         )
         self.epoch = 0
         self.best_score = -1.0
         self.best_epoch = -1
+
+    def _load_weights(self, path: Path) -> None:
+        """Start from another run's weights (a second training stage); heads must match."""
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            self.model.load_state_dict(state["model"])
+        except (OSError, KeyError, RuntimeError) as exc:
+            raise FerkitError(f"{path}: cannot initialise from this checkpoint ({exc})") from None
 
     # -- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
