@@ -1,5 +1,5 @@
-"""`ferkit serve`: the HTTP API on uvicorn (POST /v1/analyze, WebSocket /v1/stream, GET /healthz,
-docs at /docs). WebSockets need the `websockets` package beside uvicorn."""
+"""`ferkit serve`: the HTTP API on uvicorn (POST /v1/analyze, WebSocket /v1/stream, video jobs,
+GET /healthz, a browser page at /, docs at /docs). WebSockets need `websockets` beside uvicorn."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "/healthz (default: $FERKIT_API_KEY; none: open)")
     p.add_argument("--max-upload-mb", type=float, default=20.0,
                    help="largest request body in MB (default: 20)")
+    p.add_argument("--max-video-mb", type=float, default=200.0,
+                   help="largest video upload to /v1/videos in MB (default: 200)")
+    p.add_argument("--max-queued-videos", type=int, default=8, metavar="N",
+                   help="videos that may wait for analysis; more uploads get 503 (default: 8)")
     p.add_argument("--max-concurrent", type=int, default=None, metavar="N",
                    help="images analysed at once; more requests wait (default: CPU cores)")
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
@@ -35,11 +39,16 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ferkit.server.app import create_app, default_recognizer_factory
+        from ferkit.video import quiet_ffmpeg
     except ImportError as exc:
         raise FerkitError(f"{exc}; install the server extra: pip install 'ferkit[serve]'") \
             from None
     if args.max_upload_mb <= 0:
         raise FerkitError("--max-upload-mb must be positive")
+    if args.max_video_mb <= 0:
+        raise FerkitError("--max-video-mb must be positive")
+    if args.max_queued_videos < 1:
+        raise FerkitError("--max-queued-videos must be at least 1")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise FerkitError("--max-concurrent must be at least 1")
     if not 0 <= args.port <= 65535:
@@ -48,11 +57,14 @@ def run(args: argparse.Namespace) -> int:
         raise FerkitError(f"no model file {args.model}")
     _check_bindable(args.host, args.port)
     max_bytes = int(args.max_upload_mb * 1024 * 1024)
+    quiet_ffmpeg()  # bad video uploads get one JSON error, not FFmpeg's lines on the console
     app = create_app(default_recognizer_factory(args.model, threads=args.threads),
                      api_key=args.api_key, max_upload_bytes=max_bytes,
-                     max_concurrent=args.max_concurrent)
+                     max_concurrent=args.max_concurrent,
+                     max_video_bytes=int(args.max_video_mb * 1024 * 1024),
+                     max_queued_videos=args.max_queued_videos)
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"ferkit: serving on http://{shown}:{args.port} (API docs at /docs"
+    print(f"ferkit: serving on http://{shown}:{args.port} (browser page at /, API docs at /docs"
           f"{', API key required' if args.api_key else ''})", file=sys.stderr)
     # WebSocket frames up to twice the limit get a JSON error; bigger ones close the socket.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,

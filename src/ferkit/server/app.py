@@ -1,5 +1,5 @@
-"""The FastAPI app behind `ferkit serve`: POST /v1/analyze, WebSocket /v1/stream, GET /healthz,
-and the OpenAPI docs at /docs.
+"""The FastAPI app behind `ferkit serve`: POST /v1/analyze, WebSocket /v1/stream, video jobs at
+/v1/videos, GET /healthz, the browser page at / and the OpenAPI docs at /docs.
 
 Every error is a JSON object `{"error": "..."}` with a 4xx status for bad input; inference runs
 in a worker thread so the event loop keeps answering while a photo is being analysed.
@@ -12,25 +12,33 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferkit import __version__
 from ferkit.errors import FerkitError, ImageError
 from ferkit.imageio import MAX_PIXELS, load_image
-from ferkit.labels import LABEL_SETS
+from ferkit.labels import LABEL_SETS, label_names
+from ferkit.server.jobs import DONE, QueueFull, VideoJobs, check_video, video_csv
 
 #: Detectors a client may ask for ("boxes" needs boxes the HTTP API does not take).
 SERVER_DETECTORS = ("blazeface", "haar")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-#: Routes that answer without an API key.
-OPEN_PATHS = frozenset({"/healthz"})
+DEFAULT_MAX_VIDEO_BYTES = 200 * 1024 * 1024
+DEFAULT_MAX_QUEUED_VIDEOS = 8
+#: Routes that answer without an API key: the browser page holds no secret, it asks for the key.
+OPEN_PATHS = frozenset({"/healthz", "/"})
+OPEN_PREFIXES = ("/static/",)
+STATIC_DIR = Path(__file__).parent / "static"
 
 RecognizerFactory = Callable[[str], Any]
 log = logging.getLogger("ferkit.server")
@@ -43,6 +51,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers: dict[str, str] | None = None
 
 
 def default_recognizer_factory(model: str | None = None,
@@ -82,26 +91,41 @@ class RecognizerPool:
 def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                api_key: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-               max_concurrent: int | None = None) -> FastAPI:
+               max_concurrent: int | None = None,
+               max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES,
+               max_queued_videos: int = DEFAULT_MAX_QUEUED_VIDEOS) -> FastAPI:
     """The ferkit HTTP app.
 
     `recognizer_factory(detector_name)` returns an object with `analyze(image, label_set)`
     (default: `Recognizer` on the shipped model). With `api_key`, every route except /healthz
-    needs the header `X-API-Key: KEY` (or `Authorization: Bearer KEY`). Request bodies over
-    `max_upload_bytes` get 413. At most `max_concurrent` images (default: one per CPU core)
-    are decoded and analysed at once; further requests wait their turn.
+    and the browser page needs the header `X-API-Key: KEY` (or `Authorization: Bearer KEY`).
+    Request bodies over `max_upload_bytes` get 413. At most `max_concurrent` images (default:
+    one per CPU core) are decoded and analysed at once; further requests wait their turn.
+    Videos (up to `max_video_bytes`) are analysed one at a time by a worker thread besides
+    those; at most `max_queued_videos` wait, and further uploads get 503.
     """
     pool = RecognizerPool(recognizer_factory or default_recognizer_factory())
     limiter = anyio.CapacityLimiter(max_concurrent or os.cpu_count() or 1)
-    app = FastAPI(title="ferkit", version=__version__,
+    videos = VideoJobs(pool.get, max_queued=max_queued_videos)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Stop the video worker and delete waiting uploads when the server shuts down.
+        await anyio.to_thread.run_sync(videos.close)
+
+    app = FastAPI(title="ferkit", version=__version__, lifespan=lifespan,
                   description="Facial expression recognition: every face in a photo with "
-                              "its expression.")
+                              "its expression. A browser page using this API is at `/`.")
     app.state.pool = pool
+    app.state.videos = videos
     app.state.max_upload_bytes = max_upload_bytes
+    app.state.max_video_bytes = max_video_bytes
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
-        return JSONResponse({"error": exc.message}, status_code=exc.status)
+        return JSONResponse({"error": exc.message}, status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
@@ -124,11 +148,19 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     if api_key:
         @app.middleware("http")
         async def _check_key(request: Request, call_next):
-            if request.url.path in OPEN_PATHS or _key_ok(request, api_key):
+            path = request.url.path
+            if (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+                    or _key_ok(request, api_key)):
                 return await call_next(request)
             return JSONResponse(
                 {"error": "missing or wrong API key: send the header 'X-API-Key: KEY'"},
                 status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
 
     @app.get("/healthz", summary="Liveness check (no API key needed)")
     async def healthz() -> dict[str, str]:
@@ -160,6 +192,82 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         recognizer = await anyio.to_thread.run_sync(pool.get, detector)
         return await anyio.to_thread.run_sync(_analyze, recognizer, data, label_set,
                                               limiter=limiter)
+
+    @app.post(
+        "/v1/videos", status_code=202,
+        summary="Queue a video for analysis; answers the job to poll",
+        description="Send the video as multipart field `file`, or as the raw request body. "
+                    "The content must be a video OpenCV decodes (MP4, AVI, MKV, WebM, ...). "
+                    "Answers 202 with the job (`id`, `status`, ...) and a `Location` header; "
+                    "poll GET /v1/videos/{id}. 503 when the queue is full.",
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            "video/mp4": {"schema": {"type": "string", "format": "binary"}},
+        }}},
+    )
+    async def submit_video(
+        request: Request,
+        label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
+        detector: str = Query("blazeface", description="one of " + ", ".join(SERVER_DETECTORS)),
+        every: int = Query(1, ge=1, le=10_000, description="analyse every N-th frame"),
+    ) -> JSONResponse:
+        _check_choice("label set", label_set, LABEL_SETS)
+        _check_choice("detector", detector, SERVER_DETECTORS)
+        if videos.is_full():  # refuse before reading a large upload we could not queue
+            raise _queue_full(videos.max_queued)
+        path = videos.new_upload_path()
+        try:
+            filename = await save_upload(request, path, max_video_bytes)
+            try:
+                frame_count, (width, height) = await anyio.to_thread.run_sync(check_video, path)
+            except FerkitError as exc:
+                raise ApiError(415, str(exc).replace(str(path), "the upload")) from None
+            if width * height > MAX_PIXELS:
+                raise ApiError(413, f"video frames are {width}x{height}, over the "
+                                    f"{MAX_PIXELS / 1e6:.0f} MP limit")
+            total = -(-frame_count // every) if frame_count else None
+            job = videos.submit(path, label_set=label_set, detector=detector, every=every,
+                                filename=filename, frames_total=total)
+        except QueueFull:
+            path.unlink(missing_ok=True)
+            raise _queue_full(videos.max_queued) from None
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return JSONResponse(job.summary(), status_code=202,
+                            headers={"Location": f"/v1/videos/{job.id}"})
+
+    @app.get(
+        "/v1/videos/{job_id}",
+        summary="A video job: status and progress; its rows once done",
+        description="`status` is queued, running, done or failed (with `error`). When done, "
+                    "`rows` holds one row per face per analysed frame, the rows of "
+                    "`ferkit video`; `?format=csv` answers them as CSV with the same columns "
+                    "as `ferkit video --csv`. Finished jobs are forgotten after a while.",
+    )
+    async def video_job(
+        job_id: str,
+        format: str = Query("json", description="json or csv (csv only once done)"),
+    ) -> Response:
+        _check_choice("format", format, ("json", "csv"))
+        job = videos.get(job_id)
+        if job is None:
+            raise ApiError(404, f"no video job {job_id!r} (unknown, or finished long ago)")
+        if format == "csv":
+            if job.status != DONE:
+                raise ApiError(409, f"the job is {job.status}: CSV is ready once it is done")
+            text = await anyio.to_thread.run_sync(video_csv, job, label_names(job.label_set))
+            return Response(text, media_type="text/csv; charset=utf-8", headers={
+                "Content-Disposition": f'attachment; filename="{job.id}.csv"'})
+        answer = job.summary()
+        if answer["status"] == DONE:
+            answer["rows"] = job.rows
+        # A long video has many rows: encode them off the event loop.
+        body = await anyio.to_thread.run_sync(_json_bytes, answer)
+        return Response(body, media_type="application/json")
 
     @app.websocket("/v1/stream")
     async def stream(
@@ -284,6 +392,75 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
         if len(chunks) > limit:
             raise ApiError(413, _too_large(limit))
     return bytes(chunks)
+
+
+def _queue_full(places: int) -> ApiError:
+    error = ApiError(503, f"the video queue is full ({places} waiting); try again later")
+    error.headers = {"Retry-After": "30"}
+    return error
+
+
+def _json_bytes(data: Any) -> bytes:
+    import json
+
+    return json.dumps(data).encode()
+
+
+async def save_upload(request: Request, path: Path, limit: int) -> str | None:
+    """Write the upload (multipart field `file`, or else the whole body) to `path` without
+    holding it in memory; 413 as soon as the body grows past `limit`. Returns the file name
+    the client gave, if any."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, _too_large(limit))
+    received = 0
+
+    async def counted():
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise ApiError(413, _too_large(limit))
+        return message
+
+    counted_request = Request(request.scope, counted)
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        async with await anyio.open_file(path, "wb") as out:
+            async for chunk in counted_request.stream():
+                await out.write(chunk)
+        if received == 0:
+            raise ApiError(400, "empty request: send a video as multipart field 'file' "
+                                "or as the request body")
+        return None
+    try:
+        form = await counted_request.form(max_files=1, max_fields=16)
+    except ApiError:
+        raise
+    except StarletteHTTPException as exc:
+        raise ApiError(400, f"malformed multipart body: {exc.detail}") from None
+    except Exception as exc:  # the multipart parser raises several types for broken input
+        raise ApiError(400, f"malformed multipart body: {exc}") from None
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(400, "multipart request without a file field called 'file'")
+        await anyio.to_thread.run_sync(_copy_upload, upload.file, path)
+        filename = upload.filename
+    finally:
+        await form.close()
+    if path.stat().st_size == 0:
+        raise ApiError(400, "the uploaded file is empty")
+    return filename
+
+
+def _copy_upload(source, path: Path) -> None:
+    import shutil
+
+    source.seek(0)
+    with open(path, "wb") as out:
+        shutil.copyfileobj(source, out, 1024 * 1024)
 
 
 def _too_large(limit: int) -> str:

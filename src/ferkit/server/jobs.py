@@ -1,0 +1,246 @@
+"""Video jobs for the HTTP server: uploads wait on disk in a bounded queue for one worker thread."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferkit.errors import FerkitError, ImageError
+
+log = logging.getLogger("ferkit.server")
+
+#: Job states, in the order a job goes through them.
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+class QueueFull(Exception):
+    """Every place in the video queue is taken."""
+
+
+@dataclass
+class VideoJob:
+    """One uploaded video: its options, where it stands, and its rows once analysed.
+
+    The worker thread writes the fields and the event loop reads them; each write is one
+    attribute assignment (atomic under the GIL) and `status` is set to done only after
+    `rows` is complete, so a reader never sees half a result.
+    """
+
+    id: str
+    path: Path
+    label_set: str
+    detector: str
+    every: int
+    filename: str | None = None
+    frames_total: int | None = None
+    status: str = QUEUED
+    frames_done: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+
+    @property
+    def progress(self) -> float | None:
+        """Share of frames analysed, 0 to 1; None while running a video of unknown length."""
+        if self.status == DONE:
+            return 1.0
+        if not self.frames_total:
+            return 0.0 if self.status == QUEUED else None
+        # Container frame counts are approximate: never claim 100 % before the job ends.
+        return round(min(self.frames_done / self.frames_total, 0.99), 4)
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the rows: what GET /v1/videos/{id} answers while the job runs."""
+        out: dict[str, Any] = {
+            "id": self.id, "status": self.status, "progress": self.progress,
+            "frames_done": self.frames_done, "frames_total": self.frames_total,
+            "label_set": self.label_set, "detector": self.detector, "every": self.every,
+            "filename": self.filename,
+        }
+        if self.status == FAILED:
+            out["error"] = self.error
+        if self.status == DONE:
+            out["faces"] = len(self.rows)
+            out["tracks"] = len({row["track_id"] for row in self.rows})
+        return out
+
+
+def check_video(path: Path) -> tuple[int, tuple[int, int]]:
+    """(frame count or 0, frame size) of an uploaded file, or ImageError when its content is
+    not a video OpenCV can decode: still images are refused too, they belong to /v1/analyze."""
+    from PIL import Image
+
+    from ferkit.video import open_video
+
+    try:
+        with Image.open(path) as im:
+            still = not getattr(im, "is_animated", False)
+            kind = im.format
+    except Exception:  # not an image Pillow knows: a candidate video
+        still = False
+    if still:
+        raise ImageError(f"this is a still image ({kind}), not a video: send photos to "
+                         "/v1/analyze")
+    cap, info = open_video(path)
+    try:
+        ok, frame = cap.read()
+    finally:
+        cap.release()
+    if not ok or frame is None:
+        raise ImageError("not a readable video: no frame could be decoded")
+    return info.frame_count, (frame.shape[1], frame.shape[0])
+
+
+def video_csv(job: VideoJob, names: tuple[str, ...]) -> str:
+    """The job's rows as CSV with the columns of `ferkit video --csv`; the header is
+    written even when no face was found."""
+    columns = ["frame", "time_s", "track_id", "face", "x1", "y1", "x2", "y2",
+               "detector_score", "label", *names]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(job.rows)
+    return buffer.getvalue()
+
+
+class VideoJobs:
+    """A bounded queue of uploaded videos, analysed one at a time by a worker thread.
+
+    `get_recognizer(detector)` returns the shared Recognizer. Uploads live in a private
+    temporary folder and each is deleted once analysed (or refused); `close()` stops the worker
+    and removes the folder. Finished jobs are kept for lookup, the oldest forgotten beyond
+    `keep_finished`.
+    """
+
+    def __init__(self, get_recognizer: Callable[[str], Any], *, max_queued: int = 8,
+                 keep_finished: int = 100):
+        if max_queued < 1:
+            raise FerkitError("the video queue needs at least one place")
+        self._get_recognizer = get_recognizer
+        self._queue: queue.Queue[VideoJob | None] = queue.Queue(maxsize=max_queued)
+        self._keep_finished = keep_finished
+        self._jobs: OrderedDict[str, VideoJob] = OrderedDict()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dir: Path | None = None
+        self.max_queued = max_queued
+
+    @property
+    def upload_dir(self) -> Path:
+        """The folder uploads wait in, made on first use so idle servers leave nothing behind."""
+        with self._lock:
+            if self._dir is None:
+                self._dir = Path(tempfile.mkdtemp(prefix="ferkit-videos-"))
+            return self._dir
+
+    def is_full(self) -> bool:
+        return self._queue.full()
+
+    def new_upload_path(self) -> Path:
+        return self.upload_dir / uuid.uuid4().hex
+
+    def submit(self, path: Path, *, label_set: str, detector: str, every: int,
+               filename: str | None = None, frames_total: int | None = None) -> VideoJob:
+        """Queue the video at `path` (which the job then owns); QueueFull when no place is
+        free, in which case the caller still owns, and must delete, the file."""
+        job = VideoJob(uuid.uuid4().hex, path, label_set, detector, every, filename,
+                       frames_total)
+        with self._lock:
+            if self._stop.is_set():
+                raise QueueFull
+            try:
+                self._queue.put_nowait(job)
+            except queue.Full:
+                raise QueueFull from None
+            self._jobs[job.id] = job
+            self._forget_old()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="ferkit-video-jobs",
+                                                daemon=True)
+                self._thread.start()
+        return job
+
+    def get(self, job_id: str) -> VideoJob | None:
+        with self._lock:
+            return self._jobs.get(job_id)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop after the current frame, drop queued jobs and delete every upload."""
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            try:
+                self._queue.put_nowait(None)  # wake a worker waiting on an empty queue
+            except queue.Full:
+                pass  # the worker is busy and will see the stop flag after this frame
+            thread.join(timeout_s)
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                self._finish(job, FAILED, "the server shut down before analysing this video")
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _forget_old(self) -> None:
+        finished = [j.id for j in self._jobs.values() if j.status in (DONE, FAILED)]
+        for job_id in finished[:max(0, len(finished) - self._keep_finished)]:
+            del self._jobs[job_id]
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            job = self._queue.get()
+            if job is None:
+                break
+            self._process(job)
+
+    def _process(self, job: VideoJob) -> None:
+        from ferkit.commands.video import frame_rows
+        from ferkit.labels import label_names
+        from ferkit.video import analyze_video
+
+        job.status = RUNNING
+        try:
+            names = label_names(job.label_set)
+            recognizer = self._get_recognizer(job.detector)
+            rows: list[dict[str, Any]] = []
+            job.rows = rows
+            for result in analyze_video(recognizer, job.path, job.label_set, every=job.every):
+                if self._stop.is_set():
+                    raise FerkitError("the server shut down while analysing this video")
+                rows.extend(frame_rows(result, names))
+                job.frames_done += 1
+        except FerkitError as exc:
+            # Messages name the file by its temporary path, which means nothing to the client.
+            message = str(exc).replace(str(job.path), "the upload").splitlines()[0]
+            self._finish(job, FAILED, message)
+        except Exception:  # a bug, not the client's fault: log it, keep the worker alive
+            log.exception("unexpected error analysing video job %s", job.id)
+            self._finish(job, FAILED, "internal server error while analysing the video")
+        else:
+            self._finish(job, DONE)
+
+    def _finish(self, job: VideoJob, status: str, error: str | None = None) -> None:
+        job.path.unlink(missing_ok=True)
+        job.error = error
+        job.finished = time.time()
+        if status == FAILED:
+            job.rows = []
+        job.status = status
