@@ -12,7 +12,7 @@ from ferkit.errors import FerkitError
 
 #: Subcommand modules under ferkit.commands, imported lazily so `ferkit --help` stays fast.
 COMMANDS = ("image", "video", "webcam", "data", "train", "evaluate", "export", "gui",
-            "serve")
+            "serve", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

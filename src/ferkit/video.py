@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -103,24 +103,33 @@ def probe_video(source: VideoSource) -> VideoInfo:
 
 
 def iter_frames(
-    source: VideoSource, every: int = 1, *, max_frames: int | None = None
+    source: VideoSource, every: int = 1, *, max_frames: int | None = None,
+    start: int = 0, stop: int | None = None,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """(frame index, time in seconds, BGR uint8 frame) for every `every`-th frame.
 
     One frame is held at a time, so memory stays constant however long the video; skipped
     frames are grabbed but not decoded. Times come from the file's frame rate (cameras: seconds
-    since the first frame). `max_frames` stops after that many yielded frames. A file that
-    yields no frame at all, or stops well short of the frame count it declares, raises
-    ImageError naming it (after the frames it did yield).
+    since the first frame). `max_frames` stops after that many yielded frames. `start` and
+    `stop` read only the frames with start <= index < stop (files only); indices and the
+    `every` stride still count from frame 0, so consecutive ranges together yield exactly the
+    frames of one whole pass. A file that yields no frame at all, or stops well short of the
+    frame count it declares, raises ImageError naming it (after the frames it did yield).
     """
     if int(every) < 1:
         raise FerkitError(f"every must be 1 or more, got {every}")
-    every = int(every)
+    if int(start) < 0:
+        raise FerkitError(f"start must be 0 or more, got {start}")
+    every, start = int(every), int(start)
     cap, info = open_video(source)
-    start = time.monotonic()
-    index = read = yielded = 0
+    if start and info.is_camera:
+        cap.release()
+        raise FerkitError(f"{info.name}: a camera cannot start at a frame index")
+    began = time.monotonic()
+    read = yielded = 0
     try:
-        while max_frames is None or yielded < max_frames:
+        index = _seek(cap, source, start) if start else 0
+        while (max_frames is None or yielded < max_frames) and (stop is None or index < stop):
             if index % every:
                 if not cap.grab():
                     break
@@ -130,7 +139,7 @@ def iter_frames(
                     break
                 read += 1
                 if info.is_camera:
-                    time_s = time.monotonic() - start
+                    time_s = time.monotonic() - began
                 elif info.fps:
                     time_s = index / info.fps
                 else:
@@ -140,14 +149,37 @@ def iter_frames(
             index += 1
     finally:
         cap.release()
-    if read == 0 and (max_frames is None or max_frames > 0):
+    # A range that starts near the end may rightly hold no frame (frame counts are estimates);
+    # the truncation check below still catches a file that ends well before its count.
+    if read == 0 and start == 0 and (max_frames is None or max_frames > 0) and stop != 0:
         raise ImageError(f"cannot read video {info.name}: no frame could be decoded "
                          "(empty or truncated file)")
-    stopped_early = max_frames is None or yielded < max_frames
+    stopped_early = ((max_frames is None or yielded < max_frames)
+                     and (stop is None or index < stop))
     slack = max(2, info.frame_count // 50)  # containers' frame counts are often approximate
     if stopped_early and info.frame_count and index < info.frame_count - slack:
         raise ImageError(f"video {info.name} ended after {index} of its {info.frame_count} "
                          "frames: the file looks truncated")
+
+
+def _seek(cap: cv2.VideoCapture, source: VideoSource, start: int) -> int:
+    """Move `cap` so its next frame is `start`; return the index of that next frame.
+
+    OpenCV's FFmpeg backend seeks frame-accurately (to the key frame before, then decodes
+    forward). Where the backend reports another position, grab forward from frame 0 instead:
+    slower, but the frames are then certainly the ones a whole pass would see.
+    """
+    with _quiet_opencv():
+        if cap.set(cv2.CAP_PROP_POS_FRAMES, start) and \
+                int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) == start:
+            return start
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+    if int(round(cap.get(cv2.CAP_PROP_POS_FRAMES))) != 0:
+        raise ImageError(f"cannot seek in video {describe_source(source)[1]}")
+    index = 0
+    while index < start and cap.grab():
+        index += 1
+    return index
 
 
 def _as_bgr(frame: np.ndarray) -> np.ndarray:
@@ -324,11 +356,12 @@ class ScoreSmoother:
 # -- the pipeline ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class FrameResult:
-    """One processed frame: its index and time in the stream, the pixels, and its faces."""
+    """One processed frame: its index and time in the stream, the pixels (None where a caller
+    of `track_faces` kept none), and its faces."""
 
     index: int
     time_s: float
-    frame_bgr: np.ndarray
+    frame_bgr: np.ndarray | None
     faces: list[Face]
 
 
@@ -346,12 +379,26 @@ def analyze_frames(
     The recognizer stays stateless; the tracker and smoother made here live as long as this
     generator, one stream.
     """
+    detected = ((index, time_s, frame, recognizer.analyze(frame, label_set, tta=tta))
+                for index, time_s, frame in frames)
+    return track_faces(detected, smooth=smooth, tracker=tracker)
+
+
+def track_faces(
+    detected: Iterable[tuple[int, float, np.ndarray | None, Sequence[Face]]], *,
+    smooth: float = 1.0, tracker: TrackerConfig | None = None,
+) -> Iterator[FrameResult]:
+    """Give the faces of consecutive frames (index, time_s, frame, faces) track ids, smoothed.
+
+    The sequential half of `analyze_frames`: per-frame recognition is stateless and may run
+    anywhere, in any order (`ferkit batch` spreads it over processes), as long as its results
+    come back here in frame order. `frame` may be None when the pixels are not needed.
+    """
     ids = IoUTracker(tracker)
     smoother = ScoreSmoother(smooth)
-    for index, time_s, frame in frames:
-        faces = ids.update(recognizer.analyze(frame, label_set, tta=tta))
-        faces = smoother.update(faces, ids.active_ids)
-        yield FrameResult(index, time_s, frame, faces)
+    for index, time_s, frame, faces in detected:
+        tracked = ids.update(faces)
+        yield FrameResult(index, time_s, frame, smoother.update(tracked, ids.active_ids))
 
 
 def analyze_video(
@@ -487,5 +534,5 @@ def plot_timeline(
 __all__ = [
     "AtomicVideoWriter", "FrameResult", "IoUTracker", "ScoreSmoother", "Track", "TrackerConfig",
     "VideoInfo", "analyze_frames", "analyze_video", "ema", "greedy_match", "iou_matrix",
-    "iter_frames", "open_video", "plot_timeline", "probe_video", "quiet_ffmpeg",
+    "iter_frames", "open_video", "plot_timeline", "probe_video", "quiet_ffmpeg", "track_faces",
 ]

@@ -10,12 +10,14 @@ from ferkit.errors import FerkitError
 from ferkit.labels import LABEL_SETS
 
 
-def add_common_options(p: argparse.ArgumentParser) -> None:
-    """Options every recognition command shares."""
+def add_common_options(p: argparse.ArgumentParser, *, row_formats: bool = True) -> None:
+    """Options every recognition command shares; `row_formats`: --json/--csv for text rows."""
     p.add_argument("--label-set", default="seed5", choices=sorted(LABEL_SETS),
                    help="emotions to report (default: seed5)")
     p.add_argument("--detector", default="blazeface", help="blazeface (default), haar, boxes")
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
+    if not row_formats:
+        return
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", dest="format", action="store_const", const="json",
                      help="one JSON object per face and line (default)")

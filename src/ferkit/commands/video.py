@@ -45,9 +45,9 @@ def _parse_value(value: str) -> Any:
     return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
-def add_stream_options(p: argparse.ArgumentParser) -> None:
-    """Options `ferkit video` and `ferkit webcam` share (beyond add_common_options)."""
-    add_common_options(p)
+def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) -> None:
+    """Options `ferkit video`, `webcam` and `batch` share (beyond add_common_options)."""
+    add_common_options(p, row_formats=row_formats)
     for action in p._actions:  # same option, a different default for streams
         if action.dest == "detector":
             action.default = VIDEO_DETECTOR

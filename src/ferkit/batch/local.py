@@ -1,0 +1,102 @@
+"""The local engine: a spawn-started process pool over this machine's cores, one model each."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from ferkit.batch.plan import BatchSettings, Job
+from ferkit.batch.work import JobResult, Worker
+from ferkit.errors import FerkitError
+
+#: This process's Worker, when it is a pool process. ProcessPoolExecutor gives a worker no
+#: object of its own, only an initializer run once per process, so the recognizer that
+#: initializer builds has to live at module level; the driver process never sets it.
+_process_worker: Worker | None = None
+
+
+def _start_worker(settings: BatchSettings) -> None:
+    global _process_worker
+    _process_worker = Worker(settings)
+
+
+def _run_job(job: Job) -> JobResult:
+    assert _process_worker is not None, "pool started without its initializer"
+    return _process_worker.run(job)
+
+
+class LocalEngine:
+    """Runs jobs on `workers` processes, at most `in_flight` jobs queued per worker.
+
+    Processes are started with "spawn": a forked child of a driver that has already loaded
+    ONNX Runtime (whose threads do not survive a fork) could hang. The bound on queued jobs
+    keeps inputs finishing roughly in the order given, so an interrupted run has little
+    half-done work, and keeps memory flat however many inputs there are.
+    """
+
+    name = "local"
+
+    def __init__(self, settings: BatchSettings, workers: int | None = None, *,
+                 in_flight: int = 2) -> None:
+        self.settings = settings
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.in_flight = in_flight
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> LocalEngine:
+        self._pool = self._new_pool()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._pool is not None:
+            # On an error or Ctrl-C, do not wait for queued jobs; running ones end with the
+            # processes (Ctrl-C reaches the whole process group).
+            self._pool.shutdown(wait=exc_type is None, cancel_futures=True)
+            self._pool = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(self.settings,))
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[JobResult]:
+        """Results of `jobs` in the order they complete."""
+        if self._pool is None:
+            raise RuntimeError("use LocalEngine as a context manager")
+        queue = iter(jobs)
+        pending: dict[Future, Job] = {}
+        broken_in_a_row = 0
+        while True:
+            while len(pending) < self.workers * self.in_flight:
+                job = next(queue, None)
+                if job is None:
+                    break
+                pending[self._pool.submit(_run_job, job)] = job
+            if not pending:
+                return
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                job = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    result = JobResult(job, error="a worker process died while this input was "
+                                                  "in flight (out of memory?)")
+                broken_in_a_row = 0 if result.error is None else broken_in_a_row
+                yield result
+            if broken:
+                # Every job still queued in a broken pool is lost with it: report them too,
+                # then carry on with a fresh pool, unless processes die on every attempt.
+                for job in pending:
+                    yield JobResult(job, error="a worker process died while this input was "
+                                               "in flight (out of memory?)")
+                pending.clear()
+                broken_in_a_row += 1
+                if broken_in_a_row > 2:
+                    raise FerkitError("worker processes keep dying; see the messages above")
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()

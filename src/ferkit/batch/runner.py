@@ -1,0 +1,199 @@
+"""Runs a batch: skips finished inputs, plans jobs, feeds an engine, stitches and writes results."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from ferkit import __version__
+from ferkit.batch.plan import (
+    DEFAULT_CHUNK_FRAMES,
+    BatchSettings,
+    InputItem,
+    Job,
+    find_inputs,
+    plan_jobs,
+)
+from ferkit.batch.plan import fingerprint as settings_fingerprint
+from ferkit.batch.store import BatchStore, Failure
+from ferkit.batch.work import JobResult, make_recognizer
+from ferkit.errors import FerkitError
+from ferkit.labels import label_names
+from ferkit.video import quiet_ffmpeg, track_faces
+
+
+class Engine(Protocol):
+    """Where jobs run: a context manager whose `run` yields results as they complete."""
+
+    name: str
+    workers: int
+
+    def __enter__(self) -> Engine: ...
+
+    def __exit__(self, exc_type, exc, tb) -> None: ...
+
+    def run(self, jobs: Iterator[Job]) -> Iterator[JobResult]: ...
+
+
+@dataclass
+class _Assembly:
+    """The parts of one input that have come back so far (they arrive in any order)."""
+
+    item: InputItem
+    parts: int
+    results: dict[int, JobResult] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """What `run_batch` did: the report it wrote (also returned as a dict) and where."""
+
+    report: dict[str, Any]
+    report_path: Path
+
+    @property
+    def failed(self) -> int:
+        return self.report["inputs"]["failed"]
+
+
+def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine: Engine, *,
+              chunk_frames: int = DEFAULT_CHUNK_FRAMES, progress: bool = True) -> BatchOutcome:
+    """Analyse every input under `arguments` into `out`, skipping inputs already done there.
+
+    Each input is written as soon as all its parts are back, so stopping the run at any
+    moment loses only the inputs in flight. Inputs that cannot be read are recorded in the
+    report and failures table and the rest go on. FerkitError for problems with the whole
+    job (no inputs, `out` unusable or made with other settings, no engine).
+    """
+    if chunk_frames < 0:
+        raise FerkitError(f"--chunk-frames must be 0 (never split) or more, got {chunk_frames}")
+    began = time.monotonic()
+    started_at = _now()
+    quiet_ffmpeg()  # probing a corrupt video must not spray FFmpeg lines over the progress bars
+    items = find_inputs(arguments)
+    make_recognizer(settings)  # a bad model or detector fails here, once, not in every worker
+    identity = settings.identity()
+    labels = label_names(settings.label_set)
+    store = BatchStore(out, identity, settings_fingerprint(identity), labels)
+    store.open()
+
+    todo = [item for item in items if not store.is_done(item)]
+    failures: list[Failure] = []
+    jobs: list[Job] = []
+    expected: int | None = 0
+    for item in todo:
+        try:
+            item_jobs, frames = plan_jobs(item, settings.every, chunk_frames)
+        except FerkitError as exc:
+            failures.append(Failure(str(item.path), item.kind, str(exc)))
+            continue
+        jobs.extend(item_jobs)
+        expected = None if expected is None or frames is None else expected + frames
+    planned = {job.item for job in jobs}
+    counts = {"total": len(items), "done": 0, "skipped": len(items) - len(todo),
+              "failed": len(failures)}
+    totals = {"frames": 0, "faces": 0, "worker_s": 0.0}
+    interrupted = False
+    engine_began = work_began = time.monotonic()
+    try:
+        with ExitStack() as stack:
+            inputs_bar, frames_bar = stack.enter_context(_Bars(len(todo), expected, progress))
+            inputs_bar.update(len(failures))
+            if jobs:  # no engine start (seconds, for Ray) when there is nothing to do
+                stack.enter_context(engine)
+            work_began = time.monotonic()
+            assemblies = {item: _Assembly(item, 0) for item in planned}
+            for job in jobs:
+                assemblies[job.item].parts = job.parts
+            for result in engine.run(iter(jobs)) if jobs else ():
+                frames_bar.update(len(result.frames))
+                totals["worker_s"] += result.seconds
+                done = _collect(assemblies, result)
+                if done is None:
+                    continue
+                del assemblies[done.item]
+                inputs_bar.update(1)
+                if done.error is not None:
+                    failures.append(Failure(str(done.item.path), done.item.kind, done.error))
+                    counts["failed"] += 1
+                    continue
+                summary = store.write_input(done.item, _tracked(done, settings))
+                counts["done"] += 1
+                totals["frames"] += summary.frames
+                totals["faces"] += summary.faces
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        elapsed = time.monotonic() - began
+        work_s = time.monotonic() - work_began
+        report = {
+            "ferkit": __version__, "started_at": started_at, "finished_at": _now(),
+            "interrupted": interrupted, "settings": identity,
+            "fingerprint": store.fingerprint, "engine": engine.name,
+            "workers": engine.workers, "chunk_frames": chunk_frames, "inputs": counts,
+            "frames": totals["frames"], "faces": totals["faces"],
+            "elapsed_s": round(elapsed, 3), "engine_start_s": round(work_began - engine_began, 3),
+            "analysis_s": round(work_s, 3),
+            "throughput": {
+                "frames_per_s": round(totals["frames"] / work_s, 3) if work_s else None,
+                "faces_per_s": round(totals["faces"] / work_s, 3) if work_s else None,
+                "inputs_per_s": round(counts["done"] / work_s, 3) if work_s else None,
+                "worker_busy_share": (round(totals["worker_s"] / (work_s * engine.workers), 3)
+                                      if work_s and engine.workers else None),
+            },
+            "failures": [f.__dict__ for f in failures],
+        }
+        store.write_failures(failures)
+        store.write_summary()
+        path = store.write_report(report)
+    return BatchOutcome(report, path)
+
+
+def _collect(assemblies: dict[InputItem, _Assembly], result: JobResult) -> _Assembly | None:
+    """Add `result` to its input's assembly; the assembly once every part is back."""
+    assembly = assemblies[result.job.item]
+    assembly.results[result.job.part] = result
+    if result.error is not None and assembly.error is None:
+        assembly.error = result.error
+    return assembly if len(assembly.results) == assembly.parts else None
+
+
+def _tracked(assembly: _Assembly, settings: BatchSettings):
+    """The input's frames in order, tracked and smoothed as one stream, exactly as
+    `analyze_video` would over the whole file: parts only ever split the stateless work."""
+    frames = (frame for part in sorted(assembly.results)
+              for frame in assembly.results[part].frames)
+    return track_faces(((f.index, f.time_s, None, list(f.faces)) for f in frames),
+                       smooth=settings.smooth)
+
+
+class _Bars:
+    """Two tqdm bars on stderr, inputs and frames, with rates and ETAs."""
+
+    def __init__(self, inputs: int, frames: int | None, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        common = {"file": sys.stderr, "disable": not enabled, "dynamic_ncols": True,
+                  "leave": False}
+        self.inputs = tqdm(total=inputs, unit="input", desc="inputs", position=0, **common)
+        self.frames = tqdm(total=frames or None, unit="frame", desc="frames", position=1,
+                           **common)
+
+    def __enter__(self):
+        return self.inputs, self.frames
+
+    def __exit__(self, *exc) -> None:
+        self.frames.close()
+        self.inputs.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

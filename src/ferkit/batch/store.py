@@ -1,0 +1,230 @@
+"""The batch output folder: a settings lock, one atomic Parquet file per input, summary, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ferkit.batch.plan import InputItem
+from ferkit.errors import FerkitError
+from ferkit.outputs import atomic_write_bytes
+from ferkit.video import FrameResult
+
+#: Parquet key-value metadata key under which each per-input file describes itself.
+META_KEY = b"ferkit.batch"
+SETTINGS_FILE = "batch.json"
+
+
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise FerkitError("ferkit batch writes Parquet and needs pyarrow: "
+                          "pip install 'ferkit[batch]'") from None
+    return pa, pq
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    """One input at a glance. `shares`: the fraction of its face rows (one per face per
+    analysed frame, so equally spaced in time) whose label is each emotion."""
+
+    input: str
+    kind: str
+    frames: int
+    frames_with_faces: int
+    faces: int
+    tracks: int
+    duration_s: float
+    shares: dict[str, float]
+
+    def row(self) -> dict[str, Any]:
+        fields = {k: v for k, v in self.__dict__.items() if k != "shares"}
+        return {**fields, **{f"share_{name}": v for name, v in self.shares.items()}}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that could not be analysed, and why."""
+
+    input: str
+    kind: str
+    error: str
+
+
+class BatchStore:
+    """Owns DIR: `faces/<stem>-<hash>.parquet` per finished input, `batch.json` (the settings
+    fingerprint every file in DIR was made with), `summary.parquet`, `failures.parquet` and
+    `report.json`. Every file is written to a hidden temporary name and renamed into place, so
+    a killed run leaves only whole files (readers skip the dot-files, as pyarrow does)."""
+
+    def __init__(self, root: Path, identity: dict[str, object], fingerprint: str,
+                 labels: Sequence[str]) -> None:
+        self.root = Path(root)
+        self.faces_dir = self.root / "faces"
+        self.identity, self.fingerprint, self.labels = identity, fingerprint, tuple(labels)
+
+    # -- the settings lock -----------------------------------------------------------------
+    def open(self) -> None:
+        """Create DIR or check it holds results of these same settings (FerkitError if not)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise FerkitError(f"--out {self.root}: is a file, not a folder")
+        lock = self.root / SETTINGS_FILE
+        if lock.is_file():
+            try:
+                recorded = json.loads(lock.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise FerkitError(f"{lock}: unreadable ({exc}); use another --out") from None
+            if recorded.get("fingerprint") != self.fingerprint:
+                changed = sorted(k for k in set(self.identity) | set(recorded.get("settings", {}))
+                                 if self.identity.get(k) != recorded.get("settings", {}).get(k))
+                raise FerkitError(
+                    f"{self.root} holds results made with other settings (changed: "
+                    f"{', '.join(changed) or 'unknown'}); use another --out or remove it")
+        elif self.faces_dir.exists():
+            raise FerkitError(f"{self.root} has a faces/ folder but no {SETTINGS_FILE}: not a "
+                              "ferkit batch output; use another --out")
+        try:
+            self.faces_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FerkitError(f"--out {self.root}: cannot write ({exc.strerror or exc})") from None
+        if not os.access(self.faces_dir, os.W_OK | os.X_OK):
+            raise FerkitError(f"--out {self.root}: cannot write (permission denied)")
+        if not lock.is_file():
+            self._write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
+        for stale in self.faces_dir.glob(".*.parquet.*.tmp"):  # left by a killed run
+            stale.unlink(missing_ok=True)
+
+    # -- per-input results -----------------------------------------------------------------
+    def path_for(self, item: InputItem) -> Path:
+        return self.faces_dir / f"{item.key}.parquet"
+
+    def is_done(self, item: InputItem) -> bool:
+        """Whether `item` has a complete result from this same input file (size and mtime)."""
+        meta = self._meta(self.path_for(item))
+        return meta is not None and meta.get("input") == str(item.path) and \
+            meta.get("source") == _source_stamp(item.path)
+
+    def write_input(self, item: InputItem, results: Iterable[FrameResult]) -> InputSummary:
+        """Write the tracked faces of `item` as its Parquet file, atomically; its summary."""
+        pa, pq = _pyarrow()
+        columns: dict[str, list] = {name: [] for name in self.schema().names}
+        frames = frames_with_faces = 0
+        first_time = last_time = 0.0
+        tracks: set[int] = set()
+        for result in results:
+            first_time = result.time_s if frames == 0 else first_time
+            last_time = result.time_s
+            frames += 1
+            frames_with_faces += bool(result.faces)
+            for face in result.faces:
+                x1, y1, x2, y2 = face.box_xyxy
+                scores = face.scores or {}
+                values = {"input": str(item.path), "frame": result.index,
+                          "time_s": result.time_s, "track_id": face.track_id, "x1": x1,
+                          "y1": y1, "x2": x2, "y2": y2, "detector_score": face.detector_score,
+                          **{name: scores.get(name) for name in self.labels},
+                          "label": face.label}
+                for name, value in values.items():
+                    columns[name].append(value)
+                tracks.add(face.track_id)
+        labels = columns["label"]
+        summary = InputSummary(
+            input=str(item.path), kind=item.kind, frames=frames,
+            frames_with_faces=frames_with_faces, faces=len(labels), tracks=len(tracks),
+            duration_s=last_time - first_time,
+            shares={n: (labels.count(n) / len(labels) if labels else 0.0) for n in self.labels})
+        meta = {"input": str(item.path), "kind": item.kind, "fingerprint": self.fingerprint,
+                "source": _source_stamp(item.path), "summary": summary.row()}
+        table = pa.table(columns, schema=self.schema()).replace_schema_metadata(
+            {META_KEY: json.dumps(meta).encode()})
+        self._write_parquet(self.path_for(item), table)
+        return summary
+
+    def schema(self):
+        """Columns of the per-input files: one row per face per analysed frame."""
+        pa, _ = _pyarrow()
+        return pa.schema(
+            [("input", pa.string()), ("frame", pa.int64()), ("time_s", pa.float64()),
+             ("track_id", pa.int64())]
+            + [(name, pa.float64()) for name in ("x1", "y1", "x2", "y2", "detector_score")]
+            + [(name, pa.float64()) for name in self.labels] + [("label", pa.string())])
+
+    # -- tables over the whole folder ------------------------------------------------------
+    def write_summary(self) -> int:
+        """summary.parquet: one row per finished input in DIR (this run's and earlier ones')."""
+        pa, _ = _pyarrow()
+        rows = []
+        for file in sorted(self.faces_dir.glob("*.parquet")):
+            meta = self._meta(file)
+            if meta is not None and meta.get("fingerprint") == self.fingerprint:
+                rows.append(meta["summary"])
+        rows.sort(key=lambda r: r["input"])
+        schema = pa.schema(
+            [("input", pa.string()), ("kind", pa.string()), ("frames", pa.int64()),
+             ("frames_with_faces", pa.int64()), ("faces", pa.int64()), ("tracks", pa.int64()),
+             ("duration_s", pa.float64())]
+            + [(f"share_{name}", pa.float64()) for name in self.labels])
+        self._write_parquet(self.root / "summary.parquet",
+                            pa.Table.from_pylist(rows, schema=schema))
+        return len(rows)
+
+    def write_failures(self, failures: Sequence[Failure]) -> None:
+        """failures.parquet: this run's failed inputs (a rerun tries them again)."""
+        pa, _ = _pyarrow()
+        schema = pa.schema([("input", pa.string()), ("kind", pa.string()),
+                            ("error", pa.string())])
+        table = pa.Table.from_pylist([f.__dict__ for f in failures], schema=schema)
+        self._write_parquet(self.root / "failures.parquet", table)
+
+    def write_report(self, report: dict[str, Any]) -> Path:
+        path = self.root / "report.json"
+        self._write_json(path, report)
+        return path
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _meta(self, path: Path) -> dict[str, Any] | None:
+        """A result file's own description, or None if it is missing or unreadable."""
+        if not path.is_file():
+            return None
+        _, pq = _pyarrow()
+        try:
+            raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+            return json.loads(raw) if raw else None
+        except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError
+            return None  # a damaged file counts as not done: it is recomputed and replaced
+
+    def _write_parquet(self, path: Path, table) -> None:
+        _, pq = _pyarrow()
+        tmp = None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            pq.write_table(table, tmp)
+            with open(tmp, "rb+") as fh:  # on disk before the rename makes it count as done
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+            raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+    @staticmethod
+    def _write_json(path: Path, data: dict[str, Any]) -> None:
+        atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def _source_stamp(path: Path) -> list[int] | None:
+    """(size, mtime in ns) of an input, so a changed file is analysed again on resume."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]

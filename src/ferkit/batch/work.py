@@ -1,0 +1,80 @@
+"""A batch worker: one Recognizer, made once, turning each Job into the faces of its frames."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ferkit.batch.plan import BatchSettings, Job
+from ferkit.errors import FerkitError
+from ferkit.faces import Face
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """The detected, classified (not yet tracked) faces of one frame."""
+
+    index: int
+    time_s: float
+    faces: tuple[Face, ...]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What a worker sends back for a Job: its frames in order, or the error that stopped it."""
+
+    job: Job
+    frames: tuple[FrameFaces, ...] = ()
+    error: str | None = None
+    seconds: float = 0.0  # the worker's wall time on this job
+
+
+def make_recognizer(settings: BatchSettings):
+    """The Recognizer `settings` describe (FerkitError for a bad model or detector)."""
+    from ferkit.commands.video import parse_detector
+    from ferkit.recognizer import Recognizer
+
+    return Recognizer(settings.model, detector=parse_detector(settings.detector),
+                      threads=settings.threads)
+
+
+class Worker:
+    """Holds one recognizer for many jobs: loading the model and detector costs far more
+    than one frame, so each worker process or Ray actor builds it once."""
+
+    def __init__(self, settings: BatchSettings) -> None:
+        from ferkit.video import quiet_ffmpeg
+
+        quiet_ffmpeg()  # a corrupt file is reported once, in the failures table
+        self.settings = settings
+        self.recognizer = make_recognizer(settings)
+
+    def ready(self) -> bool:
+        """True once constructed; lets a Ray driver surface a failed start before any work."""
+        return True
+
+    def run(self, job: Job) -> JobResult:
+        """Detect and classify every analysed frame of `job`. Errors come back as values so
+        one bad input never takes the worker (and the other inputs) down with it."""
+        began = time.perf_counter()
+        try:
+            frames = tuple(self._frames(job))
+        except FerkitError as exc:
+            return JobResult(job, error=str(exc), seconds=time.perf_counter() - began)
+        except Exception as exc:  # a decoder or model crash on one odd file: record, go on
+            return JobResult(job, error=f"{type(exc).__name__}: {exc}",
+                             seconds=time.perf_counter() - began)
+        return JobResult(job, frames, seconds=time.perf_counter() - began)
+
+    def _frames(self, job: Job):
+        from ferkit.video import iter_frames
+
+        s = self.settings
+        if job.item.kind == "image":
+            faces = self.recognizer.analyze(job.item.path, s.label_set, tta=s.tta)
+            yield FrameFaces(0, 0.0, tuple(faces))
+            return
+        for index, time_s, frame in iter_frames(job.item.path, s.every, start=job.start,
+                                                stop=job.stop):
+            faces = self.recognizer.analyze(frame, s.label_set, tta=s.tta)
+            yield FrameFaces(index, time_s, tuple(faces))
