@@ -1,0 +1,102 @@
+"""The browser page at / in real headless Chromium against a real server: a fake webcam filming
+a face, a photo upload, the API key field, and the message for a missing camera."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright", reason="the browser test needs playwright (the dev extra)")
+
+from browser_helpers import chromium, chromium_path, write_y4m  # noqa: E402
+
+from ferkit.imageio import example_path  # noqa: E402
+
+if chromium_path() is None:
+    pytest.skip("no chromium on PATH (Debian: apt-get install chromium)", allow_module_level=True)
+
+WAIT_MS = 90_000  # the first frame loads the model; a busy 2-core machine is slow
+
+#: Pixels of a canvas that are not fully transparent (the overlay) or that differ from black.
+PAINTED = """id => {
+  const c = document.getElementById(id);
+  const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 0 && (data[i] | data[i + 1] | data[i + 2])) n++;
+  }
+  return {painted: n, width: c.width, height: c.height};
+}"""
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory) -> Path:
+    return write_y4m(tmp_path_factory.mktemp("camera") / "face.y4m")
+
+
+def face_labels(page, list_id: str) -> list[str]:
+    return page.eval_on_selector_all(f"#{list_id} .face .label",
+                                      "items => items.map(item => item.textContent)")
+
+
+def test_webcam_and_photo_through_a_keyed_server(keyed_server, camera):
+    with chromium(camera) as browser:
+        page = browser.new_page()
+        page.goto(keyed_server.url + "/")  # the page itself needs no key
+
+        # Without the key the stream is refused, and the page says why.
+        page.click("#camera-start")
+        error = page.wait_for_selector("#live-error:not([hidden])", timeout=WAIT_MS)
+        assert "needs an API key" in error.text_content()
+
+        page.fill("#api-key", "s3cret-key")
+        page.dispatch_event("#api-key", "change")
+        page.wait_for_selector("#live-faces .face .label", timeout=WAIT_MS)
+        assert face_labels(page, "live-faces") == ["happy"]
+        assert page.is_hidden("#live-error")
+        page.wait_for_function("Number(document.body.dataset.liveFrames) >= 2",
+                               timeout=WAIT_MS)  # frames keep flowing, one answer at a time
+        last = page.evaluate("live.last")
+        assert (last["width"], last["height"], last["label_set"]) == (640, 480, "seed5")
+        ((x1, y1, x2, y2),) = [face["box_xyxy"] for face in last["faces"]]
+        # The fake camera shows the 400 px photo at x 108-532, y 40-440; the face is in its top.
+        assert 108 < x1 < x2 < 532 and 40 < y1 < y2 < 260
+        overlay = page.evaluate(PAINTED, "overlay")
+        assert (overlay["width"], overlay["height"]) == (640, 480)
+        assert overlay["painted"] > 500  # a box and a label were drawn over the video
+
+        # Another label set: the stream reconnects and answers in it.
+        page.select_option("#label-set", "ferplus")
+        page.wait_for_function("live.last && live.last.label_set === 'ferplus'",
+                               timeout=WAIT_MS)
+        page.wait_for_function(
+            "document.querySelectorAll('#live-faces .face .bar-row').length === 8",
+            timeout=WAIT_MS)
+
+        page.set_input_files("#photo-file", str(example_path("astronaut")))
+        page.wait_for_selector("#photo-faces .face .label", timeout=WAIT_MS)
+        assert face_labels(page, "photo-faces") == ["happy"]
+        assert page.text_content("#photo-status") == "1 face · 512x512"
+        photo = page.evaluate(PAINTED, "photo-canvas")
+        assert (photo["width"], photo["height"]) == (512, 512)
+        assert photo["painted"] > 0.9 * 512 * 512  # the photo itself, with the box on it
+
+        page.click("#camera-stop")
+        assert page.text_content("#live-status") == "camera off"
+
+
+def test_no_camera_and_a_bad_photo_give_clear_messages(server, tmp_path):
+    not_a_photo = tmp_path / "notes.jpg"
+    not_a_photo.write_text("not a photo at all")
+    with chromium(camera=None) as browser:
+        page = browser.new_page()
+        page.goto(server.url + "/")
+        page.click("#camera-start")
+        error = page.wait_for_selector("#live-error:not([hidden])", timeout=WAIT_MS)
+        assert "No camera found" in error.text_content()
+        assert page.is_enabled("#camera-start")  # the user may try again
+
+        page.set_input_files("#photo-file", str(not_a_photo))
+        error = page.wait_for_selector("#photo-error:not([hidden])", timeout=WAIT_MS)
+        assert "not a readable image" in error.text_content()
