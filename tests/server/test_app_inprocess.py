@@ -100,6 +100,10 @@ def test_serve_is_a_command_and_checks_its_options(capsys):
     assert "--max-upload-mb" in capsys.readouterr().out
     assert main(["serve", "--max-upload-mb", "0"]) == 1
     assert "--max-upload-mb must be positive" in capsys.readouterr().err
+    assert main(["serve", "--max-video-mb", "-1"]) == 1
+    assert "--max-video-mb must be positive" in capsys.readouterr().err
+    assert main(["serve", "--max-queued-videos", "0"]) == 1
+    assert "--max-queued-videos must be at least 1" in capsys.readouterr().err
     assert main(["serve", "--model", "/nonexistent/model.onnx"]) == 1
     assert "no model file" in capsys.readouterr().err
 

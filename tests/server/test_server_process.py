@@ -137,6 +137,19 @@ def test_api_key(keyed_server, photo_bytes):
     assert r.status_code == 200, r.text
 
 
+def test_browser_page_needs_no_key_but_the_api_does(keyed_server):
+    url = keyed_server.url
+    page = httpx.get(url + "/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script src="/static/app.js">' in page.text
+    for asset, kind in (("app.js", "javascript"), ("style.css", "text/css")):
+        r = httpx.get(f"{url}/static/{asset}")
+        assert r.status_code == 200 and kind in r.headers["content-type"]
+    assert_error(httpx.get(url + "/static/nothing.js"), 404, "Not Found")
+    assert_error(httpx.get(url + "/openapi.json"), 401, "API key")
+
+
 def test_concurrent_requests(server, photo_bytes):
     import concurrent.futures
 

@@ -181,7 +181,9 @@ def test_the_queue_is_bounded_and_uploads_are_deleted(video):
         assert_error(full, 503, "queue is full")
         assert full.headers["retry-after"] == "30"
         assert len(list(upload_dir.iterdir())) == 2  # the refused upload is gone already
-        assert client.get(f"/v1/videos/{running.json()['id']}").json()["status"] == "running"
+        status = client.get(f"/v1/videos/{running.json()['id']}").json()
+        assert (status["status"], status["frames_total"], status["frames_done"],
+                status["progress"]) == ("running", 2, 0, 0.0)
 
         recognizer.gate.set()
         for job in (running, queued):
