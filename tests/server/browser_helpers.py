@@ -1,5 +1,7 @@
-"""Headless Chromium for the browser-page test and docs/browser_screenshot.py: a fake camera that
-films the example photo, and a browser launched from the system's chromium."""
+"""Headless Chromium with a fake webcam filming the example photo, for the browser page's tests.
+
+Also used by docs/browser_screenshot.py.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""The browser page at / in real headless Chromium against a real server: a fake webcam filming
-a face, a photo upload, the API key field, and the message for a missing camera."""
+"""The browser page at / in headless Chromium against a real server, with a fake webcam.
+
+Covered: live boxes and labels from a fake camera filming a face, a photo upload, the API key
+field, the label-set selector, and the messages for a missing camera and a bad photo.
+"""
 
 from __future__ import annotations
 

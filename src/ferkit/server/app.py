@@ -8,9 +8,11 @@ in a worker thread so the event loop keeps answering while a photo is being anal
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import secrets
+import shutil
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -401,8 +403,6 @@ def _queue_full(places: int) -> ApiError:
 
 
 def _json_bytes(data: Any) -> bytes:
-    import json
-
     return json.dumps(data).encode()
 
 
@@ -456,8 +456,6 @@ async def save_upload(request: Request, path: Path, limit: int) -> str | None:
 
 
 def _copy_upload(source, path: Path) -> None:
-    import shutil
-
     source.seek(0)
     with open(path, "wb") as out:
         shutil.copyfileobj(source, out, 1024 * 1024)
