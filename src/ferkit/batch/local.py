@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +23,15 @@ _process_worker: Worker | None = None
 def _start_worker(settings: BatchSettings) -> None:
     global _process_worker
     _process_worker = Worker(settings)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
+    """End this pool process once the driver is gone. A driver killed outright (SIGKILL,
+    OOM killer) cannot shut the pool down, and its processes would wait for work forever."""
+    while os.getppid() == parent:
+        time.sleep(interval_s)
+    os._exit(1)
 
 
 def _run_job(job: Job) -> JobResult:

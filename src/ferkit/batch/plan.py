@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -121,7 +122,7 @@ def find_inputs(arguments: list[Path]) -> list[InputItem]:
 
     def add(path: Path) -> None:
         for file, _ in expand_inputs([path], IMAGE_SUFFIXES | VIDEO_SUFFIXES):
-            file = file.absolute()
+            file = Path(os.path.abspath(file))  # absolute, '..' folded: one name per file
             if file not in seen:
                 seen.add(file)
                 found.append(InputItem(file, media_kind(file)))

@@ -100,15 +100,15 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     counts = {"total": len(items), "done": 0, "skipped": len(items) - len(todo),
               "failed": len(failures)}
     totals = {"frames": 0, "faces": 0, "worker_s": 0.0}
-    interrupted = False
+    interrupted, fatal = False, None
     engine_began = work_began = time.monotonic()
     try:
         with ExitStack() as stack:
-            inputs_bar, frames_bar = stack.enter_context(_Bars(len(todo), expected, progress))
-            inputs_bar.update(len(failures))
             if jobs:  # no engine start (seconds, for Ray) when there is nothing to do
                 stack.enter_context(engine)
             work_began = time.monotonic()
+            inputs_bar, frames_bar = stack.enter_context(_Bars(len(todo), expected, progress))
+            inputs_bar.update(len(failures))
             assemblies = {item: _Assembly(item, 0) for item in planned}
             for job in jobs:
                 assemblies[job.item].parts = job.parts
@@ -131,12 +131,15 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     except KeyboardInterrupt:
         interrupted = True
         raise
+    except FerkitError as exc:  # the whole job stopped (no engine, output unwritable)
+        fatal = str(exc)
+        raise
     finally:
         elapsed = time.monotonic() - began
         work_s = time.monotonic() - work_began
         report = {
             "ferkit": __version__, "started_at": started_at, "finished_at": _now(),
-            "interrupted": interrupted, "settings": identity,
+            "interrupted": interrupted, "error": fatal, "settings": identity,
             "fingerprint": store.fingerprint, "engine": engine.name,
             "workers": engine.workers, "chunk_frames": chunk_frames, "inputs": counts,
             "frames": totals["frames"], "faces": totals["faces"],

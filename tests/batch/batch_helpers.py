@@ -1,0 +1,50 @@
+"""Helpers for the batch tests: small real media written from the shipped example photos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+
+from ferkit.imageio import example_path
+
+SEED5 = ("happy", "angry", "sad", "neutral", "surprise")
+SORT = [("input", "ascending"), ("frame", "ascending"), ("track_id", "ascending")]
+
+
+def pan_frames(count: int = 30, size_wh: tuple[int, int] = (320, 240)) -> list[np.ndarray]:
+    """The astronaut photo panned across `count` frames: one face drifting left."""
+    photo = cv2.imread(str(example_path("astronaut")))
+    return [cv2.resize(photo[10:346, 8 + 5 * k: 456 + 5 * k], size_wh,
+                       interpolation=cv2.INTER_AREA) for k in range(count)]
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                             frames[0].shape[1::-1])
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def make_media(root: Path, videos: int = 1, frames: int = 30) -> Path:
+    """root/clips/pan<k>.mp4 (`frames` frames each), root/photos/{astronaut.jpg,
+    nested/camera.png} and root/broken.mp4 (not a video), beside nothing else."""
+    for k in range(videos):
+        write_video(root / "clips" / f"pan{k}.mp4", pan_frames(frames + k))
+    (root / "photos" / "nested").mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / "photos" / "astronaut.jpg"), cv2.imread(str(example_path())))
+    cv2.imwrite(str(root / "photos" / "nested" / "camera.png"),
+                cv2.imread(str(example_path("camera"))))
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 truncated" * 20)
+    return root
+
+
+def read_rows(out: Path):
+    """The whole faces/ folder as one table, in a fixed row order."""
+    return pq.read_table(out / "faces").sort_by(SORT)

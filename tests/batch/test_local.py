@@ -1,0 +1,146 @@
+"""`ferkit batch` with the local engine on real media: rows, summary, failures, resume, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from batch_helpers import SEED5, make_media, read_rows
+from cli_helpers import run
+
+from ferkit.batch.plan import InputItem
+from ferkit.commands.video import parse_detector
+from ferkit.recognizer import Recognizer
+from ferkit.video import analyze_video, track_faces
+
+DETECTOR = "blazeface:tiles=false"
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    return make_media(tmp_path_factory.mktemp("media"))
+
+
+@pytest.fixture(scope="module")
+def reference(media):
+    """What the single-process pipeline says for each readable input, as batch rows."""
+    rec = Recognizer(None, detector=parse_detector(DETECTOR), threads=1)
+    rows = []
+    for path in sorted(media.rglob("*")):
+        if path.suffix == ".mp4" and path.name != "broken.mp4":
+            results = list(analyze_video(rec, path))
+        elif path.suffix in (".jpg", ".png"):  # a photo: one frame, faces numbered 1, 2, ...
+            results = list(track_faces([(0, 0.0, None, rec.analyze(path))]))
+        else:
+            continue
+        for r in results:
+            for f in r.faces:
+                rows.append({"input": str(path), "frame": r.index, "time_s": r.time_s,
+                             "track_id": f.track_id, "x1": f.box_xyxy[0], "y1": f.box_xyxy[1],
+                             "x2": f.box_xyxy[2], "y2": f.box_xyxy[3],
+                             "detector_score": f.detector_score,
+                             **{n: f.scores[n] for n in SEED5}, "label": f.label})
+    return sorted(rows, key=lambda r: (r["input"], r["frame"], r["track_id"]))
+
+
+@pytest.fixture(scope="module")
+def first_run(media, tmp_path_factory):
+    """One real run over the folder: 2 processes, the 30-frame video split into 4 jobs."""
+    out = tmp_path_factory.mktemp("run") / "out"
+    from ferkit.cli import main
+
+    code = main(["batch", str(media), "--out", str(out), "--workers", "2", "--chunk-frames",
+                 "8", "--no-progress"])
+    return code, out
+
+
+def test_rows_equal_the_single_process_pipeline(first_run, reference):
+    code, out = first_run
+    rows = read_rows(out).to_pylist()
+    assert rows == reference
+    assert {r["input"].rsplit("/", 1)[-1] for r in rows} == {"pan0.mp4", "astronaut.jpg",
+                                                            "camera.png"}
+    video = [r for r in rows if r["input"].endswith("pan0.mp4")]
+    assert [r["frame"] for r in video] == list(range(30)) and {r["track_id"] for r in video} == {1}
+    assert all(sum(r[n] for n in SEED5) == pytest.approx(1, abs=1e-4) for r in rows)
+    assert {r["label"] for r in rows if r["input"].endswith("astronaut.jpg")} == {"happy"}
+
+
+def test_one_file_per_input_and_a_summary(first_run, media):
+    _, out = first_run
+    names = sorted(p.name for p in (out / "faces").iterdir())
+    expected = sorted(InputItem(p, "x").key + ".parquet" for p in
+                      [media / "clips" / "pan0.mp4", media / "photos" / "astronaut.jpg",
+                       media / "photos" / "nested" / "camera.png"])
+    assert names == expected
+    summary = {r["input"].rsplit("/", 1)[-1]: r
+               for r in pq.read_table(out / "summary.parquet").to_pylist()}
+    assert set(summary) == {"pan0.mp4", "astronaut.jpg", "camera.png"}
+    clip = summary["pan0.mp4"]
+    assert (clip["kind"], clip["frames"], clip["faces"], clip["tracks"]) == ("video", 30, 30, 1)
+    assert clip["duration_s"] == pytest.approx(2.9)
+    assert sum(clip[f"share_{n}"] for n in SEED5) == pytest.approx(1)
+    assert summary["astronaut.jpg"]["share_happy"] == 1.0
+
+
+def test_a_corrupt_input_is_reported_and_the_rest_completes(first_run, media):
+    code, out = first_run
+    assert code == 1  # some input failed
+    report = json.loads((out / "report.json").read_text())
+    assert report["inputs"] == {"total": 4, "done": 3, "skipped": 0, "failed": 1}
+    assert report["frames"] == 32 and report["faces"] == 32
+    assert report["engine"] == "local" and report["workers"] == 2
+    assert report["settings"]["detector"] == DETECTOR
+    assert report["throughput"]["frames_per_s"] > 0
+    [failure] = report["failures"]
+    assert failure["input"] == str(media / "broken.mp4")
+    assert "cannot read video" in failure["error"]
+    assert pq.read_table(out / "failures.parquet").to_pylist() == [failure]
+
+
+def test_pandas_reads_the_faces_folder(first_run):
+    pd = pytest.importorskip("pandas")
+    _, out = first_run
+    assert len(pd.read_parquet(out / "faces")) == 32
+
+
+def test_rerun_skips_finished_inputs_and_other_settings_are_refused(first_run, media, capsys):
+    _, out = first_run
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "faces").iterdir()}
+    code, _, err = run(capsys, "batch", media, "--out", out, "--workers", "1", "--no-progress")
+    assert code == 1  # broken.mp4 is retried, and fails again
+    report = json.loads((out / "report.json").read_text())
+    assert report["inputs"] == {"total": 4, "done": 0, "skipped": 3, "failed": 1}
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "faces").iterdir()} == before
+    assert "3 already done" in err
+
+    code, _, err = run(capsys, "batch", media, "--out", out, "--label-set", "fer2013")
+    assert code == 1
+    assert err.strip().splitlines() == [
+        f"ferkit: error: {out} holds results made with other settings (changed: label_set); "
+        "use another --out or remove it"]
+
+
+def test_one_line_errors(tmp_path, media, capsys, monkeypatch):
+    def error(*argv):
+        code, _, err = run(capsys, "batch", *argv, "--no-progress")
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        return err.strip()
+
+    (tmp_path / "empty").mkdir()
+    assert error(tmp_path / "empty", "--out", tmp_path / "o") == \
+        f"ferkit: error: no images or videos found in {tmp_path / 'empty'}"
+    assert "no such file or folder" in error(tmp_path / "typo.mp4", "--out", tmp_path / "o")
+    (tmp_path / "file").write_text("x")
+    assert "is a file, not a folder" in error(media / "photos", "--out", tmp_path / "file")
+    assert "cannot write" in error(media / "photos", "--out", tmp_path / "file" / "sub")
+    assert "cannot reach a Ray cluster at 127.0.0.1:9" in error(
+        media / "photos", "--out", tmp_path / "o", "--engine", "ray",
+        "--ray-address", "127.0.0.1:9")
+    assert "--ray-address needs --engine ray" in error(
+        media / "photos", "--out", tmp_path / "o", "--ray-address", "auto")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert error(media / "photos", "--out", tmp_path / "o", "--engine", "ray") == \
+        "ferkit: error: --engine ray needs Ray: pip install 'ferkit[scale]'"

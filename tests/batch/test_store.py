@@ -1,0 +1,116 @@
+"""Fast units for the output folder: columns, summaries, atomic files, resume and the lock."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from ferkit.batch.plan import InputItem
+from ferkit.batch.store import BatchStore, Failure
+from ferkit.errors import FerkitError
+from ferkit.faces import Face
+from ferkit.video import FrameResult
+
+LABELS = ("happy", "sad")
+IDENTITY = {"label_set": "x", "every": 1}
+
+
+def store_at(root, identity=IDENTITY, fingerprint="f1") -> BatchStore:
+    store = BatchStore(root, identity, fingerprint, LABELS)
+    store.open()
+    return store
+
+
+def face(x, happy, track):
+    return Face((x, 0, x + 10, 10), 0.8, scores={"happy": happy, "sad": 1 - happy},
+                track_id=track)
+
+
+def frames():
+    return [FrameResult(0, 0.0, None, [face(0, 0.9, 1), face(50, 0.2, 2)]),
+            FrameResult(2, 0.5, None, []),
+            FrameResult(4, 1.0, None, [face(2, 0.7, 1)])]
+
+
+def test_rows_and_summary(tmp_path):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"v")
+    store = store_at(tmp_path / "out")
+    item = InputItem(source, "video")
+    summary = store.write_input(item, frames())
+    table = pq.read_table(store.path_for(item))
+    assert table.column_names == ["input", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2",
+                                  "detector_score", "happy", "sad", "label"]
+    assert table.to_pylist()[1] == {
+        "input": str(source), "frame": 0, "time_s": 0.0, "track_id": 2, "x1": 50.0, "y1": 0.0,
+        "x2": 60.0, "y2": 10.0, "detector_score": pytest.approx(0.8), "happy": 0.2,
+        "sad": pytest.approx(0.8), "label": "sad"}
+    assert table.column("frame").to_pylist() == [0, 0, 4]
+    assert (summary.frames, summary.frames_with_faces, summary.faces, summary.tracks,
+            summary.duration_s) == (3, 2, 3, 2, 1.0)
+    assert summary.shares == pytest.approx({"happy": 2 / 3, "sad": 1 / 3})
+    assert store.is_done(item)
+    assert [p.name for p in store.faces_dir.iterdir()] == [f"{item.key}.parquet"]  # no temps
+    assert store.write_summary() == 1
+    assert pq.read_table(tmp_path / "out" / "summary.parquet").to_pylist() == [summary.row()]
+
+
+def test_an_input_with_no_face_is_done_with_zero_rows(tmp_path):
+    source = tmp_path / "blank.jpg"
+    source.write_bytes(b"i")
+    store = store_at(tmp_path / "out")
+    item = InputItem(source, "image")
+    summary = store.write_input(item, [FrameResult(0, 0.0, None, [])])
+    assert pq.read_table(store.path_for(item)).num_rows == 0
+    assert summary.faces == 0 and summary.shares == {"happy": 0.0, "sad": 0.0}
+    assert store.is_done(item)
+
+
+def test_a_changed_or_damaged_result_is_not_done(tmp_path):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"v")
+    store = store_at(tmp_path / "out")
+    item = InputItem(source, "video")
+    store.write_input(item, frames())
+    st = source.stat()
+    os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the input was replaced
+    assert not store.is_done(item)
+    store.write_input(item, frames())
+    assert store.is_done(item)
+    store.path_for(item).write_bytes(b"PAR1 torn")
+    assert not store.is_done(item)
+
+
+def test_the_settings_lock(tmp_path):
+    out = tmp_path / "out"
+    store_at(out)
+    store_at(out)  # same settings: fine
+    assert json.loads((out / "batch.json").read_text())["fingerprint"] == "f1"
+    with pytest.raises(FerkitError, match=r"other settings \(changed: every\)"):
+        store_at(out, {"label_set": "x", "every": 2}, "f2")
+    (tmp_path / "foreign" / "faces").mkdir(parents=True)
+    with pytest.raises(FerkitError, match="not a ferkit batch output"):
+        store_at(tmp_path / "foreign")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FerkitError, match="is a file"):
+        store_at(tmp_path / "file")
+
+
+def test_stale_temporary_files_are_removed_on_open(tmp_path):
+    store = store_at(tmp_path / "out")
+    stale = store.faces_dir / ".clip-0123.parquet.abc123.tmp"
+    stale.write_bytes(b"half")
+    store_at(tmp_path / "out")
+    assert not stale.exists()
+
+
+def test_failures_table(tmp_path):
+    store = store_at(tmp_path / "out")
+    store.write_failures([Failure("/x/a.mp4", "video", "truncated")])
+    assert pq.read_table(tmp_path / "out" / "failures.parquet").to_pylist() == \
+        [{"input": "/x/a.mp4", "kind": "video", "error": "truncated"}]
+    store.write_failures([])
+    assert pq.read_table(tmp_path / "out" / "failures.parquet").num_rows == 0
