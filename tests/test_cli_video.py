@@ -81,6 +81,19 @@ def test_rows_with_a_stable_track_id(capsys, model, clip):
     assert "30 frames analysed, 30 faces in 1 track\n" in err
 
 
+def test_searching_near_known_faces_matches_a_whole_frame_search(capsys, model, clip):
+    code, out, err = run(capsys, "video", clip, "--model", model, "--redetect-every", "1")
+    assert code == 0, err
+    everywhere = json_rows(out)
+    code, out, err = run(capsys, "video", clip, "--model", model, "--redetect-every", "10")
+    assert code == 0, err
+    near = json_rows(out)
+    assert [r["frame"] for r in near] == [r["frame"] for r in everywhere]
+    for a, b in zip(near, everywhere, strict=True):
+        # Box edges agree to a few pixels on a ~100 px face (a different BlazeFace pass).
+        assert max(abs(a[k] - b[k]) for k in ("x1", "y1", "x2", "y2")) < 12, (a, b)
+
+
 def test_every_csv_out_and_smoothing(tmp_path, capsys, model, clip):
     out = tmp_path / "rows.csv"
     code, stdout, err = run(capsys, "video", clip, "--model", model, "--every", "3", "--csv",
@@ -178,6 +191,8 @@ def test_bad_options(capsys, model, clip):
     assert code == 1 and "--every" in err
     code, _, err = run(capsys, "video", clip, "--model", model, "--smooth", "0")
     assert code == 1 and "--smooth" in err
+    code, _, err = run(capsys, "video", clip, "--model", model, "--redetect-every", "0")
+    assert code == 1 and "--redetect-every" in err
     code, _, err = run(capsys, "video", clip, "--model", model, "--detector", "blazeface:x")
     assert code == 1 and "bad detector option" in err
     code, _, err = run(capsys, "video", clip, "--model", model, "--detector", "nope")

@@ -232,8 +232,10 @@ class ScriptedRecognizer:
 
     def __init__(self, per_frame: list[list[Face]]):
         self.per_frame = iter(per_frame)
+        self.near: list = []  # the `near` argument of each call
 
-    def analyze(self, image, label_set="seed5", *, tta=False):
+    def analyze(self, image, label_set="seed5", *, tta=False, near=None):
+        self.near.append(near)
         return next(self.per_frame)
 
 
@@ -248,6 +250,23 @@ def test_analyze_frames_tracks_and_smooths():
     assert [[f.track_id for f in r.faces] for r in results] == [[1], [1], [1, 2]]
     assert [r.faces[0].scores["happy"] for r in results] == pytest.approx([1, 0.5, 0.25])
     assert results[2].faces[1].scores["sad"] == 1.0
+
+
+def test_redetect_every_searches_near_known_faces_in_between():
+    frames = [(k, k / 10, np.zeros((4, 4, 3), np.uint8)) for k in range(7)]
+    face = box_face(0, 0, scores=probs(1, 0, 0, 0, 0))
+    # Frame 2 loses the face, so frame 3 searches the whole frame again.
+    script = [[face], [face], [], [face], [face], [face], [face]]
+    recognizer = ScriptedRecognizer(script)
+    results = list(analyze_frames(recognizer, iter(frames), redetect_every=3))
+    assert len(results) == 7
+    box = [face.box_xyxy]
+    assert recognizer.near == [None, box, box, None, box, box, None]
+    every_frame = ScriptedRecognizer(script)
+    list(analyze_frames(every_frame, iter(frames)))
+    assert every_frame.near == [None] * 7
+    with pytest.raises(FerkitError, match="redetect_every"):
+        analyze_frames(every_frame, iter(frames), redetect_every=0)
 
 
 # -- writing -----------------------------------------------------------------------------------

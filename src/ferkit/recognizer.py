@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from ferkit.align import DEFAULT_MARGIN, crop_face
 from ferkit.detect import DEFAULT_DETECTOR, FaceDetector, create_detector
-from ferkit.faces import Face
+from ferkit.faces import BoxXYXY, Face
 from ferkit.imageio import ImageSource, load_image
 from ferkit.labels import label_names
 from ferkit.model import ExpressionModel
@@ -69,16 +69,21 @@ class Recognizer:
         return self._model.probabilities(crops, label_set, tta=tta)
 
     def analyze(self, image: ImageSource, label_set: str = "seed5", *,
-                tta: bool = False) -> list[Face]:
+                tta: bool = False, near: Sequence[BoxXYXY] | None = None) -> list[Face]:
         """Every face in `image` with its emotion probabilities, best detection first.
 
         `image` is a path, encoded bytes, or an array (gray, BGR or BGRA; 8 or 16 bit). Files
         honour EXIF orientation. Boxes are in the image's own pixels. A face-less image gives
         an empty list. All faces of the image are classified in one batch.
+        `near`: boxes where faces are expected (the previous video frame's); detectors that
+        can (`detect_near`) then look only around them, which is much faster. Others ignore it.
         """
         label_names(label_set)  # fail on a bad label set before any work
         bgr = load_image(image)
-        faces = self._detect(bgr)
+        if near is not None and hasattr(self._detector, "detect_near"):
+            faces = self._detector.detect_near(bgr, near)
+        else:
+            faces = self._detect(bgr)
         crops = [crop_face(bgr, f, size=self._model.input_size, margin=self._margin,
                            align=self._align) for f in faces]
         probs = self.classify(crops, label_set, tta=tta)

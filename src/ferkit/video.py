@@ -373,15 +373,27 @@ def analyze_frames(
     smooth: float = 1.0,
     tracker: TrackerConfig | None = None,
     tta: bool = False,
+    redetect_every: int = 1,
 ) -> Iterator[FrameResult]:
     """Run `recognizer` on each (index, time_s, frame) and track and smooth its faces.
 
+    `redetect_every` K > 1: search the whole frame only on every K-th frame (and whenever the
+    last frame had no faces); in between, look for faces only near the last frame's
+    (`Recognizer.analyze(near=...)`). New faces then appear up to K - 1 frames late.
     The recognizer stays stateless; the tracker and smoother made here live as long as this
     generator, one stream.
     """
-    detected = ((index, time_s, frame, recognizer.analyze(frame, label_set, tta=tta))
-                for index, time_s, frame in frames)
-    return track_faces(detected, smooth=smooth, tracker=tracker)
+    if redetect_every < 1:
+        raise FerkitError(f"redetect_every must be 1 or more, got {redetect_every}")
+
+    def detected():
+        previous: list[Face] = []
+        for n, (index, time_s, frame) in enumerate(frames):
+            near = [f.box_xyxy for f in previous] if n % redetect_every and previous else None
+            previous = recognizer.analyze(frame, label_set, tta=tta, near=near)
+            yield index, time_s, frame, previous
+
+    return track_faces(detected(), smooth=smooth, tracker=tracker)
 
 
 def track_faces(
@@ -404,11 +416,12 @@ def track_faces(
 def analyze_video(
     recognizer: Recognizer, source: VideoSource, label_set: str = "seed5", *, every: int = 1,
     smooth: float = 1.0, tracker: TrackerConfig | None = None, tta: bool = False,
-    max_frames: int | None = None,
+    max_frames: int | None = None, redetect_every: int = 1,
 ) -> Iterator[FrameResult]:
     """`analyze_frames` over `iter_frames(source, every)`: a video file or camera, tracked."""
     return analyze_frames(recognizer, iter_frames(source, every, max_frames=max_frames),
-                          label_set, smooth=smooth, tracker=tracker, tta=tta)
+                          label_set, smooth=smooth, tracker=tracker, tta=tta,
+                          redetect_every=redetect_every)
 
 
 # -- writing -----------------------------------------------------------------------------------

@@ -143,3 +143,17 @@ def test_shared_between_threads(blazeface, crowd):
     for t in threads:
         t.join()
     assert all(r == expected for r in results)
+
+
+def test_detect_near_finds_the_known_faces_only(crowd):
+    frame, truth = crowd
+    detector = BlazeFaceDetector(tiles=False)
+    near = detector.detect_near(frame, truth)
+    assert len(near) == len(truth)
+    for box in truth:
+        assert max(iou(face.box_xyxy, box) for face in near) > 0.4, box
+    # Only the windows are searched: one known face gives back that face alone.
+    one = detector.detect_near(frame, truth[:1])
+    assert len(one) == 1 and iou(one[0].box_xyxy, truth[0]) > 0.4
+    assert detector.detect_near(frame, []) == []
+    assert detector.detect_near(np.full((480, 640, 3), 128, np.uint8), truth) == []

@@ -62,11 +62,26 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
 
 
+#: Search the whole frame every this many analysed frames, and only around the faces already
+#: found in between (BlazeFace); see `ferkit.video.analyze_frames` and docs/BENCHMARKS.md.
+REDETECT_EVERY = 5
+
+
+def add_redetect_option(p: argparse.ArgumentParser) -> None:
+    """`--redetect-every`, for the commands that follow one live stream (video, webcam)."""
+    p.add_argument("--redetect-every", type=int, default=REDETECT_EVERY, metavar="K",
+                   help="search the whole frame every K-th analysed frame and only near known "
+                        f"faces in between: faster, new faces show up to K-1 frames late "
+                        f"(default: {REDETECT_EVERY}; 1 = whole frame every time)")
+
+
 def make_recognizer(args: argparse.Namespace):
     from ferkit.recognizer import Recognizer
 
     if args.every < 1:
         raise FerkitError(f"--every must be 1 or more, got {args.every}")
+    if getattr(args, "redetect_every", 1) < 1:
+        raise FerkitError(f"--redetect-every must be 1 or more, got {args.redetect_every}")
     if not 0 < args.smooth <= 1:
         raise FerkitError(f"--smooth must be in (0, 1] (1 = off), got {args.smooth}")
     return Recognizer(args.model, detector=parse_detector(args.detector), threads=args.threads)
@@ -134,6 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
     add_stream_options(p)
+    add_redetect_option(p)
     p.set_defaults(run=run)
 
 
@@ -170,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
                 progress(total, args.progress, source.name) as bar:
             writer = RowWriter(stream, args.format)
             for result in analyze_video(recognizer, source, args.label_set, every=args.every,
-                                        smooth=args.smooth, tta=args.tta):
+                                        smooth=args.smooth, tta=args.tta,
+                                        redetect_every=args.redetect_every):
                 for row in frame_rows(result, names):
                     writer.write(row)
                 if annotated is not None:

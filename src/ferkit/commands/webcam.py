@@ -7,7 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from ferkit.commands.video import add_stream_options, frame_rows, make_recognizer
+from ferkit.commands.video import (
+    add_redetect_option,
+    add_stream_options,
+    frame_rows,
+    make_recognizer,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="also record the annotated stream to OUT.mp4")
     add_stream_options(p)
+    add_redetect_option(p)
     p.set_defaults(run=run)
 
 
@@ -52,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     writer = RowWriter(sys.stdout, args.format)
     try:
         for result in analyze_video(recognizer, args.camera, args.label_set, every=args.every,
-                                    smooth=args.smooth, tta=args.tta, max_frames=args.frames):
+                                    smooth=args.smooth, tta=args.tta, max_frames=args.frames,
+                                    redetect_every=args.redetect_every):
             if args.format == "json":
                 sys.stdout.write(json.dumps({
                     "frame": result.index, "time_s": round(result.time_s, 4),

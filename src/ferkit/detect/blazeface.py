@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -12,7 +13,7 @@ import numpy as np
 
 from ferkit.detect.nms import weighted_nms
 from ferkit.errors import FerkitError
-from ferkit.faces import Face
+from ferkit.faces import BoxXYXY, Face
 
 #: Model files shipped beside this module (see LICENSE-blazeface.txt and
 #: tools/make_blazeface_onnx.py).
@@ -278,6 +279,32 @@ class BlazeFaceDetector:
             boxes, points, scores = self._close_up.run(rgb, [whole])
             big = boxes[:, 2] - boxes[:, 0] >= _CLOSE_UP_MIN_FRACTION * min(height, width)
             parts.append((boxes[big], points[big], scores[big]))
+        return self._faces(parts, width, height)
+
+    def detect_near(self, image_bgr: np.ndarray, boxes: Sequence[BoxXYXY]) -> list[Face]:
+        """Faces only near `boxes` (say, last frame's faces): one small pass per box.
+
+        Each pass is a square window twice the box's size around its centre, run through the
+        short-range model (or the main one when `close_up` is off), so the cost no longer
+        grows with the frame size or the smallest face searched for. Faces outside every
+        window are not found: video callers run `detect` now and then for new faces.
+        """
+        height, width = image_bgr.shape[:2]
+        model = self._close_up or self._main
+        size = model.input_size
+        passes = []
+        for x1, y1, x2, y2 in boxes:
+            side = max(2.0 * max(x2 - x1, y2 - y1), 16.0)
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            passes.append(Pass(cx - side / 2, cy - side / 2, size / side, size, size))
+        if not passes:
+            return []
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        return self._faces([model.run(rgb, passes)], width, height)
+
+    def _faces(self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], width: int,
+               height: int) -> list[Face]:
+        """Merge the (boxes, keypoints, scores) of several runs into Faces inside the image."""
         boxes, points, scores = (np.concatenate(arrays) for arrays in zip(*parts, strict=True))
         if not len(scores):
             return []
