@@ -383,17 +383,30 @@ def analyze_frames(
     The recognizer stays stateless; the tracker and smoother made here live as long as this
     generator, one stream.
     """
+    if redetect_every < 1:  # now, not at the first frame
+        raise FerkitError(f"redetect_every must be 1 or more, got {redetect_every}")
+    detected = detect_frames(recognizer, frames, label_set, tta=tta,
+                             redetect_every=redetect_every)
+    return track_faces(detected, smooth=smooth, tracker=tracker)
+
+
+def detect_frames(
+    recognizer: Recognizer, frames: Iterable[tuple[int, float, np.ndarray]],
+    label_set: str = "seed5", *, tta: bool = False, redetect_every: int = 1,
+) -> Iterator[tuple[int, float, np.ndarray, list[Face]]]:
+    """(index, time_s, frame, faces) for each frame: the recognition half of `analyze_frames`,
+    before tracking. Its only state is the last frame's faces, used between whole-frame
+    searches, so a run of frames starting where n % `redetect_every` == 0 (n counting the
+    stream's frames from 0) gives the same faces alone as inside the whole stream:
+    `ferkit batch` spreads such runs over processes.
+    """
     if redetect_every < 1:
         raise FerkitError(f"redetect_every must be 1 or more, got {redetect_every}")
-
-    def detected():
-        previous: list[Face] = []
-        for n, (index, time_s, frame) in enumerate(frames):
-            near = [f.box_xyxy for f in previous] if n % redetect_every and previous else None
-            previous = recognizer.analyze(frame, label_set, tta=tta, near=near)
-            yield index, time_s, frame, previous
-
-    return track_faces(detected(), smooth=smooth, tracker=tracker)
+    previous: list[Face] = []
+    for n, (index, time_s, frame) in enumerate(frames):
+        near = [f.box_xyxy for f in previous] if n % redetect_every and previous else None
+        previous = recognizer.analyze(frame, label_set, tta=tta, near=near)
+        yield index, time_s, frame, previous
 
 
 def track_faces(
@@ -402,9 +415,8 @@ def track_faces(
 ) -> Iterator[FrameResult]:
     """Give the faces of consecutive frames (index, time_s, frame, faces) track ids, smoothed.
 
-    The sequential half of `analyze_frames`: per-frame recognition is stateless and may run
-    anywhere, in any order (`ferkit batch` spreads it over processes), as long as its results
-    come back here in frame order. `frame` may be None when the pixels are not needed.
+    The sequential half of `analyze_frames`, after `detect_frames`: it must see every frame
+    of the stream in order. `frame` may be None when the pixels are not needed.
     """
     ids = IoUTracker(tracker)
     smoother = ScoreSmoother(smooth)
@@ -546,6 +558,7 @@ def plot_timeline(
 
 __all__ = [
     "AtomicVideoWriter", "FrameResult", "IoUTracker", "ScoreSmoother", "Track", "TrackerConfig",
-    "VideoInfo", "analyze_frames", "analyze_video", "ema", "greedy_match", "iou_matrix",
-    "iter_frames", "open_video", "plot_timeline", "probe_video", "quiet_ffmpeg", "track_faces",
+    "VideoInfo", "analyze_frames", "analyze_video", "detect_frames", "ema", "greedy_match",
+    "iou_matrix", "iter_frames", "open_video", "plot_timeline", "probe_video", "quiet_ffmpeg",
+    "track_faces",
 ]

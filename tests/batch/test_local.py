@@ -11,7 +11,7 @@ from batch_helpers import SEED5, make_media, read_rows
 from cli_helpers import run
 
 from ferkit.batch.plan import InputItem
-from ferkit.commands.video import parse_detector
+from ferkit.commands.video import REDETECT_EVERY, parse_detector
 from ferkit.recognizer import Recognizer
 from ferkit.video import analyze_video, track_faces
 
@@ -30,7 +30,7 @@ def reference(media):
     rows = []
     for path in sorted(media.rglob("*")):
         if path.suffix == ".mp4" and path.name != "broken.mp4":
-            results = list(analyze_video(rec, path))
+            results = list(analyze_video(rec, path, redetect_every=REDETECT_EVERY))
         elif path.suffix in (".jpg", ".png"):  # a photo: one frame, faces numbered 1, 2, ...
             results = list(track_faces([(0, 0.0, None, rec.analyze(path))]))
         else:
@@ -47,7 +47,8 @@ def reference(media):
 
 @pytest.fixture(scope="module")
 def first_run(media, tmp_path_factory):
-    """One real run over the folder: 2 processes, the 30-frame video split into 4 jobs."""
+    """One real run over the folder: 2 processes, the 30-frame video split into 3 jobs
+    (8 frames rounded up to 10, a multiple of the default --redetect-every 5)."""
     out = tmp_path_factory.mktemp("run") / "out"
     from ferkit.cli import main
 
@@ -92,6 +93,7 @@ def test_a_corrupt_input_is_reported_and_the_rest_completes(first_run, media):
     assert report["inputs"] == {"total": 4, "done": 3, "skipped": 0, "failed": 1}
     assert report["frames"] == 32 and report["faces"] == 32
     assert report["engine"] == "local" and report["workers"] == 2
+    assert report["chunk_frames"] == 10
     assert report["settings"]["detector"] == DETECTOR
     assert report["throughput"]["frames_per_s"] > 0
     [failure] = report["failures"]

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from batch_helpers import write_video
 
-from ferkit.batch.plan import BatchSettings, InputItem, find_inputs, media_kind, plan_jobs
+from ferkit.batch.plan import (
+    BatchSettings,
+    InputItem,
+    chunk_size,
+    find_inputs,
+    media_kind,
+    plan_jobs,
+)
 from ferkit.batch.plan import fingerprint as settings_fingerprint
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import Face
@@ -64,6 +71,11 @@ def test_input_keys_are_readable_unique_and_safe(tmp_path):
     assert "/" not in a.key and " " not in a.key
 
 
+def test_chunks_are_whole_multiples_of_the_redetect_cycle():
+    assert [chunk_size(n, 5) for n in (0, 1, 5, 8, 300, 301)] == [0, 5, 5, 10, 300, 305]
+    assert chunk_size(7, 1) == 7
+
+
 def test_plan_jobs_splits_videos_into_covering_ranges(tmp_path):
     video = write_video(tmp_path / "v.mp4", numbered_frames(23))
     item = InputItem(video, "video")
@@ -98,7 +110,7 @@ def test_settings_fingerprint_tracks_what_changes_rows():
     assert settings_fingerprint(BatchSettings(threads=4).identity()) == base
     for changed in (BatchSettings(label_set="fer2013"), BatchSettings(every=2),
                     BatchSettings(smooth=0.5), BatchSettings(tta=True),
-                    BatchSettings(detector="haar")):
+                    BatchSettings(detector="haar"), BatchSettings(redetect_every=1)):
         assert settings_fingerprint(changed.identity()) != base
     with pytest.raises(FerkitError, match="every"):
         BatchSettings(every=0)
@@ -112,7 +124,7 @@ class _Replay:
     def __init__(self, per_frame):
         self.per_frame = iter(per_frame)
 
-    def analyze(self, image, label_set="seed5", *, tta=False):
+    def analyze(self, image, label_set="seed5", *, tta=False, near=None):
         return next(self.per_frame)
 
 

@@ -34,6 +34,10 @@ def _exit_with_parent(parent: int, interval_s: float = 1.0) -> None:
     os._exit(1)
 
 
+def _ready() -> bool:
+    return _process_worker is not None
+
+
 def _run_job(job: Job) -> JobResult:
     assert _process_worker is not None, "pool started without its initializer"
     return _process_worker.run(job)
@@ -59,6 +63,16 @@ class LocalEngine:
 
     def __enter__(self) -> LocalEngine:
         self._pool = self._new_pool()
+        # Start every process and load its model now (the pool would otherwise start them
+        # lazily, on the first jobs), so a broken setup fails before any input is touched
+        # and start-up time is not billed to the first inputs.
+        for future in [self._pool.submit(_ready) for _ in range(self.workers)]:
+            try:
+                future.result()
+            except BrokenProcessPool:
+                self.__exit__(BrokenProcessPool, None, None)
+                raise FerkitError("the worker processes could not start; run with "
+                                  "--workers 1 to see why") from None
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import cv2
 
+from ferkit.commands.video import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names
 from ferkit.outputs import IMAGE_SUFFIXES, expand_inputs
@@ -30,11 +31,12 @@ class BatchSettings:
     `threads` go into the fingerprint that guards an output folder against mixed results."""
 
     label_set: str = "seed5"
-    detector: str = "blazeface:tiles=false"
+    detector: str = VIDEO_DETECTOR
     model: str | None = None  # an .onnx path; None: the model shipped with ferkit
     every: int = 1
     smooth: float = 1.0
     tta: bool = False
+    redetect_every: int = REDETECT_EVERY
     threads: int = 1  # ONNX Runtime threads per worker's model: one per worker fills the cores
 
     def __post_init__(self) -> None:
@@ -43,6 +45,8 @@ class BatchSettings:
             raise FerkitError(f"--every must be 1 or more, got {self.every}")
         if not 0 < self.smooth <= 1:
             raise FerkitError(f"--smooth must be in (0, 1] (1 = off), got {self.smooth}")
+        if self.redetect_every < 1:
+            raise FerkitError(f"--redetect-every must be 1 or more, got {self.redetect_every}")
         if self.threads < 1:
             raise FerkitError(f"--threads must be 1 or more, got {self.threads}")
 
@@ -56,7 +60,8 @@ class BatchSettings:
         except OSError as exc:
             raise FerkitError(f"cannot read model {model}: {exc.strerror or exc}") from None
         return {"label_set": self.label_set, "detector": self.detector, "every": self.every,
-                "smooth": self.smooth, "tta": self.tta, "model_sha256": digest,
+                "smooth": self.smooth, "tta": self.tta, "redetect_every": self.redetect_every,
+                "model_sha256": digest,
                 "tracker": asdict(TrackerConfig())}
 
 
@@ -150,14 +155,21 @@ def _manifest_lines(path: Path) -> list[str]:
             if line.strip() and not line.lstrip().startswith("#")]
 
 
+def chunk_size(chunk_frames: int, redetect_every: int) -> int:
+    """`chunk_frames` rounded up to a multiple of `redetect_every` (0 stays 0): every range
+    then starts with a whole-frame search, as the same frame does in one whole pass."""
+    return -(-chunk_frames // redetect_every) * redetect_every
+
+
 def plan_jobs(item: InputItem, every: int, chunk_frames: int) -> tuple[list[Job], int | None]:
     """The jobs for `item` and the frames they will analyse (None when the video cannot say).
 
     A video is split into ranges of `chunk_frames` analysed frames (0: never split) so one
     long video keeps many workers busy. Splitting cannot change a result: workers only detect
-    and classify, which is per frame; tracking and smoothing run over the stitched frames in
-    order. The last range is open-ended because container frame counts are estimates. Raises
-    ImageError for a video that cannot be opened.
+    and classify (`ferkit.video.detect_frames`, whose whole-frame searches fall on the same
+    frames when `chunk_frames` comes from `chunk_size`); tracking and smoothing run over the
+    stitched frames in order. The last range is open-ended because container frame counts
+    are estimates. Raises ImageError for a video that cannot be opened.
     """
     if item.kind == "image":
         return [Job(item)], 1

@@ -17,6 +17,7 @@ from ferkit.batch.plan import (
     BatchSettings,
     InputItem,
     Job,
+    chunk_size,
     find_inputs,
     plan_jobs,
 )
@@ -74,6 +75,7 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     """
     if chunk_frames < 0:
         raise FerkitError(f"--chunk-frames must be 0 (never split) or more, got {chunk_frames}")
+    chunk_frames = chunk_size(chunk_frames, settings.redetect_every)
     began = time.monotonic()
     started_at = _now()
     quiet_ffmpeg()  # probing a corrupt video must not spray FFmpeg lines over the progress bars

@@ -67,14 +67,14 @@ class Worker:
         return JobResult(job, frames, seconds=time.perf_counter() - began)
 
     def _frames(self, job: Job):
-        from ferkit.video import iter_frames
+        from ferkit.video import detect_frames, iter_frames
 
         s = self.settings
         if job.item.kind == "image":
             faces = self.recognizer.analyze(job.item.path, s.label_set, tta=s.tta)
             yield FrameFaces(0, 0.0, tuple(faces))
             return
-        for index, time_s, frame in iter_frames(job.item.path, s.every, start=job.start,
-                                                stop=job.stop):
-            faces = self.recognizer.analyze(frame, s.label_set, tta=s.tta)
+        frames = iter_frames(job.item.path, s.every, start=job.start, stop=job.stop)
+        for index, time_s, _, faces in detect_frames(self.recognizer, frames, s.label_set,
+                                                     tta=s.tta, redetect_every=s.redetect_every):
             yield FrameFaces(index, time_s, tuple(faces))

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ferkit.commands.video import add_stream_options
+from ferkit.commands.video import add_redetect_option, add_stream_options
 from ferkit.errors import FerkitError
 
 
@@ -30,10 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "of starting a local one; RAY_ADDRESS is used when set")
     p.add_argument("--chunk-frames", type=int, default=None, metavar="N",
                    help="split videos into jobs of N analysed frames so a long video uses "
-                        "many workers (default: 300; 0: never split); results do not change")
+                        "many workers (default: 300, rounded up to a multiple of "
+                        "--redetect-every; 0: never split); results do not change")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars on stderr")
     add_stream_options(p, row_formats=False)
+    add_redetect_option(p)
     for action in p._actions:
         if action.dest == "threads":
             action.help = "ONNX Runtime threads per worker (default: 1; workers fill the cores)"
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     settings = BatchSettings(
         label_set=args.label_set, detector=args.detector,
         model=None if args.model is None else str(args.model.absolute()),
-        every=args.every, smooth=args.smooth, tta=args.tta, threads=args.threads or 1)
+        every=args.every, smooth=args.smooth, tta=args.tta, redetect_every=args.redetect_every,
+        threads=args.threads or 1)
     if args.engine == "ray":
         from ferkit.batch.ray_engine import RayEngine, import_ray
 
