@@ -68,7 +68,8 @@ def test_video_job_matches_ferkit_video_csv(server, video, tmp_path):
     job = r.json()
     assert r.headers["location"] == f"/v1/videos/{job['id']}"
     assert job["status"] in ("queued", "running")
-    assert (job["frames_total"], job["filename"], job["every"]) == (5, "clip.mp4", 2)
+    assert (job["frames_total"], job["filename"], job["every"], job["redetect_every"]) == \
+        (5, "clip.mp4", 2, 5)  # the defaults of `ferkit video`
 
     body = wait_done(get, job["id"])
     assert body["status"] == "done", body
@@ -115,8 +116,9 @@ def test_raw_body_upload_and_a_video_without_faces(server, tmp_path):
     ({"params": {"label_set": "emotions"}, "content": b"x"}, 422, "unknown label set"),
     ({"params": {"detector": "boxes"}, "content": b"x"}, 422, "unknown detector"),
     ({"params": {"every": 0}, "content": b"x"}, 422, "every"),
+    ({"params": {"redetect_every": "x"}, "content": b"x"}, 422, "redetect_every"),
 ], ids=["empty-body", "empty-file", "no-file-field", "text", "jpeg", "label-set", "detector",
-        "every-0"])
+        "every-0", "redetect-every-x"])
 def test_bad_uploads(server, kwargs, status, fragment):
     assert_error(httpx.post(server.url + "/v1/videos", timeout=30.0, **kwargs), status,
                  fragment)

@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferkit import __version__
+from ferkit.commands.video import REDETECT_EVERY
 from ferkit.errors import FerkitError, ImageError
 from ferkit.imageio import MAX_PIXELS, load_image
 from ferkit.labels import LABEL_SETS, label_names
@@ -215,6 +216,11 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
         detector: str = Query("blazeface", description="one of " + ", ".join(SERVER_DETECTORS)),
         every: int = Query(1, ge=1, le=10_000, description="analyse every N-th frame"),
+        redetect_every: int = Query(
+            REDETECT_EVERY, ge=1, le=10_000,
+            description="search the whole frame every K-th analysed frame, only near the "
+                        "faces already found in between, as `ferkit video` does; 1: every "
+                        "frame"),
     ) -> JSONResponse:
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)
@@ -232,7 +238,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                                     f"{MAX_PIXELS / 1e6:.0f} MP limit")
             total = -(-frame_count // every) if frame_count else None
             job = videos.submit(path, label_set=label_set, detector=detector, every=every,
-                                filename=filename, frames_total=total)
+                                redetect_every=redetect_every, filename=filename,
+                                frames_total=total)
         except QueueFull:
             path.unlink(missing_ok=True)
             raise _queue_full(videos.max_queued) from None

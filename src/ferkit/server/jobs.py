@@ -43,6 +43,7 @@ class VideoJob:
     label_set: str
     detector: str
     every: int
+    redetect_every: int = 1
     filename: str | None = None
     frames_total: int | None = None
     status: str = QUEUED
@@ -68,7 +69,7 @@ class VideoJob:
             "id": self.id, "status": self.status, "progress": self.progress,
             "frames_done": self.frames_done, "frames_total": self.frames_total,
             "label_set": self.label_set, "detector": self.detector, "every": self.every,
-            "filename": self.filename,
+            "redetect_every": self.redetect_every, "filename": self.filename,
         }
         if self.status == FAILED:
             out["error"] = self.error
@@ -154,11 +155,12 @@ class VideoJobs:
         return self.upload_dir / uuid.uuid4().hex
 
     def submit(self, path: Path, *, label_set: str, detector: str, every: int,
-               filename: str | None = None, frames_total: int | None = None) -> VideoJob:
+               redetect_every: int = 1, filename: str | None = None,
+               frames_total: int | None = None) -> VideoJob:
         """Queue the video at `path` (which the job then owns); QueueFull when no place is
         free, in which case the caller still owns, and must delete, the file."""
-        job = VideoJob(uuid.uuid4().hex, path, label_set, detector, every, filename,
-                       frames_total)
+        job = VideoJob(uuid.uuid4().hex, path, label_set, detector, every, redetect_every,
+                       filename, frames_total)
         with self._lock:
             if self._stop.is_set():
                 raise QueueFull
@@ -222,7 +224,8 @@ class VideoJobs:
             recognizer = self._get_recognizer(job.detector)
             rows: list[dict[str, Any]] = []
             job.rows = rows
-            for result in analyze_video(recognizer, job.path, job.label_set, every=job.every):
+            for result in analyze_video(recognizer, job.path, job.label_set, every=job.every,
+                                        redetect_every=job.redetect_every):
                 if self._stop.is_set():
                     raise FerkitError("the server shut down while analysing this video")
                 rows.extend(frame_rows(result, names))
