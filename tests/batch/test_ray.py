@@ -21,7 +21,7 @@ SETTINGS = BatchSettings()
 @pytest.fixture(scope="module")
 def local_ray():
     """One Ray for the module (it takes seconds to start); the engine uses it and leaves it."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR", object_store_memory=80 * 1024**2)
     yield ray
     ray.shutdown()

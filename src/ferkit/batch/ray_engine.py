@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ferkit.batch.plan import BatchSettings, Job
@@ -41,6 +42,27 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     except OSError as exc:
         raise FerkitError(f"cannot reach a Ray cluster at {address}: {exc.strerror or exc} "
                           "(start one with `ray start --head`, or check --ray-address)") from None
+
+
+@contextmanager
+def _stderr_to_nowhere(enabled: bool) -> Iterator[None]:
+    """While joining a cluster, Ray's C++ client writes a warning line per second of retries
+    straight to file descriptor 2 (no logging setting reaches it); ferkit reports the outcome
+    in one line instead. Only for joining: a local start spawns daemons that would inherit it.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class RayEngine:
@@ -91,14 +113,22 @@ class RayEngine:
             check_reachable(address)
             where = f"the Ray cluster at {address}"
         else:
+            # "local": a private instance even when `ray start` left a cluster on this machine
+            # (ray.init() alone would join that one, and refuse the CPU count).
+            address = "local"
             options.update(num_cpus=self.requested or os.cpu_count() or 1,
                            include_dashboard=False)
             where = "a local Ray"
         try:
-            ray.init(address=address, **options)
+            with _stderr_to_nowhere(address != "local"):
+                ray.init(address=address, **options)
         except Exception as exc:  # Ray raises several types here; all mean "no cluster"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FerkitError(f"cannot start or join {where}: {first}") from None
+            hint = ""
+            if address != "local" and "RAY_AUTH_MODE" not in os.environ:
+                hint = (" (a cluster started by `ray start` wants its token: set "
+                        "RAY_AUTH_MODE=token, see docs/BATCH.md)")
+            raise FerkitError(f"cannot start or join {where}: {first}{hint}") from None
         self._started = True
 
     def _new_actor(self) -> Any:

@@ -101,7 +101,7 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     planned = {job.item for job in jobs}
     counts = {"total": len(items), "done": 0, "skipped": len(items) - len(todo),
               "failed": len(failures)}
-    totals = {"frames": 0, "faces": 0, "worker_s": 0.0}
+    totals = {"frames": 0, "faces": 0, "worker_s": 0.0, "worker_cpu_s": 0.0, "job_frames": 0}
     interrupted, fatal = False, None
     engine_began = work_began = time.monotonic()
     try:
@@ -117,6 +117,8 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
             for result in engine.run(iter(jobs)) if jobs else ():
                 frames_bar.update(len(result.frames))
                 totals["worker_s"] += result.seconds
+                totals["worker_cpu_s"] += result.cpu_seconds
+                totals["job_frames"] += len(result.frames)
                 done = _collect(assemblies, result)
                 if done is None:
                     continue
@@ -153,6 +155,10 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
                 "inputs_per_s": round(counts["done"] / work_s, 3) if work_s else None,
                 "worker_busy_share": (round(totals["worker_s"] / (work_s * engine.workers), 3)
                                       if work_s and engine.workers else None),
+                # CPU seconds the workers spent per analysed frame: what sizes a cluster
+                "worker_cpu_s_per_frame": (
+                    round(totals["worker_cpu_s"] / totals["job_frames"], 4)
+                    if totals["job_frames"] else None),
             },
             "failures": [f.__dict__ for f in failures],
         }

@@ -27,6 +27,7 @@ class JobResult:
     frames: tuple[FrameFaces, ...] = ()
     error: str | None = None
     seconds: float = 0.0  # the worker's wall time on this job
+    cpu_seconds: float = 0.0  # its process's CPU time (all threads: decoding, ONNX Runtime)
 
 
 def make_recognizer(settings: BatchSettings):
@@ -56,15 +57,16 @@ class Worker:
     def run(self, job: Job) -> JobResult:
         """Detect and classify every analysed frame of `job`. Errors come back as values so
         one bad input never takes the worker (and the other inputs) down with it."""
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
+        frames, error = (), None
         try:
             frames = tuple(self._frames(job))
         except FerkitError as exc:
-            return JobResult(job, error=str(exc), seconds=time.perf_counter() - began)
+            error = str(exc)
         except Exception as exc:  # a decoder or model crash on one odd file: record, go on
-            return JobResult(job, error=f"{type(exc).__name__}: {exc}",
-                             seconds=time.perf_counter() - began)
-        return JobResult(job, frames, seconds=time.perf_counter() - began)
+            error = f"{type(exc).__name__}: {exc}"
+        return JobResult(job, frames, error, seconds=time.perf_counter() - began,
+                         cpu_seconds=time.process_time() - began_cpu)
 
     def _frames(self, job: Job):
         from ferkit.video import detect_frames, iter_frames
