@@ -13,7 +13,8 @@ import httpx
 
 # The fake webcam and the Chromium launcher are the browser test's own.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "server"))
-from browser_helpers import chromium, write_y4m  # noqa: E402
+from browser_helpers import chromium  # noqa: E402
+from clips import write_video, write_y4m  # noqa: E402
 
 from ferkit.imageio import example_path  # noqa: E402
 
@@ -39,6 +40,8 @@ def main(out: str) -> None:
             page.click("#camera-start")
             page.set_input_files("#photo-file", str(example_path("astronaut")))
             page.wait_for_selector("#photo-faces .face .label", timeout=120_000)
+            page.set_input_files("#video-file", str(write_video(Path(tmp) / "clip.mp4")))
+            page.wait_for_selector("#video-tracks .track", timeout=120_000)
             # A few answers in, so the status line shows a settled frame rate.
             page.wait_for_function("Number(document.body.dataset.liveFrames) >= 5",
                                    timeout=120_000)

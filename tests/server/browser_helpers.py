@@ -1,4 +1,4 @@
-"""Headless Chromium with a fake webcam filming the example photo, for the browser page's tests.
+"""Headless Chromium from the system's chromium, with a fake webcam, for the browser page's tests.
 
 Also used by docs/browser_screenshot.py.
 """
@@ -10,35 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from ferkit.imageio import example_path
-
 
 def chromium_path() -> str | None:
     """The system Chromium (Debian: `chromium`), or None."""
     return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def write_y4m(path: Path, frames: int = 20, size_wh: tuple[int, int] = (640, 480),
-              fps: int = 10) -> Path:
-    """A Y4M clip (what Chromium's fake camera plays, looping) of the astronaut photo, one face,
-    swaying a few pixels so consecutive frames differ."""
-    width, height = size_wh
-    side = height * 5 // 6
-    face = cv2.resize(cv2.imread(str(example_path("astronaut"))), (side, side))
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for i in range(frames):
-            frame = np.full((height, width, 3), (70, 60, 50), np.uint8)
-            x = (width - side) // 2 + round(12 * np.sin(2 * np.pi * i / frames))
-            y = (height - side) // 2
-            frame[y:y + side, x:x + side] = face
-            out.write(b"FRAME\n")
-            # I420: the full-size Y plane, then U and V at half size, as C420 expects.
-            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
-    return path
 
 
 @contextmanager

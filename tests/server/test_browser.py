@@ -1,7 +1,8 @@
 """The browser page at / in headless Chromium against a real server, with a fake webcam.
 
-Covered: live boxes and labels from a fake camera filming a face, a photo upload, the API key
-field, the label-set selector, and the messages for a missing camera and a bad photo.
+Covered: live boxes and labels from a fake camera filming a face, a photo upload, a video job,
+the API key field, the label-set selector, and the messages for a missing camera and a bad
+photo.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import pytest
 
 pytest.importorskip("playwright", reason="the browser test needs playwright (the dev extra)")
 
-from browser_helpers import chromium, chromium_path, write_y4m  # noqa: E402
+from browser_helpers import chromium, chromium_path  # noqa: E402
+from clips import write_video, write_y4m  # noqa: E402
 
 from ferkit.imageio import example_path  # noqa: E402
 
@@ -43,7 +45,7 @@ def face_labels(page, list_id: str) -> list[str]:
                                       "items => items.map(item => item.textContent)")
 
 
-def test_webcam_and_photo_through_a_keyed_server(keyed_server, camera):
+def test_webcam_photo_and_video_through_a_keyed_server(keyed_server, camera, tmp_path):
     with chromium(camera) as browser:
         page = browser.new_page()
         page.goto(keyed_server.url + "/")  # the page itself needs no key
@@ -87,6 +89,19 @@ def test_webcam_and_photo_through_a_keyed_server(keyed_server, camera):
 
         page.click("#camera-stop")
         assert page.text_content("#live-status") == "camera off"
+
+        # A video file: queued as a job, polled until done, its tracks listed, CSV saved.
+        page.fill("#video-every", "2")
+        page.set_input_files("#video-file", str(write_video(tmp_path / "clip.mp4")))
+        page.wait_for_selector("#video-tracks .track", timeout=WAIT_MS)
+        assert page.text_content("#video-status") == "done: 5 frames, 5 faces in 1 track"
+        assert page.text_content("#video-tracks") == "Face 1: happy in 5 of its 5 frames"
+        with page.expect_download() as download:
+            page.click("#video-csv")
+        assert download.value.suggested_filename == "clip.csv"
+        lines = Path(download.value.path()).read_text().splitlines()
+        assert lines[0].startswith("frame,time_s,track_id,face,x1,")
+        assert [line.split(",")[0] for line in lines[1:]] == ["0", "2", "4", "6", "8"]
 
 
 def test_no_camera_and_a_bad_photo_give_clear_messages(server, tmp_path):

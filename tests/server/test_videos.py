@@ -17,25 +17,11 @@ from ferkit.imageio import example_path
 
 pytest.importorskip("fastapi")
 
+from clips import write_video  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit.faces import Face  # noqa: E402
 from ferkit.server.app import create_app  # noqa: E402
-
-
-def write_video(path: Path, frames: int = 10, fourcc: str = "mp4v", size: int = 320) -> Path:
-    """A video of the astronaut photo (one face) drifting right a few pixels per frame."""
-    face = cv2.resize(cv2.imread(str(example_path("astronaut"))), (size, size))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0,
-                             (size + 40, size))
-    assert writer.isOpened()
-    for i in range(frames):
-        frame = np.full((size, size + 40, 3), 90, np.uint8)
-        shift = 2 * (i % 20)
-        frame[:, shift:shift + size] = face
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def wait_done(get, job_id: str, timeout_s: float = 120.0) -> dict:

@@ -284,13 +284,11 @@ async function analyzePhoto() {
   const error = $("photo-error");
   showError(error, "");
   $("photo-status").textContent = "analysing…";
-  const {apiKey} = options();
   const body = new FormData();
   body.append("file", file);
   let response, answer;
   try {
-    response = await fetch(`/v1/analyze?${query()}`, {
-      method: "POST", body, headers: apiKey ? {"X-API-Key": apiKey} : {}});
+    response = await fetch(`/v1/analyze?${query()}`, {method: "POST", body, headers: keyHeaders()});
     answer = await response.json();
   } catch (err) {
     $("photo-status").textContent = "";
@@ -326,5 +324,109 @@ async function analyzePhoto() {
   $("photo-status").textContent = `${n} face${n === 1 ? "" : "s"} · ${answer.width}x${answer.height}`;
   document.body.dataset.photoDone = "1";
 }
+
+// -- video file -------------------------------------------------------------------------------
+// Uploaded to POST /v1/videos, then polled at GET /v1/videos/{id} until done or failed.
+const videoJob = {id: null, name: null};
+
+function keyHeaders() {
+  const {apiKey} = options();
+  return apiKey ? {"X-API-Key": apiKey} : {};
+}
+
+$("video-file").addEventListener("change", async () => {
+  const file = $("video-file").files[0];
+  if (!file) return;
+  const error = $("video-error");
+  showError(error, "");
+  $("video-csv").hidden = true;
+  $("video-tracks").replaceChildren();
+  $("video-status").textContent = "uploading…";
+  const every = Math.max(1, parseInt($("video-every").value, 10) || 1);
+  const body = new FormData();
+  body.append("file", file);
+  let response, answer;
+  try {
+    response = await fetch(`/v1/videos?${query({every})}`,
+                           {method: "POST", body, headers: keyHeaders()});
+    answer = await response.json();
+  } catch (err) {
+    $("video-status").textContent = "";
+    showError(error, await keyProblem() || `The upload failed: ${err.message}`);
+    return;
+  }
+  if (!response.ok) {
+    $("video-status").textContent = "";
+    showError(error, answer.error || `The server answered ${response.status}.`);
+    return;
+  }
+  videoJob.id = answer.id;
+  videoJob.name = file.name.replace(/\.[^.]*$/, "");
+  pollVideo(answer.id);
+});
+
+async function pollVideo(id) {
+  if (id !== videoJob.id) return;  // a newer upload replaced this job
+  let job;
+  try {
+    const response = await fetch(`/v1/videos/${id}`, {headers: keyHeaders()});
+    job = await response.json();
+    if (!response.ok) throw new Error(job.error || `HTTP ${response.status}`);
+  } catch (err) {
+    showError($("video-error"), `Lost track of the video job: ${err.message}`);
+    return;
+  }
+  const bar = $("video-progress");
+  bar.hidden = job.status === "failed";
+  if (job.progress === null) bar.removeAttribute("value"); else bar.value = job.progress;
+  if (job.status === "queued" || job.status === "running") {
+    const total = job.frames_total ? ` of ${job.frames_total}` : "";
+    $("video-status").textContent = `${job.status}: ${job.frames_done}${total} frames`;
+    setTimeout(() => pollVideo(id), 500);
+  } else if (job.status === "failed") {
+    $("video-status").textContent = "";
+    showError($("video-error"), job.error);
+  } else {
+    $("video-status").textContent =
+      `done: ${job.frames_done} frames, ${job.faces} faces in ${job.tracks} ` +
+      `track${job.tracks === 1 ? "" : "s"}`;
+    listTracks(job.rows);
+    $("video-csv").hidden = false;
+  }
+}
+
+// One line per tracked face: its most frequent label and in how many frames it was seen.
+function listTracks(rows) {
+  const tracks = new Map();
+  for (const row of rows) {
+    const track = tracks.get(row.track_id) || {frames: 0, labels: {}};
+    track.frames += 1;
+    track.labels[row.label] = (track.labels[row.label] || 0) + 1;
+    tracks.set(row.track_id, track);
+  }
+  $("video-tracks").replaceChildren(...[...tracks].map(([id, track]) => {
+    const [label, count] = Object.entries(track.labels).sort((a, b) => b[1] - a[1])[0];
+    const item = document.createElement("li");
+    item.className = "track";
+    item.dataset.label = label;
+    item.textContent = `Face ${id}: ${label} in ${count} of its ${track.frames} frames`;
+    return item;
+  }));
+}
+
+// A plain link cannot send the API key header, so fetch the CSV and save it from memory.
+$("video-csv").addEventListener("click", async () => {
+  const response = await fetch(`/v1/videos/${videoJob.id}?format=csv`, {headers: keyHeaders()});
+  if (!response.ok) {
+    const answer = await response.json().catch(() => ({}));
+    showError($("video-error"), answer.error || `The server answered ${response.status}.`);
+    return;
+  }
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(await response.blob());
+  link.download = `${videoJob.name || "video"}.csv`;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+});
 
 $("live-status").textContent = "camera off";
