@@ -101,10 +101,14 @@ def test_the_settings_lock(tmp_path):
 
 def test_stale_temporary_files_are_removed_on_open(tmp_path):
     store = store_at(tmp_path / "out")
-    stale = store.faces_dir / ".clip-0123.parquet.abc123.tmp"
-    stale.write_bytes(b"half")
+    stale = [store.faces_dir / ".clip-0123.parquet.abc123.tmp",
+             store.root / ".summary.parquet.x1y2.tmp", store.root / ".report.json.q9.tmp"]
+    for path in stale:
+        path.write_bytes(b"half")
+    kept = store.root / ".hidden-by-the-user"
+    kept.write_text("mine")
     store_at(tmp_path / "out")
-    assert not stale.exists()
+    assert not any(path.exists() for path in stale) and kept.exists()
 
 
 def test_failures_table(tmp_path):

@@ -98,8 +98,10 @@ class BatchStore:
             raise FerkitError(f"--out {self.root}: cannot write (permission denied)")
         if not lock.is_file():
             self._write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
-        for stale in self.faces_dir.glob(".*.parquet.*.tmp"):  # left by a killed run
-            stale.unlink(missing_ok=True)
+        for folder in (self.root, self.faces_dir):  # temporary files a killed run left
+            for pattern in (".*.parquet.*.tmp", ".*.json.*.tmp"):
+                for stale in folder.glob(pattern):
+                    stale.unlink(missing_ok=True)
 
     # -- per-input results -----------------------------------------------------------------
     def path_for(self, item: InputItem) -> Path:
