@@ -87,33 +87,20 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     store.open()
 
     todo = [item for item in items if not store.is_done(item)]
-    failures: list[Failure] = []
-    jobs: list[Job] = []
-    expected: int | None = 0
-    for item in todo:
-        try:
-            item_jobs, frames = plan_jobs(item, settings.every, chunk_frames)
-        except FerkitError as exc:
-            failures.append(Failure(str(item.path), item.kind, str(exc)))
-            continue
-        jobs.extend(item_jobs)
-        expected = None if expected is None or frames is None else expected + frames
-    planned = {job.item for job in jobs}
+    jobs, failures, expected = _plan(todo, settings, chunk_frames)
     counts = {"total": len(items), "done": 0, "skipped": len(items) - len(todo),
               "failed": len(failures)}
     totals = {"frames": 0, "faces": 0, "worker_s": 0.0, "worker_cpu_s": 0.0, "job_frames": 0}
+    clock = {"began": began, "engine": time.monotonic(), "work": time.monotonic()}
     interrupted, fatal = False, None
-    engine_began = work_began = time.monotonic()
     try:
         with ExitStack() as stack:
             if jobs:  # no engine start (seconds, for Ray) when there is nothing to do
                 stack.enter_context(engine)
-            work_began = time.monotonic()
+            clock["work"] = time.monotonic()
             inputs_bar, frames_bar = stack.enter_context(_Bars(len(todo), expected, progress))
             inputs_bar.update(len(failures))
-            assemblies = {item: _Assembly(item, 0) for item in planned}
-            for job in jobs:
-                assemblies[job.item].parts = job.parts
+            assemblies = {job.item: _Assembly(job.item, job.parts) for job in jobs}
             for result in engine.run(iter(jobs)) if jobs else ():
                 frames_bar.update(len(result.frames))
                 totals["worker_s"] += result.seconds
@@ -139,33 +126,61 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
         fatal = str(exc)
         raise
     finally:
-        elapsed = time.monotonic() - began
-        work_s = time.monotonic() - work_began
         report = {
             "ferkit": __version__, "started_at": started_at, "finished_at": _now(),
             "interrupted": interrupted, "error": fatal, "settings": identity,
             "fingerprint": store.fingerprint, "engine": engine.name,
             "workers": engine.workers, "chunk_frames": chunk_frames, "inputs": counts,
-            "frames": totals["frames"], "faces": totals["faces"],
-            "elapsed_s": round(elapsed, 3), "engine_start_s": round(work_began - engine_began, 3),
-            "analysis_s": round(work_s, 3),
-            "throughput": {
-                "frames_per_s": round(totals["frames"] / work_s, 3) if work_s else None,
-                "faces_per_s": round(totals["faces"] / work_s, 3) if work_s else None,
-                "inputs_per_s": round(counts["done"] / work_s, 3) if work_s else None,
-                "worker_busy_share": (round(totals["worker_s"] / (work_s * engine.workers), 3)
-                                      if work_s and engine.workers else None),
-                # CPU seconds the workers spent per analysed frame: what sizes a cluster
-                "worker_cpu_s_per_frame": (
-                    round(totals["worker_cpu_s"] / totals["job_frames"], 4)
-                    if totals["job_frames"] else None),
-            },
+            **_timings(clock, counts, totals, engine.workers),
             "failures": [f.__dict__ for f in failures],
         }
         store.write_failures(failures)
         store.write_summary()
         path = store.write_report(report)
     return BatchOutcome(report, path)
+
+
+def _plan(todo: list[InputItem], settings: BatchSettings, chunk_frames: int
+          ) -> tuple[list[Job], list[Failure], int | None]:
+    """Jobs for `todo` in input order, the inputs that cannot even be opened, and the frames
+    to analyse (None when some video does not say how many it has)."""
+    jobs: list[Job] = []
+    failures: list[Failure] = []
+    expected: int | None = 0
+    for item in todo:
+        try:
+            item_jobs, frames = plan_jobs(item, settings.every, chunk_frames)
+        except FerkitError as exc:
+            failures.append(Failure(str(item.path), item.kind, str(exc)))
+            continue
+        jobs.extend(item_jobs)
+        expected = None if expected is None or frames is None else expected + frames
+    return jobs, failures, expected
+
+
+def _timings(clock: dict[str, float], counts: dict[str, int], totals: dict[str, float],
+             workers: int) -> dict[str, Any]:
+    """The report's counts of work done and how fast, over the time after the engine start."""
+    now = time.monotonic()
+    work_s = now - clock["work"]
+
+    def rate(amount: float, seconds: float, digits: int = 3) -> float | None:
+        return round(amount / seconds, digits) if seconds else None
+
+    return {
+        "frames": totals["frames"], "faces": totals["faces"],
+        "elapsed_s": round(now - clock["began"], 3),
+        "engine_start_s": round(clock["work"] - clock["engine"], 3),
+        "analysis_s": round(work_s, 3),
+        "throughput": {
+            "frames_per_s": rate(totals["frames"], work_s),
+            "faces_per_s": rate(totals["faces"], work_s),
+            "inputs_per_s": rate(counts["done"], work_s),
+            "worker_busy_share": rate(totals["worker_s"], work_s * workers),
+            # CPU seconds of the workers per analysed frame: the figure that sizes a cluster
+            "worker_cpu_s_per_frame": rate(totals["worker_cpu_s"], totals["job_frames"], 4),
+        },
+    }
 
 
 def _collect(assemblies: dict[InputItem, _Assembly], result: JobResult) -> _Assembly | None:
