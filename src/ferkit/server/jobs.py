@@ -50,6 +50,7 @@ class VideoJob:
     frames_done: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    tracks: int = 0
     created: float = field(default_factory=time.time)
     finished: float | None = None
 
@@ -75,7 +76,7 @@ class VideoJob:
             out["error"] = self.error
         if self.status == DONE:
             out["faces"] = len(self.rows)
-            out["tracks"] = len({row["track_id"] for row in self.rows})
+            out["tracks"] = self.tracks
         return out
 
 
@@ -230,6 +231,7 @@ class VideoJobs:
                     raise FerkitError("the server shut down while analysing this video")
                 rows.extend(frame_rows(result, names))
                 job.frames_done += 1
+            job.tracks = len({row["track_id"] for row in rows})
         except FerkitError as exc:
             # Messages name the file by its temporary path, which means nothing to the client.
             message = str(exc).replace(str(job.path), "the upload").splitlines()[0]
