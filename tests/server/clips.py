@@ -1,7 +1,9 @@
-"""Clips of the example photo (one face) for server tests: OpenCV videos, Y4M for a fake webcam."""
+"""Media for the server tests: clips of the example photo (one face), and a PNG bomb's header."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -43,3 +45,15 @@ def write_y4m(path: Path, frames: int = 20, size_wh: tuple[int, int] = (640, 480
             # I420: the full-size Y plane, then U and V at half size, as C420 expects.
             out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
     return path
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG that claims `width` x `height` pixels: a decompression bomb's shape."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))

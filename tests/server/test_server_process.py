@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 
 import httpx
 import numpy as np
 import pytest
+from clips import png_header
 from PIL import Image
 
 from ferkit.labels import LABEL_SETS
-
-
-def png_header(width: int, height: int) -> bytes:
-    """A tiny PNG that claims `width` x `height` pixels: a decompression bomb's shape."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
 
 
 def post(server, path="/v1/analyze", **kwargs) -> httpx.Response:

@@ -17,7 +17,7 @@ from ferkit.imageio import example_path
 
 pytest.importorskip("fastapi")
 
-from clips import write_video  # noqa: E402
+from clips import png_header, write_video  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit.faces import Face  # noqa: E402
@@ -99,12 +99,15 @@ def test_raw_body_upload_and_a_video_without_faces(server, tmp_path):
     ({"content": b"hello, this is text and not a video " * 20}, 415, "not a video"),
     ({"files": {"file": ("clip.mp4", example_path().read_bytes(), "video/mp4")}}, 415,
      "still image (JPEG)"),
+    ({"content": b"YUV4MPEG2 W12000 H10000 F10:1 Ip A1:1 C420jpeg\nFRAME\n" + b"\0" * 1000},
+     413, "12000x10000, over the 100 MP limit"),
+    ({"content": png_header(30_000, 30_000)}, 413, "huge still image"),
     ({"params": {"label_set": "emotions"}, "content": b"x"}, 422, "unknown label set"),
     ({"params": {"detector": "boxes"}, "content": b"x"}, 422, "unknown detector"),
     ({"params": {"every": 0}, "content": b"x"}, 422, "every"),
     ({"params": {"redetect_every": "x"}, "content": b"x"}, 422, "redetect_every"),
-], ids=["empty-body", "empty-file", "no-file-field", "text", "jpeg", "label-set", "detector",
-        "every-0", "redetect-every-x"])
+], ids=["empty-body", "empty-file", "no-file-field", "text", "jpeg", "120-megapixel-frames",
+        "png-bomb", "label-set", "detector", "every-0", "redetect-every-x"])
 def test_bad_uploads(server, kwargs, status, fragment):
     assert_error(httpx.post(server.url + "/v1/videos", timeout=30.0, **kwargs), status,
                  fragment)

@@ -31,7 +31,14 @@ from ferkit.commands.video import REDETECT_EVERY
 from ferkit.errors import FerkitError, ImageError
 from ferkit.imageio import MAX_PIXELS, load_image
 from ferkit.labels import LABEL_SETS, label_names
-from ferkit.server.jobs import DONE, QueueFull, VideoJobs, check_video, video_csv
+from ferkit.server.jobs import (
+    DONE,
+    QueueFull,
+    VideoJobs,
+    VideoTooLarge,
+    check_video,
+    video_csv,
+)
 
 #: Detectors a client may ask for ("boxes" needs boxes the HTTP API does not take).
 SERVER_DETECTORS = ("blazeface", "haar")
@@ -230,12 +237,10 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         try:
             filename = await save_upload(request, path, max_video_bytes)
             try:
-                frame_count, (width, height) = await anyio.to_thread.run_sync(check_video, path)
+                frame_count = await anyio.to_thread.run_sync(check_video, path)
             except FerkitError as exc:
-                raise ApiError(415, str(exc).replace(str(path), "the upload")) from None
-            if width * height > MAX_PIXELS:
-                raise ApiError(413, f"video frames are {width}x{height}, over the "
-                                    f"{MAX_PIXELS / 1e6:.0f} MP limit")
+                status = 413 if isinstance(exc, VideoTooLarge) else 415
+                raise ApiError(status, str(exc).replace(str(path), "the upload")) from None
             total = -(-frame_count // every) if frame_count else None
             job = videos.submit(path, label_set=label_set, detector=detector, every=every,
                                 redetect_every=redetect_every, filename=filename,

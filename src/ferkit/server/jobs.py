@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ferkit.errors import FerkitError, ImageError
+from ferkit.imageio import MAX_PIXELS
 
 log = logging.getLogger("ferkit.server")
 
@@ -27,6 +28,10 @@ QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 
 class QueueFull(Exception):
     """Every place in the video queue is taken."""
+
+
+class VideoTooLarge(ImageError):
+    """A video whose frames have more pixels than ferkit decodes (`imageio.MAX_PIXELS`)."""
 
 
 @dataclass
@@ -80,9 +85,13 @@ class VideoJob:
         return out
 
 
-def check_video(path: Path) -> tuple[int, tuple[int, int]]:
-    """(frame count or 0, frame size) of an uploaded file, or ImageError when its content is
-    not a video OpenCV can decode: still images are refused too, they belong to /v1/analyze."""
+def check_video(path: Path) -> int:
+    """The frame count (0 if unknown) of an uploaded file, after decoding its first frame.
+
+    ImageError when the content is not a video OpenCV can decode (still images are refused
+    too: they belong to /v1/analyze); VideoTooLarge, before decoding, when the frames are
+    over `MAX_PIXELS`.
+    """
     from PIL import Image
 
     from ferkit.video import open_video
@@ -91,6 +100,8 @@ def check_video(path: Path) -> tuple[int, tuple[int, int]]:
         with Image.open(path) as im:
             still = not getattr(im, "is_animated", False)
             kind = im.format
+    except Image.DecompressionBombError:
+        raise VideoTooLarge("this is a huge still image, not a video") from None
     except Exception:  # not an image Pillow knows: a candidate video
         still = False
     if still:
@@ -98,12 +109,16 @@ def check_video(path: Path) -> tuple[int, tuple[int, int]]:
                          "/v1/analyze")
     cap, info = open_video(path)
     try:
+        width, height = info.size_wh  # from the container's header: check before decoding
+        if width * height > MAX_PIXELS:
+            raise VideoTooLarge(f"video frames are {width}x{height}, over the "
+                                f"{MAX_PIXELS / 1e6:.0f} MP limit")
         ok, frame = cap.read()
     finally:
         cap.release()
     if not ok or frame is None:
         raise ImageError("not a readable video: no frame could be decoded")
-    return info.frame_count, (frame.shape[1], frame.shape[0])
+    return info.frame_count
 
 
 def video_csv(job: VideoJob, names: tuple[str, ...]) -> str:
