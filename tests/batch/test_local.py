@@ -7,10 +7,12 @@ import sys
 
 import pyarrow.parquet as pq
 import pytest
-from batch_helpers import SEED5, make_media, read_rows
+from batch_helpers import SEED5, make_media, pan_frames, read_rows, write_video
 from cli_helpers import run
 
-from ferkit.batch.plan import InputItem
+from ferkit.batch import BatchSettings, run_batch
+from ferkit.batch.local import LocalEngine
+from ferkit.batch.plan import InputItem, Job
 from ferkit.commands.video import REDETECT_EVERY, parse_detector
 from ferkit.recognizer import Recognizer
 from ferkit.video import analyze_video, track_faces
@@ -146,3 +148,38 @@ def test_one_line_errors(tmp_path, media, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert error(media / "photos", "--out", tmp_path / "o", "--engine", "ray") == \
         "ferkit: error: --engine ray needs Ray: pip install 'ferkit[scale]'"
+
+
+def test_a_video_that_breaks_mid_way_fails_in_the_worker_and_leaves_no_result(tmp_path):
+    full = write_video(tmp_path / "full.avi", pan_frames(30))
+    (tmp_path / "in").mkdir()
+    cut = tmp_path / "in" / "cut.avi"  # header intact (says 30 frames), second half gone
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    write_video(tmp_path / "in" / "whole.mp4", pan_frames(12))
+    settings = BatchSettings()
+    outcome = run_batch([tmp_path / "in"], tmp_path / "out", settings,
+                        LocalEngine(settings, 2), chunk_frames=5, progress=False)
+    assert outcome.report["inputs"] == {"total": 2, "done": 1, "skipped": 0, "failed": 1}
+    [failure] = outcome.report["failures"]
+    assert failure["input"] == str(cut) and "truncated" in failure["error"]
+    rows = read_rows(tmp_path / "out").to_pylist()
+    assert {r["input"] for r in rows} == {str(tmp_path / "in" / "whole.mp4")}
+    assert [r["frame"] for r in rows] == list(range(12))
+
+
+def test_local_engine_keeps_at_most_two_jobs_per_worker_queued(media):
+    clip = InputItem(media / "clips" / "pan0.mp4", "video")
+    jobs = [Job(clip, k, 10, 3 * k, 3 * k + 3) for k in range(10)]
+    pulled, outstanding, results = [], [], []
+
+    def feed():
+        for job in jobs:
+            pulled.append(job)
+            yield job
+
+    with LocalEngine(BatchSettings(), workers=2) as engine:
+        for result in engine.run(feed()):
+            outstanding.append(len(pulled) - len(results))
+            results.append(result)
+    assert max(outstanding) <= 2 * 2
+    assert sorted(f.index for r in results for f in r.frames) == list(range(30))
