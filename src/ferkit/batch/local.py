@@ -43,6 +43,13 @@ def _run_job(job: Job) -> JobResult:
     return _process_worker.run(job)
 
 
+def _usable_cores() -> int:
+    """The cores this process may run on (a container or taskset may allow fewer than exist)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 class LocalEngine:
     """Runs jobs on `workers` processes, at most `in_flight` jobs queued per worker.
 
@@ -57,7 +64,7 @@ class LocalEngine:
     def __init__(self, settings: BatchSettings, workers: int | None = None, *,
                  in_flight: int = 2) -> None:
         self.settings = settings
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or _usable_cores())
         self.in_flight = in_flight
         self._pool: ProcessPoolExecutor | None = None
 

@@ -100,8 +100,8 @@ class Job:
 
 
 def media_kind(path: Path) -> str:
-    """"image" or "video" by suffix; an unknown suffix is an image if OpenCV recognises its
-    signature as one, else it is treated as a video (and fails as one if it is neither)."""
+    """The kind of `path`, image or video, by its suffix; with an unknown suffix, an image if
+    OpenCV recognises its signature as one, else a video (which fails if it is neither)."""
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return "image"
