@@ -11,10 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from batch_helpers import pan_frames, read_rows, write_video
 from cli_helpers import run
 
 VIDEOS, FRAMES = 5, 30
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(),
+                                reason="finds the pool's processes through Linux's /proc")
 
 
 def children(pid: int) -> list[int]:
