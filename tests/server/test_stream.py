@@ -81,6 +81,19 @@ def test_bad_options_and_api_key():
         assert "unknown detector 'yolo'" in ws.receive_json()["error"]
 
 
+def test_api_key_as_subprotocol_for_browsers(png_bytes):
+    client = TestClient(create_app(lambda detector: GatedRecognizer(), api_key="clé k"))
+    good = ["ferkit", "ferkit.key." + "clé k".encode().hex()]
+    with client.websocket_connect("/v1/stream?detector=yolo", subprotocols=good) as ws:
+        assert ws.accepted_subprotocol == "ferkit"  # browsers need one of theirs chosen
+        assert "unknown detector" in ws.receive_json()["error"]
+    for bad in (["ferkit", "ferkit.key." + b"wrong".hex()], ["ferkit", "ferkit.key.zz"]):
+        with pytest.raises(WebSocketDisconnect) as info:
+            with client.websocket_connect("/v1/stream", subprotocols=bad) as ws:
+                ws.receive_json()
+        assert info.value.code == 1008
+
+
 def test_real_server_stream(server, photo_bytes):
     websockets_sync = pytest.importorskip("websockets.sync.client")
     url = server.url.replace("http://", "ws://") + "/v1/stream?label_set=ferplus"

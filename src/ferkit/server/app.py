@@ -49,6 +49,9 @@ DEFAULT_MAX_QUEUED_VIDEOS = 8
 OPEN_PATHS = frozenset({"/healthz", "/"})
 OPEN_PREFIXES = ("/static/",)
 STATIC_DIR = Path(__file__).parent / "static"
+#: WebSocket subprotocols a browser offers to pass the API key (it cannot set headers).
+STREAM_PROTOCOL = "ferkit"
+KEY_PROTOCOL_PREFIX = "ferkit.key."
 
 RecognizerFactory = Callable[[str], Any]
 log = logging.getLogger("ferkit.server")
@@ -295,13 +298,18 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         Frames that arrive while one is being analysed replace each other: only the newest
         waiting frame is analysed, and `dropped` counts those skipped since the last answer.
         `frame` is the 0-based index of the frame answered, in arrival order. With an API key
-        set, send it as header `X-API-Key` or query parameter `api_key`.
+        set, send it as header `X-API-Key`, as query parameter `api_key`, or (browsers, which
+        cannot set headers) as the subprotocols `ferkit` and `ferkit.key.<key as UTF-8 hex>`,
+        which keeps it out of URLs and access logs.
         """
+        offered_key = _subprotocol_key(websocket.scope.get("subprotocols") or [])
         if api_key and not (_key_ok(websocket, api_key) or _same(
-                websocket.query_params.get("api_key"), api_key)):
+                websocket.query_params.get("api_key"), api_key)
+                or _same(offered_key, api_key)):
             await websocket.close(code=1008, reason="missing or wrong API key")
             return
-        await websocket.accept()
+        # A browser that offered subprotocols drops the connection unless one is chosen.
+        await websocket.accept(subprotocol=STREAM_PROTOCOL if offered_key is not None else None)
         try:
             _check_choice("label set", label_set, LABEL_SETS)
             _check_choice("detector", detector, SERVER_DETECTORS)
@@ -376,6 +384,17 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
     async with anyio.create_task_group() as tg:
         tg.start_soon(reader)
         tg.start_soon(worker)
+
+
+def _subprotocol_key(offered: list[str]) -> str | None:
+    """The API key a browser sent as subprotocol `ferkit.key.<hex>`, or None."""
+    for protocol in offered:
+        if protocol.startswith(KEY_PROTOCOL_PREFIX):
+            try:
+                return bytes.fromhex(protocol[len(KEY_PROTOCOL_PREFIX):]).decode()
+            except (ValueError, UnicodeDecodeError):
+                return None
+    return None
 
 
 def _same(given: str | None, expected: str) -> bool:

@@ -182,11 +182,20 @@ function closeSocket() {
   if (ws) ws.close();
 }
 
+// Browsers cannot set headers on a WebSocket: the key goes as a subprotocol, hex-encoded to
+// fit the header's syntax, rather than in the URL, which servers write to their access logs.
+function keyProtocols() {
+  const {apiKey} = options();
+  if (!apiKey) return [];
+  const hex = Array.from(new TextEncoder().encode(apiKey),
+                         (byte) => byte.toString(16).padStart(2, "0")).join("");
+  return ["ferkit", `ferkit.key.${hex}`];
+}
+
 function connect() {
   closeSocket();
-  const extra = options().apiKey ? {api_key: options().apiKey} : {};
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/v1/stream?${query(extra)}`);
+  const ws = new WebSocket(`${scheme}://${location.host}/v1/stream?${query()}`, keyProtocols());
   let opened = false;
   live.ws = ws;
   $("live-status").textContent = "connecting…";
