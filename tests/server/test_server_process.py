@@ -105,7 +105,8 @@ def test_unknown_route_and_method(server):
 def test_openapi_docs(server):
     assert httpx.get(server.url + "/docs").status_code == 200
     spec = httpx.get(server.url + "/openapi.json").json()
-    assert "/v1/analyze" in spec["paths"]
+    assert {"/v1/analyze", "/v1/videos", "/v1/videos/{job_id}"} <= set(spec["paths"])
+    assert "/" not in spec["paths"]  # the browser page is not part of the API
 
 
 def test_api_key(keyed_server, photo_bytes):
