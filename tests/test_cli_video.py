@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import media_helpers
 import numpy as np
 import pytest
 from cli_helpers import json_rows, run
@@ -40,14 +41,8 @@ def pan_frames() -> list[np.ndarray]:
     return frames
 
 
-def write_video(path: Path, frames, fps: float = FPS, fourcc: str = "mp4v") -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps,
-                             frames[0].shape[1::-1])
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
+def write_video(path: Path, frames, fourcc: str = "mp4v") -> Path:
+    return media_helpers.write_video(path, frames, FPS, fourcc)
 
 
 @pytest.fixture(scope="module")

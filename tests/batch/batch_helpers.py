@@ -7,8 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyarrow.parquet as pq
+from media_helpers import write_video
 
 from ferkit.imageio import example_path
+
+__all__ = ["SEED5", "make_media", "pan_frames", "read_rows", "write_video"]
 
 SEED5 = ("happy", "angry", "sad", "neutral", "surprise")
 SORT = [("input", "ascending"), ("frame", "ascending"), ("track_id", "ascending")]
@@ -19,17 +22,6 @@ def pan_frames(count: int = 30, size_wh: tuple[int, int] = (320, 240)) -> list[n
     photo = cv2.imread(str(example_path("astronaut")))
     return [cv2.resize(photo[10:346, 8 + 5 * k: 456 + 5 * k], size_wh,
                        interpolation=cv2.INTER_AREA) for k in range(count)]
-
-
-def write_video(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                             frames[0].shape[1::-1])
-    assert writer.isOpened()
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def make_media(root: Path, videos: int = 1, frames: int = 30) -> Path:

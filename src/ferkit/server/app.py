@@ -101,6 +101,16 @@ class RecognizerPool:
             return self._recognizers[detector]
 
 
+def _upload_body(*media_types: str) -> dict[str, Any]:
+    """OpenAPI for a file sent as multipart field `file` or as the raw body."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    multipart = {"schema": {"type": "object", "required": ["file"],
+                            "properties": {"file": binary["schema"]}}}
+    content = {"multipart/form-data": multipart, "application/octet-stream": binary,
+               **{t: binary for t in media_types}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
 def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                api_key: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
@@ -185,14 +195,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         description="Send the image as multipart field `file`, or as the raw request body. "
                     "Answers `{faces, label_set, width, height}`; each face is "
                     "`Face.to_dict()` (box_xyxy in image pixels, scores, label).",
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"}}}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-        }}},
+        openapi_extra=_upload_body("image/jpeg", "image/png"),
     )
     async def analyze(
         request: Request,
@@ -213,13 +216,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                     "The content must be a video OpenCV decodes (MP4, AVI, MKV, WebM, ...). "
                     "Answers 202 with the job (`id`, `status`, ...) and a `Location` header; "
                     "poll GET /v1/videos/{id}. 503 when the queue is full.",
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
-                "properties": {"file": {"type": "string", "format": "binary"}}}},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "video/mp4": {"schema": {"type": "string", "format": "binary"}},
-        }}},
+        openapi_extra=_upload_body("video/mp4"),
     )
     async def submit_video(
         request: Request,
