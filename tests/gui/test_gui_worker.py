@@ -11,7 +11,7 @@ import pytest
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.gui.record import Recorder
-from ferkit.gui.sources import SourceError, StillImage
+from ferkit.gui.sources import Frame, SourceError, StillImage
 from ferkit.gui.state import FrameProcessor, Settings
 from ferkit.gui.worker import Worker
 from ferkit.labels import label_names
@@ -21,10 +21,11 @@ class FakeRecognizer:
     """One face in the frame's centre; probabilities 1 for the set's first emotion."""
 
     def __init__(self, detector: str):
-        self.detector, self.calls = detector, 0
+        self.detector, self.calls, self.near = detector, 0, []
 
-    def analyze(self, image, label_set="seed5"):
+    def analyze(self, image, label_set="seed5", near=None):
         self.calls += 1
+        self.near.append(near)
         h, w = image.shape[:2]
         names = label_names(label_set)
         return [Face((w / 4, h / 4, 3 * w / 4, 3 * h / 4), 0.9,
@@ -137,3 +138,18 @@ def test_recording_writes_every_processed_frame(worker, video_file, tmp_path):
     assert 1 <= recorder.frames < count
     assert recorder.video_path.stat().st_size > 0
     assert len(recorder.csv_path.read_text().splitlines()) == recorder.frames + 1
+
+
+def test_video_frames_search_near_known_faces_between_whole_frame_searches():
+    made = {}
+    processor = FrameProcessor(lambda name: made.setdefault(name, FakeRecognizer(name)))
+    image = np.zeros((40, 60, 3), np.uint8)
+    settings = Settings()
+    for index in (0, 1, 2, 3, 4, 5, 6, 9, 10):  # a seek from 6 to 9
+        processor.process(Frame(image, index, index / 30), settings)
+    box = [(15.0, 10.0, 45.0, 30.0)]
+    assert made[settings.detector].near == [None, box, box, box, box, None, box, None, box]
+    photo = FrameProcessor(lambda name: made.setdefault("photo", FakeRecognizer(name)))
+    for _ in range(3):  # a still image is frame 0 every time: always a whole-frame search
+        photo.process(Frame(image, 0, 0.0), settings)
+    assert made["photo"].near == [None, None, None]

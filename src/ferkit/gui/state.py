@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferkit.annotate import draw
-from ferkit.faces import Face
+from ferkit.commands.video import REDETECT_EVERY
+from ferkit.faces import BoxXYXY, Face
 from ferkit.gui.sources import Frame
 from ferkit.labels import label_names
 from ferkit.video import IoUTracker, ScoreSmoother, TrackerConfig
@@ -87,6 +88,11 @@ class FrameProcessor:
         self._lock = threading.Lock()
         self.smoother = Smoother()
         self._label_set: str | None = None
+        # Last frame's (detector, index, faces) and frames since a whole-frame search: video
+        # and camera frames in between search only near the faces already found, as
+        # `ferkit video` does (see `ferkit.video.analyze_frames`).
+        self._previous: tuple[str, int, list[Face]] | None = None
+        self._since_search = 0
 
     def recognizer(self, detector: str):
         with self._lock:
@@ -97,14 +103,34 @@ class FrameProcessor:
     def process(self, frame: Frame, settings: Settings) -> tuple[list[Face], np.ndarray, float]:
         """(tracked faces, annotated copy of the frame, inference milliseconds)."""
         recognizer = self.recognizer(settings.detector)
+        near = self._near(frame, settings.detector)
         start = time.perf_counter()
-        faces = recognizer.analyze(frame.image_bgr, settings.label_set)
+        if near is None:
+            faces = recognizer.analyze(frame.image_bgr, settings.label_set)
+            self._since_search = 0
+        else:
+            faces = recognizer.analyze(frame.image_bgr, settings.label_set, near=near)
+            self._since_search += 1
         infer_ms = (time.perf_counter() - start) * 1000
+        self._previous = (settings.detector, frame.index, faces)
         if settings.label_set != self._label_set:  # averages over other columns mean nothing
             self.smoother.reset_scores()
             self._label_set = settings.label_set
         faces = self.smoother.update(faces, smooth=settings.smoothing)
         return faces, draw(frame.image_bgr, faces), infer_ms
+
+
+    def _near(self, frame: Frame, detector: str) -> list[BoxXYXY] | None:
+        """Boxes to search near, or None for a whole-frame search: a photo (same index), a
+        seek or a dropped run of frames, no faces last time, or every REDETECT_EVERY-th."""
+        if self._previous is None:
+            return None
+        last_detector, last_index, faces = self._previous
+        follows = 0 < frame.index - last_index <= 2
+        if (last_detector != detector or not follows or not faces
+                or self._since_search >= REDETECT_EVERY - 1):
+            return None
+        return [f.box_xyxy for f in faces]
 
 
 @dataclass(frozen=True)
