@@ -165,17 +165,10 @@ def face():
 @pytest.fixture(scope="session")
 def tiny_onnx_model(tmp_path_factory) -> Path:
     """A tiny real ONNX model: an untrained fernet_xs exported the way `ferkit export` does."""
-    torch = pytest.importorskip("torch", reason="building the tiny test model needs torch")
+    pytest.importorskip("torch", reason="building the tiny test model needs torch")
     pytest.importorskip("onnx", reason="building the tiny test model needs onnx")
-    from ferkit.train.export import export_onnx
-    from ferkit.train.models import create_model
+    from model_helpers import export_tiny_model
 
-    torch.manual_seed(0)
-    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed"))
-    with torch.no_grad():  # non-trivial batch-norm statistics, as after training
-        net.train()
-        net(torch.randn(16, 1, 48, 48))
-    net.eval()
     path = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    export_onnx(net, path, architecture="fernet_xs")
+    export_tiny_model(path)
     return path

@@ -9,6 +9,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
+from model_helpers import export_tiny_model
 
 import ferkit
 from ferkit.errors import FerkitError
@@ -18,24 +19,10 @@ from ferkit.model import ExpressionModel, shipped_model_path
 torch = pytest.importorskip("torch")
 
 
-def _export_tiny(path, label_set_heads=None):
-    from ferkit.train.export import export_onnx
-    from ferkit.train.models import create_model
-
-    torch.manual_seed(0)
-    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed"))
-    with torch.no_grad():  # non-trivial batch-norm statistics, as after training
-        net.train()
-        net(torch.randn(16, 1, 48, 48))
-    net.eval()
-    export_onnx(net, path, architecture="fernet_xs", label_set_heads=label_set_heads)
-    return net
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.onnx"
-    net = _export_tiny(path)
+    net = export_tiny_model(path)
     return ExpressionModel(path, threads=1), net
 
 
@@ -109,7 +96,7 @@ def test_columns_follow_the_label_set(model):
 
 def test_label_set_uses_the_head_the_metadata_names(tmp_path):
     path = tmp_path / "m.onnx"
-    _export_tiny(path, label_set_heads={"seed5": "posed"})
+    export_tiny_model(path, label_set_heads={"seed5": "posed"})
     m = ExpressionModel(path)
     assert m.head_for("seed5") == "posed" and m.head_for("ferplus") == "ferplus"
     crops = [face()]

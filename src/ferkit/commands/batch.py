@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ferkit.commands.video import add_redetect_option, add_stream_options
+from ferkit.commands.video import add_stream_options
 from ferkit.errors import FerkitError
 
 
@@ -35,7 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars on stderr")
     add_stream_options(p, row_formats=False)
-    add_redetect_option(p)
     for action in p._actions:
         if action.dest == "threads":
             action.help = "ONNX Runtime threads per worker (default: 1; workers fill the cores)"

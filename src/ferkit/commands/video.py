@@ -45,6 +45,11 @@ def _parse_value(value: str) -> Any:
     return {"true": True, "false": False, "none": None}.get(value.lower(), value)
 
 
+#: Search the whole frame every this many analysed frames, and only around the faces already
+#: found in between (BlazeFace); see `ferkit.video.analyze_frames` and docs/BENCHMARKS.md.
+REDETECT_EVERY = 5
+
+
 def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) -> None:
     """Options `ferkit video`, `webcam` and `batch` share (beyond add_common_options)."""
     add_common_options(p, row_formats=row_formats)
@@ -58,21 +63,12 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
     p.add_argument("--smooth", type=float, default=1.0, metavar="ALPHA",
                    help="smooth each face's probabilities over frames: weight of the newest "
                         "frame in (0, 1]; 1 = off (default), 0.3 = strong")
-    p.add_argument("--tta", action="store_true", help="average with the mirrored face")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
-
-
-#: Search the whole frame every this many analysed frames, and only around the faces already
-#: found in between (BlazeFace); see `ferkit.video.analyze_frames` and docs/BENCHMARKS.md.
-REDETECT_EVERY = 5
-
-
-def add_redetect_option(p: argparse.ArgumentParser) -> None:
-    """`--redetect-every`, for the commands that follow one live stream (video, webcam)."""
     p.add_argument("--redetect-every", type=int, default=REDETECT_EVERY, metavar="K",
                    help="search the whole frame every K-th analysed frame and only near known "
                         f"faces in between: faster, new faces show up to K-1 frames late "
                         f"(default: {REDETECT_EVERY}; 1 = whole frame every time)")
+    p.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
 
 
 def make_recognizer(args: argparse.Namespace):
@@ -80,7 +76,7 @@ def make_recognizer(args: argparse.Namespace):
 
     if args.every < 1:
         raise FerkitError(f"--every must be 1 or more, got {args.every}")
-    if getattr(args, "redetect_every", 1) < 1:
+    if args.redetect_every < 1:
         raise FerkitError(f"--redetect-every must be 1 or more, got {args.redetect_every}")
     if not 0 < args.smooth <= 1:
         raise FerkitError(f"--smooth must be in (0, 1] (1 = off), got {args.smooth}")
@@ -149,7 +145,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
     add_stream_options(p)
-    add_redetect_option(p)
     p.set_defaults(run=run)
 
 

@@ -7,12 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ferkit.commands.video import (
-    add_redetect_option,
-    add_stream_options,
-    frame_rows,
-    make_recognizer,
-)
+from ferkit.commands.video import add_stream_options, frame_rows, make_recognizer
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="also record the annotated stream to OUT.mp4")
     add_stream_options(p)
-    add_redetect_option(p)
     p.set_defaults(run=run)
 
 
