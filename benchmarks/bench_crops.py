@@ -58,19 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         samples = samples[: args.limit]
     names = np.array(label_names("fer2013"))
-    found, angles, images, faces, truth, own = 0, [], [], [], [], []
+    angles, images, faces, truth, own = [], [], [], [], []
     for s in samples:
         image = staged(s.image)
         centred = [f for f in detector.detect(image) if _in_middle_third(f.box_xyxy)]
         if not centred:
             continue
-        found += 1
         images.append(image)
         faces.append(centred[0])
         truth.append(s.label)
         own.append(s.image)
         angles.append(abs(eye_angle(centred[0]) or 0.0))
     truth = np.array(truth)
+    found = len(faces)
 
     def accuracy(crops: list[np.ndarray]) -> float:
         probs = model.probabilities(crops, "fer2013")
