@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 import pytest
 from detect_helpers import TRUTH, iou, photo
@@ -104,6 +105,24 @@ def test_whole_frame_search_modes(crowd):
     assert 3 <= len(found) <= len(truth)
     for face in found:
         assert max(iou(face.box_xyxy, box) for box in truth) > 0.4
+
+
+def test_max_side_searches_large_frames_as_if_scaled_down(crowd):
+    frame, truth = crowd
+    capped = BlazeFaceDetector(tiles=False, max_side=640)
+    plain = BlazeFaceDetector(tiles=False)
+    # Up to max_side nothing changes; a frame twice as large gets the same passes, scaled.
+    assert capped.passes(480, 640) == plain.passes(480, 640)
+    small, large = capped.passes(480, 640), capped.passes(960, 1280)
+    assert [p.width for p in large] == [p.width for p in small]
+    assert [p.scale for p in large] == pytest.approx([p.scale / 2 for p in small])
+    assert len(plain.passes(960, 1280)) > len(large)
+    # ... and finds the same faces there, at twice the size.
+    big = cv2.resize(frame, (1280, 960), interpolation=cv2.INTER_LINEAR)
+    found = capped.detect(big)
+    assert len(found) == len(plain.detect(frame))
+    for face in found:
+        assert max(iou(face.box_xyxy, np.array(box) * 2) for box in truth) > 0.4
 
 
 @pytest.mark.parametrize("frame", [

@@ -12,7 +12,7 @@ from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.gui.record import Recorder
 from ferkit.gui.sources import Frame, SourceError, StillImage
-from ferkit.gui.state import FrameProcessor, Settings
+from ferkit.gui.state import GUI_DETECTORS, FrameProcessor, Settings
 from ferkit.gui.worker import Worker
 from ferkit.labels import label_names
 
@@ -71,7 +71,7 @@ def test_image_is_processed_once_and_again_on_new_settings(worker):
     worker.set_settings(Settings(label_set="fer2013", detector="haar"))
     result = next_result(worker)
     assert result.faces[0].label == "angry"
-    assert set(worker.made) == {"blazeface:tiles=false", "haar"}
+    assert set(worker.made) == {GUI_DETECTORS[0], "haar"}
 
 
 def test_video_plays_to_the_end_pauses_and_seeks(worker, video_file):

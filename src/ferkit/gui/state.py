@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferkit.annotate import draw
-from ferkit.commands.video import REDETECT_EVERY
+from ferkit.commands.video import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.faces import BoxXYXY, Face
 from ferkit.gui.sources import Frame
 from ferkit.labels import label_names
@@ -19,7 +19,7 @@ from ferkit.video import IoUTracker, ScoreSmoother, TrackerConfig
 
 #: Detector specs offered in the app, as `ferkit video` parses them: whole-frame BlazeFace
 #: passes (fast, the default for streams), tiled BlazeFace (small faces), Haar.
-GUI_DETECTORS = ("blazeface:tiles=false", "blazeface", "haar")
+GUI_DETECTORS = (VIDEO_DETECTOR, "blazeface", "haar")
 
 
 @dataclass(frozen=True)
