@@ -22,6 +22,7 @@ from ferkit.video import (
     iou_matrix,
     iter_frames,
     plot_timeline,
+    prefetch,
     probe_video,
 )
 
@@ -66,6 +67,48 @@ def test_iter_frames_max_frames_and_early_close(tmp_path):
     stream = iter_frames(path)
     next(stream)
     stream.close()  # a consumer that stops early releases the capture without an error
+
+
+def test_prefetch_yields_everything_in_order_then_the_error():
+    def items():
+        yield from range(5)
+        raise ImageError("bad tail")
+
+    got = []
+    with pytest.raises(ImageError, match="bad tail"):
+        for item in prefetch(items(), depth=2):
+            got.append(item)
+    assert got == [0, 1, 2, 3, 4]
+    assert list(prefetch([])) == []
+
+
+def test_prefetch_runs_ahead_in_another_thread_and_closing_stops_it():
+    import threading
+
+    produced, closed = [], threading.Event()
+
+    def items():
+        try:
+            for i in range(1000):
+                produced.append(threading.current_thread().name)
+                yield i
+        finally:
+            closed.set()
+
+    stream = prefetch(items(), depth=2)
+    assert next(stream) == 0
+    assert closed.wait(0) is False
+    stream.close()
+    assert closed.wait(5)  # the source generator was closed, by the producer thread
+    assert set(produced) == {"ferkit-prefetch"} and len(produced) < 10
+
+
+def test_prefetched_video_frames_are_the_same_frames(tmp_path):
+    path = write_video(tmp_path / "v.avi", frames=12)
+    plain = list(iter_frames(path, 2))
+    ahead = list(prefetch(iter_frames(path, 2)))
+    assert [i for i, _, _ in ahead] == [i for i, _, _ in plain] == [0, 2, 4, 6, 8, 10]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(ahead, plain, strict=True))
 
 
 def _truncated(tmp_path: Path) -> Path:

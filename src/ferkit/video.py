@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from ferkit.recognizer import Recognizer
 
 VideoSource = str | os.PathLike | int
+T = TypeVar("T")
 
 
 # -- frame streams -----------------------------------------------------------------------------
@@ -160,6 +163,58 @@ def iter_frames(
     if stopped_early and info.frame_count and index < info.frame_count - slack:
         raise ImageError(f"video {info.name} ended after {index} of its {info.frame_count} "
                          "frames: the file looks truncated")
+
+
+_END = object()
+
+
+def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """`items`, produced up to `depth` ahead by a background thread.
+
+    For frames: decoding the next frame then overlaps analysing this one (OpenCV and ONNX
+    Runtime release the GIL), which on 2 cores hides most of the decode. An exception from
+    `items` is raised here after the items before it; closing this generator early stops the
+    thread and closes `items` (releasing a capture).
+    """
+    pending: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def produce() -> None:
+        source = iter(items)
+        try:
+            for item in source:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed over, raised by the consumer in order
+            put((_END, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="ferkit-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, exc = pending.get()
+            if item is _END:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def _seek(cap: cv2.VideoCapture, source: VideoSource, start: int) -> int:
@@ -430,8 +485,10 @@ def analyze_video(
     smooth: float = 1.0, tracker: TrackerConfig | None = None, tta: bool = False,
     max_frames: int | None = None, redetect_every: int = 1,
 ) -> Iterator[FrameResult]:
-    """`analyze_frames` over `iter_frames(source, every)`: a video file or camera, tracked."""
-    return analyze_frames(recognizer, iter_frames(source, every, max_frames=max_frames),
+    """`analyze_frames` over `iter_frames(source, every)`: a video file or camera, tracked.
+
+    Frames are decoded up to two ahead in a thread (`prefetch`)."""
+    return analyze_frames(recognizer, prefetch(iter_frames(source, every, max_frames=max_frames)),
                           label_set, smooth=smooth, tracker=tracker, tta=tta,
                           redetect_every=redetect_every)
 
@@ -559,6 +616,6 @@ def plot_timeline(
 __all__ = [
     "AtomicVideoWriter", "FrameResult", "IoUTracker", "ScoreSmoother", "Track", "TrackerConfig",
     "VideoInfo", "analyze_frames", "analyze_video", "detect_frames", "ema", "greedy_match",
-    "iou_matrix", "iter_frames", "open_video", "plot_timeline", "probe_video", "quiet_ffmpeg",
-    "track_faces",
+    "iou_matrix", "iter_frames", "open_video", "plot_timeline", "prefetch", "probe_video",
+    "quiet_ffmpeg", "track_faces",
 ]
