@@ -131,3 +131,14 @@ def test_init_from_a_missing_checkpoint_is_a_clear_error(runs, tmp_path, capsys)
             "--set", f"train.init_from={tmp_path / 'nope.pt'}"]
     assert main(argv) != 0
     assert "nope.pt" in capsys.readouterr().err
+
+
+def test_best_epoch_pools_the_heads_by_their_validation_size():
+    from ferkit.train.loop import validation_score
+
+    counts = {"fer2013": 3560, "ferplus": 3199, "posed": 160}
+    steady = {"fer2013": 0.70, "ferplus": 0.86, "posed": 0.95}
+    # A 6-point swing on 160 CK+ faces no longer outweighs a 1-point gain on 3,560 FER2013 ones.
+    lucky_small_fold = {"fer2013": 0.69, "ferplus": 0.86, "posed": 1.00}
+    assert validation_score(steady, counts) > validation_score(lucky_small_fold, counts)
+    assert validation_score({"fer2013": 0.5}, counts) == 0.5

@@ -59,6 +59,17 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: torc
     return per_item.mean()
 
 
+def labelled(target: np.ndarray) -> np.ndarray:
+    """Items whose label is clear: hard labels, or FER+ majorities above half."""
+    return target.max(axis=1) > 0.5
+
+
+def validation_score(val: dict[str, float], counts: dict[str, int]) -> float:
+    """Accuracy pooled over every head's labelled validation items, each head weighted by its
+    item count: a 160-face CK+ fold must not swing the choice of the best epoch."""
+    return sum(acc * counts[h] for h, acc in val.items()) / sum(counts[h] for h in val)
+
+
 def evaluate_heads(model: torch.nn.Module, data: CombinedDataset, batch: int = 512,
                    flip: bool = False) -> dict[str, float]:
     """Top-1 accuracy of each head on the items that head has a label for."""
@@ -79,8 +90,7 @@ def evaluate_heads(model: torch.nn.Module, data: CombinedDataset, batch: int = 5
         if not outputs[h]:
             continue
         target = data.targets[h]
-        # Only items whose label is clear: hard labels, or FER+ majorities above half.
-        has = target.max(axis=1) > 0.5
+        has = labelled(target)
         if has.any():
             pred = torch.cat(outputs[h]).argmax(1).numpy()
             result[h] = float((pred[has] == target[has].argmax(1)).mean())
@@ -125,6 +135,7 @@ class Trainer:
             self._load_weights(Path(tc["init_from"]))
         # oneDNN's convolutions run ~12 % faster per training step in NHWC on this CPU.
         self.model = self.model.to(memory_format=torch.channels_last)
+        self.val_counts = {h: int(labelled(self.val_data.targets[h]).sum()) for h in self.heads}
         self.weights = {h: class_weights(self.train_data.targets[h], tc["class_weight_power"])
                         for h in self.heads}
         self.aug = AugmentConfig(**config.get("augment", {}))
@@ -235,7 +246,7 @@ class Trainer:
                            "continue with --resume")
                 break
             r = self.train_epoch()
-            score = float(np.mean(list(r.val.values()))) if r.val else -r.loss
+            score = validation_score(r.val, self.val_counts) if r.val else -r.loss
             if score > self.best_score:
                 self.best_score, self.best_epoch = score, r.epoch
                 self.save("best.pt")
