@@ -164,9 +164,10 @@ def test_shared_between_threads(blazeface, crowd):
     assert all(r == expected for r in results)
 
 
-def test_detect_near_finds_the_known_faces_only(crowd):
+@pytest.mark.parametrize("near_input", [96, 128])
+def test_detect_near_finds_the_known_faces_only(crowd, near_input):
     frame, truth = crowd
-    detector = BlazeFaceDetector(tiles=False)
+    detector = BlazeFaceDetector(tiles=False, near_input=near_input)
     near = detector.detect_near(frame, truth)
     assert len(near) == len(truth)
     for box in truth:
@@ -176,3 +177,8 @@ def test_detect_near_finds_the_known_faces_only(crowd):
     assert len(one) == 1 and iou(one[0].box_xyxy, truth[0]) > 0.4
     assert detector.detect_near(frame, []) == []
     assert detector.detect_near(np.full((480, 640, 3), 128, np.uint8), truth) == []
+
+
+def test_near_input_must_suit_the_model_strides():
+    with pytest.raises(FerkitError, match="multiple of 16"):
+        BlazeFaceDetector(near_input=100)

@@ -15,12 +15,13 @@ from ferkit.commands.image import add_common_options
 from ferkit.errors import FerkitError
 
 #: Video default: BlazeFace in whole-frame passes (no tiles), looking for faces from 28 px wide
-#: in a 640 px frame, i.e. 1/23 of the longer side at any size (56 px at 1280x720). At 640x480
-#: it found all the faces the tiled image default found in bench_pipeline.py, at ~1.4x its
-#: speed; the tracker bridges the odd frame the tiles would have saved. Keeping the smallest
-#: face a share of the frame keeps the whole-frame search's cost flat as frames grow, which
-#: lets 720p run at 2x real time. See docs/BENCHMARKS.md.
-VIDEO_DETECTOR = "blazeface:tiles=false,max_side=640"
+#: in frames up to 720 px and from 1/26 of the longer side beyond (49 px at 1280x720). At
+#: 640x480 it found all the faces the tiled image default found in bench_pipeline.py, at ~1.4x
+#: its speed; the tracker bridges the odd frame the tiles would have saved. A smallest face
+#: that grows with the frame keeps the whole-frame search at 720p from reading 2.7x more pixels;
+#: max_side=640 was faster still but missed a 60 px face in 720p (bench_stream.py).
+#: See docs/BENCHMARKS.md.
+VIDEO_DETECTOR = "blazeface:tiles=false,max_side=720"
 
 
 def parse_detector(spec: str) -> Any:

@@ -226,6 +226,9 @@ class BlazeFaceDetector:
     `tiles=False` in whole-frame passes, faster on large frames but finding fewer small faces.
     `min_face_px=None` runs the model once on the whole frame: fastest, but faces under
     ~10 % of the longer side are then missed.
+    `near_input`: the side, in pixels, each `detect_near` window is scaled to. 96 px (the face
+    then ~48 px) costs 1.3 ms a window against 2.0 ms at the model's native 128, with the same
+    boxes and eye points (benchmarks/bench_near.py).
     `max_side`: a frame whose longer side exceeds it is searched as if scaled down to it, so
     `min_face_px` counts at that size (56 px in a 1280x720 frame for max_side 640, 28 px):
     the search then costs about the same at any frame size. None: `min_face_px` everywhere.
@@ -247,6 +250,7 @@ class BlazeFaceDetector:
         threads: int = 1,
         tiles: bool = True,
         max_side: int | None = None,
+        near_input: int = 96,
     ) -> None:
         if model not in MODELS:
             raise FerkitError(f"unknown BlazeFace model {model!r}; choose one of {MODELS}")
@@ -255,6 +259,9 @@ class BlazeFaceDetector:
         self.iou_threshold = float(iou_threshold)
         self.tiles = bool(tiles)
         self.max_side = int(max_side) if max_side else None
+        if int(near_input) < 32 or int(near_input) % 16:
+            raise FerkitError(f"near_input must be a multiple of 16, 32 or more; got {near_input}")
+        self.near_input = int(near_input)
         self._main = _Model(model, min_score, int(threads))
         self.min_score = self._main.min_score
         self._close_up = (_Model("short_range", _CLOSE_UP_MIN_SCORE, int(threads))
@@ -293,14 +300,15 @@ class BlazeFaceDetector:
     def detect_near(self, image_bgr: np.ndarray, boxes: Sequence[BoxXYXY]) -> list[Face]:
         """Faces only near `boxes` (say, last frame's faces): one small pass per box.
 
-        Each pass is a square window twice the box's size around its centre, run through the
-        short-range model (or the main one when `close_up` is off), so the cost no longer
+        Each pass is a square window twice the box's size around its centre, scaled to
+        `near_input` pixels and run through the short-range model (or the main one when
+        `close_up` is off), so the cost no longer
         grows with the frame size or the smallest face searched for. Faces outside every
         window are not found: video callers run `detect` now and then for new faces.
         """
         height, width = image_bgr.shape[:2]
         model = self._close_up or self._main
-        size = model.input_size
+        size = self.near_input
         passes = []
         for x1, y1, x2, y2 in boxes:
             side = max(2.0 * max(x2 - x1, y2 - y1), 16.0)
