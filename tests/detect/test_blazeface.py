@@ -164,7 +164,7 @@ def test_shared_between_threads(blazeface, crowd):
     assert all(r == expected for r in results)
 
 
-@pytest.mark.parametrize("near_input", [96, 128])
+@pytest.mark.parametrize("near_input", [80, 128])
 def test_detect_near_finds_the_known_faces_only(crowd, near_input):
     frame, truth = crowd
     detector = BlazeFaceDetector(tiles=False, near_input=near_input)
@@ -177,6 +177,12 @@ def test_detect_near_finds_the_known_faces_only(crowd, near_input):
     assert len(one) == 1 and iou(one[0].box_xyxy, truth[0]) > 0.4
     assert detector.detect_near(frame, []) == []
     assert detector.detect_near(np.full((480, 640, 3), 128, np.uint8), truth) == []
+
+
+def test_detect_near_without_close_up_runs_the_full_range_model_at_its_own_size(crowd):
+    frame, truth = crowd
+    near = BlazeFaceDetector(tiles=False, close_up=False).detect_near(frame, truth[:2])
+    assert len(near) == 2
 
 
 def test_near_input_must_suit_the_model_strides():

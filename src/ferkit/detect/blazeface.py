@@ -226,9 +226,10 @@ class BlazeFaceDetector:
     `tiles=False` in whole-frame passes, faster on large frames but finding fewer small faces.
     `min_face_px=None` runs the model once on the whole frame: fastest, but faces under
     ~10 % of the longer side are then missed.
-    `near_input`: the side, in pixels, each `detect_near` window is scaled to. 96 px (the face
-    then ~48 px) costs 1.3 ms a window against 2.0 ms at the model's native 128, with the same
-    boxes and eye points (benchmarks/bench_near.py).
+    `near_input`: the side, in pixels, each short-range `detect_near` window is scaled to (the
+    full-range model, used there when `close_up` is off, keeps its 192). 80 px (the face
+    then ~40 px) costs 1.05 ms a window against 2.0 ms at the model's native 128, with boxes
+    and eye points as close to the whole-frame search's (benchmarks/bench_near.py).
     `max_side`: a frame whose longer side exceeds it is searched as if scaled down to it, so
     `min_face_px` counts at that size (56 px in a 1280x720 frame for max_side 640, 28 px):
     the search then costs about the same at any frame size. None: `min_face_px` everywhere.
@@ -250,7 +251,7 @@ class BlazeFaceDetector:
         threads: int = 1,
         tiles: bool = True,
         max_side: int | None = None,
-        near_input: int = 96,
+        near_input: int = 80,
     ) -> None:
         if model not in MODELS:
             raise FerkitError(f"unknown BlazeFace model {model!r}; choose one of {MODELS}")
@@ -307,8 +308,10 @@ class BlazeFaceDetector:
         window are not found: video callers run `detect` now and then for new faces.
         """
         height, width = image_bgr.shape[:2]
-        model = self._close_up or self._main
-        size = self.near_input
+        short = self._close_up or (self._main if self.model == "short_range" else None)
+        model = short or self._main
+        # near_input suits the short-range network; the full-range one keeps its own size.
+        size = self.near_input if short else model.input_size
         passes = []
         for x1, y1, x2, y2 in boxes:
             side = max(2.0 * max(x2 - x1, y2 - y1), 16.0)
