@@ -487,8 +487,11 @@ def analyze_video(
 ) -> Iterator[FrameResult]:
     """`analyze_frames` over `iter_frames(source, every)`: a video file or camera, tracked.
 
-    Frames are decoded up to two ahead in a thread (`prefetch`)."""
-    return analyze_frames(recognizer, prefetch(iter_frames(source, every, max_frames=max_frames)),
+    Frames are decoded ahead in a thread (`prefetch`): two for a file, one for a camera,
+    where every frame waiting in the queue is a frame of delay."""
+    depth = 1 if describe_source(source)[2] else 2
+    frames = prefetch(iter_frames(source, every, max_frames=max_frames), depth)
+    return analyze_frames(recognizer, frames,
                           label_set, smooth=smooth, tracker=tracker, tta=tta,
                           redetect_every=redetect_every)
 
