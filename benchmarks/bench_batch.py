@@ -34,7 +34,7 @@ from bench_detect import backgrounds, head_patch, sources  # noqa: E402
 
 from ferkit.batch import BatchSettings, run_batch  # noqa: E402
 from ferkit.batch.local import LocalEngine  # noqa: E402
-from ferkit.commands.video import VIDEO_DETECTOR, parse_detector  # noqa: E402
+from ferkit.detect.spec import VIDEO_DETECTOR, parse_detector  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402
 from ferkit.video import AtomicVideoWriter, analyze_video  # noqa: E402
 

@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 
 from ferkit.align import DEFAULT_MARGIN, crop_face, eye_angle
-from ferkit.commands.video import parse_detector
 from ferkit.datasets.sources import read_source
 from ferkit.detect import DEFAULT_DETECTOR
+from ferkit.detect.spec import parse_detector
 from ferkit.labels import label_names
 from ferkit.model import ExpressionModel
 

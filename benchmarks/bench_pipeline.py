@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_detect import backgrounds, compose, head_patch, match, sources  # noqa: E402
 
-from ferkit.commands.video import VIDEO_DETECTOR, parse_detector  # noqa: E402
 from ferkit.detect import DEFAULT_DETECTOR  # noqa: E402
+from ferkit.detect.spec import VIDEO_DETECTOR, parse_detector  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402
 from ferkit.video import AtomicVideoWriter, analyze_video  # noqa: E402
 

@@ -8,7 +8,7 @@ rolled, re-lit, at the listed widths, but cut closer round the head so that all 
 drifting slowly over a textured background, 30 fps,
 mp4v. Each cell runs `ferkit.video.analyze_video` over the whole clip with the video
 default detector and `redetect_every` K (1: the whole frame searched every frame; the CLI's
-default is `ferkit.commands.video.REDETECT_EVERY`): frames per second over the wall time,
+default is `ferkit.detect.spec.REDETECT_EVERY`): frames per second over the wall time,
 that as a multiple of the clip's real time, and the share of true faces found over all
 frames (centre inside the true box, width 0.5-2x). `--fer` adds the `fer` package's default
 pipeline (see bench_vs_fer.py) run on every frame of the same clips, decoding included, as
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_detect import backgrounds, compose, head_patch, match, sources  # noqa: E402
 from bench_pipeline import SCENES  # noqa: E402
 
-from ferkit.commands.video import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector  # noqa: E402
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402
 from ferkit.video import AtomicVideoWriter, analyze_video, iter_frames  # noqa: E402
 

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_detect import match  # noqa: E402
 from bench_pipeline import SCENES, median_ms, scene_frames  # noqa: E402
 
-from ferkit.commands.video import VIDEO_DETECTOR, parse_detector  # noqa: E402
 from ferkit.datasets.sources import read_source  # noqa: E402
 from ferkit.detect import DEFAULT_DETECTOR  # noqa: E402
+from ferkit.detect.spec import VIDEO_DETECTOR, parse_detector  # noqa: E402
 from ferkit.faces import Face  # noqa: E402
 from ferkit.labels import label_names, project  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402

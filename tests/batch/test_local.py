@@ -13,7 +13,7 @@ from cli_helpers import run
 from ferkit.batch import BatchSettings, run_batch
 from ferkit.batch.local import LocalEngine
 from ferkit.batch.plan import InputItem, Job
-from ferkit.commands.video import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector
 from ferkit.recognizer import Recognizer
 from ferkit.video import analyze_video, track_faces
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 
-from ferkit.commands.video import REDETECT_EVERY, VIDEO_DETECTOR
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names
 from ferkit.outputs import IMAGE_SUFFIXES, expand_inputs

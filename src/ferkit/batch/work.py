@@ -32,7 +32,7 @@ class JobResult:
 
 def make_recognizer(settings: BatchSettings):
     """The Recognizer `settings` describe (FerkitError for a bad model or detector)."""
-    from ferkit.commands.video import parse_detector
+    from ferkit.detect.spec import parse_detector
     from ferkit.recognizer import Recognizer
 
     return Recognizer(settings.model, detector=parse_detector(settings.detector),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ferkit.commands.video import VIDEO_DETECTOR
+from ferkit.detect.spec import VIDEO_DETECTOR
 from ferkit.errors import FerkitError
 from ferkit.labels import LABEL_SETS
 

@@ -504,7 +504,7 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
 
     Raises FerkitError when the model or detector cannot be loaded or no window can be opened.
     """
-    from ferkit.commands.video import parse_detector
+    from ferkit.detect.spec import parse_detector
     from ferkit.model import ExpressionModel
     from ferkit.recognizer import Recognizer
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferkit.annotate import draw
-from ferkit.commands.video import REDETECT_EVERY, VIDEO_DETECTOR
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.faces import BoxXYXY, Face
 from ferkit.gui.sources import Frame
 from ferkit.labels import label_names

@@ -27,7 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferkit import __version__
-from ferkit.commands.video import REDETECT_EVERY
+from ferkit.detect.spec import REDETECT_EVERY
 from ferkit.errors import FerkitError, ImageError
 from ferkit.imageio import MAX_PIXELS, load_image
 from ferkit.labels import LABEL_SETS, label_names
