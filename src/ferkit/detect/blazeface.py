@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 
@@ -289,15 +289,30 @@ class BlazeFaceDetector:
         """Faces in a BGR uint8 image, best first, boxes and keypoints in its pixels."""
         height, width = image_bgr.shape[:2]
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        passes = self.passes(height, width)
-        parts = [self._main.run(rgb, passes)]
+        runs = [(self._main, self.passes(height, width))]
         if self._close_up is not None:
             size = self._close_up.input_size
             side = max(height, width)
             whole = Pass((width - side) / 2, (height - side) / 2, size / side, size, size)
-            boxes, points, scores = self._close_up.run(rgb, [whole])
-            big = boxes[:, 2] - boxes[:, 0] >= _CLOSE_UP_MIN_FRACTION * min(height, width)
-            parts.append((boxes[big], points[big], scores[big]))
+            runs.append((self._close_up, [whole]))
+        # Shrinking the whole frame with INTER_AREA is most of a pass's cost: when every pass
+        # is at half size or less, shrink once and render all of them from that copy.
+        top = max(p.scale for _, passes in runs for p in passes)
+        kx = ky = 1.0
+        if top <= 0.5:
+            rgb = cv2.resize(rgb, (max(1, round(width * top)), max(1, round(height * top))),
+                             interpolation=cv2.INTER_AREA)
+            kx, ky = rgb.shape[1] / width, rgb.shape[0] / height
+            runs = [(model, [replace(p, x0=p.x0 * kx, y0=p.y0 * ky, scale=p.scale / kx)
+                             for p in passes]) for model, passes in runs]
+        parts = []
+        for model, passes in runs:
+            boxes, points, scores = model.run(rgb, passes)
+            boxes, points = boxes / (kx, ky, kx, ky), points / np.tile((kx, ky), 6)
+            if model is self._close_up:
+                big = boxes[:, 2] - boxes[:, 0] >= _CLOSE_UP_MIN_FRACTION * min(height, width)
+                boxes, points, scores = boxes[big], points[big], scores[big]
+            parts.append((boxes, points, scores))
         return self._faces(parts, width, height)
 
     def detect_near(self, image_bgr: np.ndarray, boxes: Sequence[BoxXYXY]) -> list[Face]:
