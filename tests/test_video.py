@@ -223,6 +223,15 @@ def test_prediction_bridges_a_missed_detection_of_a_moving_face():
     assert ids(predict=False) == [1, 1, 1, 1, 2, 2, 2]
 
 
+def test_a_one_frame_jump_of_the_box_keeps_the_id():
+    # A still 80 px face whose box jumps 22 px in one frame (as at a whole-frame search between
+    # near-face searches) and back: the velocity from the jump predicts the next box 44 px off,
+    # so only matching against the last box as well keeps the id.
+    tracker = IoUTracker(TrackerConfig(iou_threshold=0.5))
+    xs = [0, 0, 22, 0, 0]
+    assert [tracker.update([box_face(x, 0, w=80)])[0].track_id for x in xs] == [1] * 5
+
+
 def test_tracker_returns_copies_in_input_order():
     faces = [box_face(0, 0), box_face(100, 0)]
     tracked = IoUTracker().update(faces)

@@ -342,7 +342,14 @@ class IoUTracker:
         boxes = np.array([f.box_xyxy for f in faces], np.float64).reshape(-1, 4)
         predicted = np.array([t.predicted(cfg.predict) for t in self._tracks],
                              np.float64).reshape(-1, 4)
-        pairs = greedy_match(iou_matrix(predicted, boxes), cfg.iou_threshold)
+        overlap = iou_matrix(predicted, boxes)
+        if cfg.predict:
+            # A one-frame jump of the detector's box (whole-frame search and the near-face
+            # search place a box a little differently) becomes a velocity that throws the next
+            # prediction off twice as far: a face still where it was must match too.
+            last = np.array([t.box_xyxy for t in self._tracks], np.float64).reshape(-1, 4)
+            overlap = np.maximum(overlap, iou_matrix(last, boxes))
+        pairs = greedy_match(overlap, cfg.iou_threshold)
         ids: list[int | None] = [None] * len(faces)
         tracks: list[Track] = []
         matched_tracks = set()
