@@ -17,10 +17,11 @@ import numpy as np
 def _session(path: Path, threads: int):
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    from ferkit.runtime import session_options
+
+    # The settings ExpressionModel runs with, so the raw rows time what users get.
+    return ort.InferenceSession(str(path), session_options(threads),
+                                providers=["CPUExecutionProvider"])
 
 
 def _input_shape(session, batch: int) -> tuple[int, ...]:

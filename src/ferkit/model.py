@@ -14,6 +14,7 @@ import numpy as np
 
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
+from ferkit.runtime import session_options
 
 #: The model shipped inside the package, written by `ferkit export`.
 SHIPPED_MODEL = "models/fernet.onnx"
@@ -49,16 +50,9 @@ class ExpressionModel:
         path = Path(path)
         if not path.is_file():
             raise FerkitError(f"{path}: no such model file")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        # One call at a time per session; inter-op parallelism only adds thread contention here.
-        opts.inter_op_num_threads = 1
-        # Spinning worker threads burn a core between runs: in `ferkit video` on 2 cores they
-        # took it from the frame decoder (720p, 5 faces: 1.09x the wall time, 1.5x the CPU).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), session_options(threads),
+                                           providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own exception types for unreadable models
             raise FerkitError(f"{path}: not a loadable ONNX model ({exc})") from None
         meta = _read_metadata(path, session.get_modelmeta().custom_metadata_map)

@@ -14,6 +14,7 @@ import numpy as np
 from ferkit.detect.nms import weighted_nms
 from ferkit.errors import FerkitError
 from ferkit.faces import BoxXYXY, Face
+from ferkit.runtime import session_options
 
 #: Model files shipped beside this module (see LICENSE-blazeface.txt and
 #: tools/make_blazeface_onnx.py).
@@ -173,12 +174,8 @@ class _Model:
     def __init__(self, model: str, min_score: float | None, threads: int) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+        options = session_options(threads)
         options.log_severity_level = 3
-        # Idle ORT threads would spin and take the core the frame decoder needs (see model.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             _model_bytes(model), options, providers=["CPUExecutionProvider"])
         meta = json.loads(self.session.get_modelmeta().custom_metadata_map["ferkit"])
