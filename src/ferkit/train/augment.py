@@ -22,8 +22,8 @@ class AugmentConfig:
     contrast: float = 0.3       # +- relative
     erase_prob: float = 0.4
     erase_max_area: float = 0.2
-    # Users' photos, webcam frames and FER2013 itself are JPEGs; training on lossless copies
-    # alone left the model 1.3 points worse on FER2013's JPEGs than on the same faces as PNG.
+    # Users' photos, webcam frames and FER2013 itself are JPEGs; trained on lossless copies
+    # alone, the stage-2 model lost about 3 points at JPEG quality 75 (benchmarks/bench_jpeg.py).
     jpeg_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (50, 95)
 
