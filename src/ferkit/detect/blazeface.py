@@ -315,10 +315,10 @@ class BlazeFaceDetector:
     def detect_near(self, image_bgr: np.ndarray, boxes: Sequence[BoxXYXY]) -> list[Face]:
         """Faces only near `boxes` (say, last frame's faces): one small pass per box.
 
-        Each pass is a square window twice the box's size around its centre, scaled to
-        `near_input` pixels and run through the short-range model (or the main one when
-        `close_up` is off), so the cost no longer
-        grows with the frame size or the smallest face searched for. Faces outside every
+        Each pass is a square window twice the box's size around its centre, run through the
+        short-range model at `near_input` pixels (a full-range detector without `close_up`
+        uses its own model and size), so the cost no longer grows with the frame size or the
+        smallest face searched for. Faces outside every
         window are not found: video callers run `detect` now and then for new faces.
         """
         height, width = image_bgr.shape[:2]
