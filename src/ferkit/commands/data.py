@@ -34,6 +34,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sample faces per source and class in the grid (default 8)")
     s.set_defaults(run=run_stats)
 
+    k = actions.add_parser(
+        "pack", help="combine datasets into one compact file that `ferkit train` can use",
+        description="Combine the sources as `ferkit train` does (de-duplicated, leak-free, "
+                    "with validation folds) and write the result to one compact .npz: the "
+                    "faces as lossless WebP. Train from it elsewhere with "
+                    "--set data.prepared=FILE, without the original datasets.")
+    k.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="dataset folder or file (layout detected), or KIND=PATH")
+    k.add_argument("--out", type=Path, required=True, help="the .npz file to write")
+    k.add_argument("--label-set", default="ferplus", choices=("seed5", "fer2013", "ferplus"),
+                   help="classes kept when combining (default ferplus: all eight)")
+    k.add_argument("--val-fold", type=int, default=0,
+                   help="subject fold held out for CK+/JAFFE validation (default 0)")
+    k.add_argument("--cache-dir", type=Path, default=None,
+                   help="reuse/write combined-dataset caches here (as `ferkit train` does)")
+    k.set_defaults(run=run_pack)
+
 
 def _progress(message: str) -> None:
     # stderr, so that --json output on stdout stays machine-readable.
@@ -63,4 +80,25 @@ def run_stats(args: argparse.Namespace) -> int:
     else:
         print(stats.format_table(result), end="")
         print(f"\nsample grid: {grid}")
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    from ferkit.datasets import stats
+    from ferkit.datasets.combine import load_combined
+
+    if args.out.suffix != ".npz":
+        raise FerkitError(f"{args.out}: the packed file's name must end in .npz")
+    if args.out.exists():
+        raise FerkitError(f"{args.out} exists; choose another name (nothing is overwritten)")
+    stats.check_sources(args.sources)
+    _progress("reading and combining (a minute or more for FER2013 + FER+) ...")
+    data = load_combined(args.sources, args.label_set, args.cache_dir, args.val_fold)
+    try:
+        data.save(args.out, compact=True)
+    except OSError as exc:
+        raise FerkitError(f"{args.out}: cannot write ({exc.strerror or exc})") from None
+    counts = {split: int((data.split == split).sum()) for split in ("train", "val")}
+    print(f"{args.out}: {len(data)} faces ({counts['train']} train, {counts['val']} val), "
+          f"{args.out.stat().st_size / 1e6:.1f} MB")
     return 0

@@ -1,4 +1,4 @@
-"""Face-appropriate augmentation applied to whole batches of tensors (fast on CPU)."""
+"""Face-appropriate augmentation applied to whole batches of tensors, on the batch's device."""
 
 from __future__ import annotations
 
@@ -31,15 +31,19 @@ class AugmentConfig:
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """Randomly shift, rotate, scale, flip, re-light and partly erase a batch (N, 1, H, W)."""
     n, _, h, w = x.shape
+    dev = gen.device  # the batch's device: a GPU run draws its randomness there too
+
+    def rand(size: tuple[int, ...] | torch.Size) -> torch.Tensor:
+        return torch.rand(size, generator=gen, device=dev)
 
     def uniform(lo: float, hi: float, size: tuple[int, ...] = (n,)) -> torch.Tensor:
-        return torch.rand(size, generator=gen) * (hi - lo) + lo
+        return rand(size) * (hi - lo) + lo
 
     angle = uniform(-cfg.rotate_deg, cfg.rotate_deg) * math.pi / 180
     zoom = uniform(1 - cfg.scale, 1 + cfg.scale)
-    sign = torch.ones(n)
+    sign = torch.ones(n, device=dev)
     if cfg.flip:
-        sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)
+        sign = torch.where(rand((n,)) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta = torch.stack([
         torch.stack([cos * sign, -sin, uniform(-cfg.shift, cfg.shift) * 2], 1),
@@ -61,14 +65,14 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         aspect = torch.exp(uniform(math.log(0.5), math.log(2.0)))
         eh = (torch.sqrt(area * aspect) * h).clamp(1, h).long()
         ew = (torch.sqrt(area / aspect) * w).clamp(1, w).long()
-        top = (torch.rand(n, generator=gen) * (h - eh + 1)).long()
-        left = (torch.rand(n, generator=gen) * (w - ew + 1)).long()
-        rows = torch.arange(h).view(1, h, 1)
-        cols = torch.arange(w).view(1, 1, w)
+        top = (rand((n,)) * (h - eh + 1)).long()
+        left = (rand((n,)) * (w - ew + 1)).long()
+        rows = torch.arange(h, device=dev).view(1, h, 1)
+        cols = torch.arange(w, device=dev).view(1, 1, w)
         box = ((rows >= top.view(n, 1, 1)) & (rows < (top + eh).view(n, 1, 1))
                & (cols >= left.view(n, 1, 1)) & (cols < (left + ew).view(n, 1, 1)))
-        apply = (torch.rand(n, generator=gen) < cfg.erase_prob).view(n, 1, 1)
-        noise = torch.rand(x.shape, generator=gen)
+        apply = (rand((n,)) < cfg.erase_prob).view(n, 1, 1)
+        noise = rand(x.shape)
         x = torch.where((box & apply).unsqueeze(1), noise, x)
     return x
 
@@ -77,11 +81,26 @@ def jpeg_compress(x: torch.Tensor, prob: float, quality: tuple[int, int],
                   gen: torch.Generator) -> torch.Tensor:
     """Round-trip a random share `prob` of the batch through JPEG at a random quality."""
     n = x.shape[0]
-    apply = torch.rand(n, generator=gen) < prob
-    qualities = torch.randint(quality[0], quality[1] + 1, (n,), generator=gen)
-    pixels = (x[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-    out = x.clone()
-    for i in torch.nonzero(apply).flatten().tolist():
-        _, buf = cv2.imencode(".jpg", pixels[i], [cv2.IMWRITE_JPEG_QUALITY, int(qualities[i])])
+    apply = torch.rand(n, generator=gen, device=gen.device) < prob
+    qualities = torch.randint(quality[0], quality[1] + 1, (n,), generator=gen, device=gen.device)
+    # OpenCV codes on the CPU: one copy there and one back, not one per face.
+    out = x.cpu().clone()
+    pixels = (out[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    for i, q in zip(torch.nonzero(apply).flatten().tolist(),
+                    qualities[apply].tolist(), strict=True):
+        _, buf = cv2.imencode(".jpg", pixels[i], [cv2.IMWRITE_JPEG_QUALITY, int(q)])
         out[i, 0] = torch.from_numpy(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)).float() / 255
-    return out
+    return out.to(x.device)
+
+
+def mixup(x: torch.Tensor, targets: dict[str, torch.Tensor], lam: float,
+          perm: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Blend each item with item `perm[i]`: pixels and every head's target, by weight `lam`.
+
+    A head's target is kept only where both items had one (all-zero rows mean "no label").
+    """
+    mixed = {}
+    for h, t in targets.items():
+        both = (t.sum(1) > 0) & (t[perm].sum(1) > 0)
+        mixed[h] = (lam * t + (1 - lam) * t[perm]) * both.unsqueeze(1)
+    return lam * x + (1 - lam) * x[perm], mixed

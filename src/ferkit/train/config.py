@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
         "cache_dir": ".cache/ferkit",
         "val_fold": 0,
         "limit": 0,             # >0: use only this many training items (quick runs, tests)
+        "prepared": None,       # a `ferkit data pack` file: used instead of the sources
     },
     "model": {"name": "fernet_s", "dropout": 0.3},
     "train": {
@@ -35,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
         "threads": 0,                # 0: let torch decide
         "warmup": 0.15,              # fraction of the one-cycle schedule spent warming up
         "init_from": None,           # checkpoint whose weights start this run (new schedule)
+        "device": "auto",            # auto (a CUDA GPU if there is one), cpu or cuda
+        "time_budget": 0,            # >0: seconds; sets epochs from timed steps (then fixed)
+        "mixup_prob": 0.0,           # share of batches blended with a shuffled copy
+        "mixup_alpha": 0.2,          # blend weight ~ Beta(alpha, alpha)
+        "teachers": [],              # checkpoints whose averaged outputs teach this model
+        "distill_weight": 0.5,       # share of the loss from the teachers (the rest: labels)
+        "distill_temperature": 2.0,
     },
     "augment": {},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import time
 from dataclasses import dataclass
@@ -14,8 +15,9 @@ from tqdm import tqdm
 
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
 from ferkit.errors import FerkitError
-from ferkit.train.augment import AugmentConfig, augment
+from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.config import save_config
+from ferkit.train.distill import Teachers, distill_loss
 from ferkit.train.models import create_model
 
 #: Pixel normalisation, stored in the exported model's metadata.
@@ -51,12 +53,17 @@ def class_weights(targets: np.ndarray, power: float) -> torch.Tensor:
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
                        smoothing: float) -> torch.Tensor:
-    """Cross-entropy against target distributions, smoothed over the classes the head sees."""
+    """Per-item cross-entropy against target distributions, smoothed over the head's classes."""
     present = (weights > 0).float()
     target = (1 - smoothing) * target + smoothing * present / present.sum()
     logp = F.log_softmax(logits.float(), dim=1)
-    per_item = -(target * logp * weights).sum(dim=1)
-    return per_item.mean()
+    return -(target * logp * weights).sum(dim=1)
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` where `mask` holds (0 when it holds nowhere), with no GPU sync."""
+    m = mask.float()
+    return (values * m).sum() / m.sum().clamp_min(1.0)
 
 
 def labelled(target: np.ndarray) -> np.ndarray:
@@ -70,21 +77,34 @@ def validation_score(val: dict[str, float], counts: dict[str, int]) -> float:
     return sum(acc * counts[h] for h, acc in val.items()) / sum(counts[h] for h in val)
 
 
+def pick_device(name: str) -> torch.device:
+    """`train.device`: "auto" takes a CUDA GPU when there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise FerkitError(f"train.device={name}, but torch sees no CUDA GPU here")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise FerkitError(f"train.device={name!r}: use auto, cpu or cuda") from None
+
+
 def evaluate_heads(model: torch.nn.Module, data: CombinedDataset, batch: int = 512,
-                   flip: bool = False) -> dict[str, float]:
+                   flip: bool = False, device: torch.device | None = None) -> dict[str, float]:
     """Top-1 accuracy of each head on the items that head has a label for."""
+    device = device or torch.device("cpu")
     model.eval()
     outputs: dict[str, list[torch.Tensor]] = {h: [] for h in HEADS}
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
         for start in range(0, len(data), batch):
-            x = to_input(data.images[start : start + batch])
+            x = to_input(data.images[start : start + batch]).to(device)
             out = model(x)
             if flip:
                 out_f = model(torch.flip(x, dims=[3]))
                 out = {h: F.softmax(out[h], 1) + F.softmax(out_f[h], 1) for h in out}
             for h in HEADS:
                 if h in out:
-                    outputs[h].append(out[h].float())
+                    outputs[h].append(out[h].float().cpu())
     result = {}
     for h in HEADS:
         if not outputs[h]:
@@ -102,7 +122,9 @@ def make_optimizer(model: torch.nn.Module, tc: dict) -> torch.optim.Optimizer:
     if tc.get("optimizer", "adamw") == "sgd":
         return torch.optim.SGD(model.parameters(), lr=tc["lr"], momentum=tc["momentum"],
                                nesterov=True, weight_decay=tc["weight_decay"])
-    return torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"])
+    on_gpu = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(model.parameters(), lr=tc["lr"], weight_decay=tc["weight_decay"],
+                             fused=True if on_gpu else None)
 
 
 class Trainer:
@@ -115,11 +137,16 @@ class Trainer:
         if tc.get("threads"):
             torch.set_num_threads(int(tc["threads"]))
         torch.manual_seed(tc["seed"])
+        self.device = pick_device(str(tc.get("device", "auto")))
         dc = config["data"]
-        if not dc["sources"]:
+        if dc.get("prepared"):
+            # A file written by `ferkit data pack`: the same combination, without the sources.
+            data = CombinedDataset.load(Path(dc["prepared"]))
+        elif dc["sources"]:
+            data = load_combined(dc["sources"], dc["label_set"], Path(dc["cache_dir"]),
+                                 dc["val_fold"])
+        else:
             raise FerkitError("no training data: give --data SOURCE (or data.sources in config)")
-        data = load_combined(dc["sources"], dc["label_set"], Path(dc["cache_dir"]),
-                             dc["val_fold"])
         self.train_data = data.subset(data.split == "train")
         self.val_data = data.subset(data.split == "val")
         if dc.get("limit"):
@@ -135,20 +162,66 @@ class Trainer:
             self._load_weights(Path(tc["init_from"]))
         # oneDNN's convolutions are faster in NHWC on CPU: stage 3's epochs took ~130 s where
         # stage 2's took ~148 s, JPEG round-trips included (docs/eval/training-metrics-*.csv).
-        self.model = self.model.to(memory_format=torch.channels_last)
-        self.val_counts = {h: int(labelled(self.val_data.targets[h]).sum()) for h in self.heads}
-        self.weights = {h: class_weights(self.train_data.targets[h], tc["class_weight_power"])
+        self.model = self.model.to(self.device, memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its kernels
+        self.images = torch.from_numpy(self.train_data.images).to(self.device)
+        self.targets = {h: torch.from_numpy(self.train_data.targets[h]).to(self.device)
                         for h in self.heads}
+        self.teachers = None
+        if tc.get("teachers"):
+            self.teachers = Teachers(tc["teachers"], self.device)
+        self.val_counts = {h: int(labelled(self.val_data.targets[h]).sum()) for h in self.heads}
+        self.weights = {h: class_weights(self.train_data.targets[h],
+                                         tc["class_weight_power"]).to(self.device)
+                        for h in self.heads}
+        # Index tensors, not masks: indexing by a mask needs a GPU sync to count it.
+        self.present = {h: torch.nonzero(w > 0).flatten() for h, w in self.weights.items()}
         self.aug = AugmentConfig(**config.get("augment", {}))
         self.steps_per_epoch = max(1, len(self.train_data) // tc["batch_size"])
         self.optimizer = make_optimizer(self.model, tc)
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.epoch = 0
+        self.best_score = -1.0
+        self.best_epoch = -1
+
+    def _make_scheduler(self) -> None:
+        tc = self.config["train"]
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=tc["lr"], epochs=tc["epochs"],
             steps_per_epoch=self.steps_per_epoch, pct_start=float(tc.get("warmup", 0.15)),
         )
-        self.epoch = 0
-        self.best_score = -1.0
-        self.best_epoch = -1
+
+    def epochs_for_budget(self, seconds: float, warmup_steps: int = 5,
+                          timed_steps: int = 20) -> int:
+        """How many epochs fit in `seconds`, timed on real steps whose effects are undone."""
+        saved_model = copy.deepcopy(self.model.state_dict())
+        saved_opt = copy.deepcopy(self.optimizer.state_dict())
+        gen = self._generator(-1)
+        order = torch.randperm(len(self.train_data), generator=gen, device=self.device)
+        bs = self.config["train"]["batch_size"]
+        self.model.train()
+        for step in range(warmup_steps + timed_steps):
+            if step == warmup_steps:
+                self._sync()
+                start = time.perf_counter()
+            idx = order[(step * bs) % max(1, len(order) - bs):][:bs]
+            self._step(idx, gen, None)
+        self._sync()
+        per_step = (time.perf_counter() - start) / timed_steps
+        start = time.perf_counter()
+        evaluate_heads(self.model, self.val_data, device=self.device)
+        per_epoch = per_step * self.steps_per_epoch + time.perf_counter() - start
+        self.model.load_state_dict(saved_model)
+        self.optimizer.load_state_dict(saved_opt)
+        return max(1, int(seconds / per_epoch))
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(seed)
 
     def _load_weights(self, path: Path) -> None:
         """Start from another run's weights (a second training stage); heads must match."""
@@ -177,6 +250,9 @@ class Trainer:
         if not path.is_file():
             raise FerkitError(f"{path}: nothing to resume")
         state = torch.load(path, map_location="cpu", weights_only=False)
+        # A run sized by train.time_budget keeps the epoch count it was given.
+        self.config["train"]["epochs"] = state["config"]["train"]["epochs"]
+        self._make_scheduler()
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -184,46 +260,74 @@ class Trainer:
         self.best_epoch = state["best_epoch"]
 
     # -- training ----------------------------------------------------------------------
+    def _step(self, idx: torch.Tensor, gen: torch.Generator,
+              mix: tuple[float, torch.Tensor] | None) -> tuple[torch.Tensor, ...]:
+        """One optimiser step on the items `idx`: (loss, correct, seen) of the first head.
+
+        Everything stays a tensor: reading a value back would stall a GPU every step.
+        """
+        tc = self.config["train"]
+        x = self.images[idx].float().div_(255.0).unsqueeze(1)
+        x = (augment(x, self.aug, gen) - MEAN) / STD
+        targets = {h: self.targets[h][idx] for h in self.heads}
+        if mix is not None:
+            x, targets = mixup(x, targets, *mix)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(tc["bf16"])):
+            out = self.model(x)
+            soft = None
+            if self.teachers is not None:
+                soft = self.teachers.probabilities(x, self.present, tc["distill_temperature"])
+        loss = torch.zeros((), device=self.device)
+        for h in self.heads:
+            t = targets[h]
+            has = t.sum(1) > 0
+            loss = loss + tc["head_weights"].get(h, 1.0) * masked_mean(soft_cross_entropy(
+                out[h], t, self.weights[h], tc["label_smoothing"]), has)
+            if h == self.heads[0]:
+                correct = ((out[h].argmax(1) == t.argmax(1)) & has).sum()
+                seen = has.sum()
+        if soft is not None:
+            # Every item learns every head from the teachers, labelled for that head or not.
+            alpha = float(tc["distill_weight"])
+            kd = sum(tc["head_weights"].get(h, 1.0) * distill_loss(
+                out[h], soft[h], self.present[h], tc["distill_temperature"]) for h in soft)
+            loss = (1 - alpha) * loss + alpha * kd
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.detach(), correct, seen
+
     def train_epoch(self) -> EpochResult:
         tc = self.config["train"]
         seed = tc["seed"] * 100_003 + self.epoch
         torch.manual_seed(seed)  # dropout: each epoch's randomness depends only on its number
-        gen = torch.Generator().manual_seed(seed)
-        order = np.random.default_rng(seed).permutation(len(self.train_data))
+        gen = self._generator(seed)
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(len(self.train_data))
         bs = tc["batch_size"]
-        images = torch.from_numpy(self.train_data.images)
-        targets = {h: torch.from_numpy(self.train_data.targets[h]) for h in self.heads}
         self.model.train()
-        start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
+        start = time.perf_counter()
+        total_loss = correct = seen = torch.zeros((), device=self.device)
         bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {self.epoch + 1}",
                    leave=False, dynamic_ncols=True)
         for step in bar:
-            idx = torch.from_numpy(order[step * bs : (step + 1) * bs])
-            x = images[idx].float().div_(255.0).unsqueeze(1)
-            x = ((augment(x, self.aug, gen) - MEAN) / STD).contiguous(
-                memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bool(tc["bf16"])):
-                out = self.model(x)
-            loss = torch.zeros(())
-            for h in self.heads:
-                t = targets[h][idx]
-                has = t.sum(1) > 0
-                if has.any():
-                    loss = loss + tc["head_weights"].get(h, 1.0) * soft_cross_entropy(
-                        out[h][has], t[has], self.weights[h], tc["label_smoothing"])
-                    if h == self.heads[0]:
-                        correct += int((out[h][has].argmax(1) == t[has].argmax(1)).sum())
-                        seen += int(has.sum())
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.scheduler.step()
-            total_loss += loss.item()
-            bar.set_postfix(loss=f"{total_loss / (step + 1):.3f}",
-                            acc=f"{correct / max(seen, 1):.3f}")
+            idx = torch.from_numpy(order[step * bs : (step + 1) * bs]).to(self.device)
+            mix = None
+            if tc.get("mixup_prob", 0) > 0 and rng.random() < tc["mixup_prob"]:
+                perm = torch.randperm(len(idx), generator=gen, device=self.device)
+                mix = (float(rng.beta(tc["mixup_alpha"], tc["mixup_alpha"])), perm)
+            loss, c, n = self._step(idx, gen, mix)
+            total_loss, correct, seen = total_loss + loss, correct + c, seen + n
+            if step % 20 == 0 or step == self.steps_per_epoch - 1:
+                bar.set_postfix(loss=f"{total_loss.item() / (step + 1):.3f}",
+                                acc=f"{correct.item() / max(seen.item(), 1):.3f}")
         bar.close()
+        total_loss, correct, seen = total_loss.item(), int(correct), int(seen)
         lr = self.optimizer.param_groups[0]["lr"]
-        val = evaluate_heads(self.model, self.val_data)
+        val = evaluate_heads(self.model, self.val_data, device=self.device)
         self.epoch += 1
         return EpochResult(self.epoch, lr, total_loss / self.steps_per_epoch,
                            correct / max(seen, 1), val, time.perf_counter() - start)
@@ -231,10 +335,17 @@ class Trainer:
     def run(self, resume: bool = False) -> Path:
         """Train until the configured epochs or early stopping; return the best checkpoint."""
         self.out.mkdir(parents=True, exist_ok=True)
+        tc = self.config["train"]
         if resume:
             self.resume()
+        else:
+            if tc.get("time_budget"):
+                # Fixed in the saved config, so that the run can be repeated exactly.
+                tc["epochs"] = self.epochs_for_budget(float(tc["time_budget"]))
+                tqdm.write(f"train.time_budget={tc['time_budget']}s: {tc['epochs']} epochs "
+                           f"on {self.device}")
+            self._make_scheduler()
         save_config(self.config, self.out / "config.yaml")
-        tc = self.config["train"]
         metrics = self.out / "metrics.csv"
         if not resume and metrics.exists():
             metrics.unlink()

@@ -104,6 +104,12 @@ def fernet_m(heads: Sequence[str], **kw) -> ExpressionNet:
     return ExpressionNet((48, 96, 192, 384), (2, 2, 2), heads, **kw)
 
 
+@register_model
+def fernet_l(heads: Sequence[str], **kw) -> ExpressionNet:
+    """About 11M parameters, ~1 GMAC: a teacher for distillation, trained on a GPU."""
+    return ExpressionNet((64, 128, 256, 512), (2, 2, 2), heads, **kw)
+
+
 def count_macs(model: nn.Module, input_size: int = 48) -> int:
     """Multiply-accumulates of one forward pass at batch 1 (convolutions and linear layers)."""
     macs = 0
