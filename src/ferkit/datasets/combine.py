@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -83,7 +84,10 @@ class CombinedDataset:
     def load(cls, path: Path) -> CombinedDataset:
         """Read a dataset written by `save`, compact or not."""
         try:
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an .npz")
+            with z:
                 targets = {k[7:]: z[k] for k in z.files if k.startswith("target_")}
                 if "webp" in z.files:
                     images = _decode_all(z["webp"], z["webp_ends"])
@@ -91,7 +95,7 @@ class CombinedDataset:
                     images = z["images"]
                 return cls(images, z["split"], z["sources"], z["subjects"], targets,
                            json.loads(str(z["report"])))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise DatasetError(f"{path}: not a combined dataset file ({exc})") from None
 
 
@@ -103,12 +107,11 @@ def _encode_lossless(face: np.ndarray) -> bytes:
 
 
 def _decode_all(blob: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    starts = np.concatenate([[0], ends[:-1]])
-    faces = [cv2.imdecode(blob[a:b], cv2.IMREAD_GRAYSCALE)
-             for a, b in zip(starts, ends, strict=True)]
-    if not faces:
+    if len(ends) == 0:
         return np.zeros((0, SIZE, SIZE), np.uint8)
-    return np.stack(faces)
+    starts = np.concatenate([[0], ends[:-1]])
+    return np.stack([cv2.imdecode(blob[a:b], cv2.IMREAD_GRAYSCALE)
+                     for a, b in zip(starts, ends, strict=True)])
 
 
 def subject_fold(subject: str, folds: int = SUBJECT_FOLDS) -> int:

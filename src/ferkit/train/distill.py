@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,8 @@ def load_checkpoint_model(path: Path, device: torch.device) -> nn.Module:
         mc = state["config"]["model"]
         model = create_model(mc["name"], heads=state["heads"], dropout=mc.get("dropout", 0.0))
         model.load_state_dict(state["model"])
-    except (OSError, KeyError, RuntimeError) as exc:
+    except (OSError, KeyError, RuntimeError, TypeError, ValueError,
+            pickle.UnpicklingError) as exc:
         raise FerkitError(f"{path}: not a usable ferkit checkpoint ({exc})") from None
     return model.to(device, memory_format=torch.channels_last).eval()
 
@@ -47,19 +49,22 @@ class Teachers(nn.Module):
                       temperature: float) -> dict[str, torch.Tensor]:
         """Mean over the teachers of softmax(logits / T) over each head's `present` classes
         (an index tensor)."""
-        sums: dict[str, torch.Tensor] = {}
+        probs: dict[str, list[torch.Tensor]] = {}
         for member in self.members:
             for h, logits in member(x).items():
                 if h in present:
                     p = F.softmax(logits.float()[:, present[h]] / temperature, dim=1)
-                    sums[h] = sums[h] + p if h in sums else p
-        return {h: s / len(self.members) for h, s in sums.items()}
+                    probs.setdefault(h, []).append(p)
+        # A head is averaged over the teachers that have it.
+        return {h: sum(ps) / len(ps) for h, ps in probs.items()}
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        outs = [member(x) for member in self.members]
-        return {h: torch.log(sum(F.softmax(o[h].float(), dim=1) for o in outs) / len(outs))
-                for h in outs[0]}
+        probs: dict[str, list[torch.Tensor]] = {}
+        for member in self.members:
+            for h, logits in member(x).items():
+                probs.setdefault(h, []).append(F.softmax(logits.float(), dim=1))
+        return {h: torch.log(sum(ps) / len(ps)) for h, ps in probs.items()}
 
 
 def distill_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,

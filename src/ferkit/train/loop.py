@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,7 +229,7 @@ class Trainer:
         try:
             state = torch.load(path, map_location="cpu", weights_only=False)
             self.model.load_state_dict(state["model"])
-        except (OSError, KeyError, RuntimeError) as exc:
+        except (OSError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError) as exc:
             raise FerkitError(f"{path}: cannot initialise from this checkpoint ({exc})") from None
 
     # -- checkpoints -------------------------------------------------------------------
@@ -251,7 +252,9 @@ class Trainer:
             raise FerkitError(f"{path}: nothing to resume")
         state = torch.load(path, map_location="cpu", weights_only=False)
         # A run sized by train.time_budget keeps the epoch count it was given.
-        self.config["train"]["epochs"] = state["config"]["train"]["epochs"]
+        for key in ("epochs", "time_budget", "sized_by"):
+            if key in state["config"]["train"]:
+                self.config["train"][key] = state["config"]["train"][key]
         self._make_scheduler()
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -340,10 +343,11 @@ class Trainer:
             self.resume()
         else:
             if tc.get("time_budget"):
-                # Fixed in the saved config, so that the run can be repeated exactly.
                 tc["epochs"] = self.epochs_for_budget(float(tc["time_budget"]))
-                tqdm.write(f"train.time_budget={tc['time_budget']}s: {tc['epochs']} epochs "
-                           f"on {self.device}")
+                tc["sized_by"] = f"time_budget={tc['time_budget']}s on {self.device}"
+                tqdm.write(f"train.{tc['sized_by']}: {tc['epochs']} epochs")
+                # The saved config.yaml repeats this run: the same epochs, no new timing.
+                tc["time_budget"] = 0
             self._make_scheduler()
         save_config(self.config, self.out / "config.yaml")
         metrics = self.out / "metrics.csv"
