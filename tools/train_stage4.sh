@@ -7,7 +7,7 @@
 # TEACHER_S / STUDENT_S set the budgets (seconds); EXTRA adds --set overrides to every run.
 set -uo pipefail
 pack=$1 runs=$2
-t_s=${TEACHER_S:-200} s_s=${STUDENT_S:-200}
+t_s=${TEACHER_S:-200} s_s=${STUDENT_S:-190}
 mkdir -p "$runs"
 train() {  # NAME KILL_AFTER ferkit-train-args...
     local name=$1 limit=$2
