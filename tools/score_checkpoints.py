@@ -1,7 +1,7 @@
 """Validation accuracy per head of `ferkit train` checkpoints, each alone and all averaged.
 
     python tools/score_checkpoints.py --prepared combined.npz runs/teacher-*/best.pt
-    python tools/score_checkpoints.py --data ../shared/datasets/fer2013 ... runs/x/best.pt
+    python tools/score_checkpoints.py --data ../shared/datasets/fer2013 --data ... runs/x/best.pt
 
 The validation split is the one training used (combined, lossless FER+ pixels where a face has
 them), so the figures match the run's metrics.csv, not `ferkit evaluate` on the JPEGs.
@@ -13,8 +13,6 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from ferkit.datasets.combine import CombinedDataset, load_combined
 from ferkit.train.distill import Teachers
 from ferkit.train.loop import evaluate_heads, pick_device
@@ -24,7 +22,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
     parser.add_argument("--prepared", type=Path, help="a `ferkit data pack` file")
-    parser.add_argument("--data", nargs="+", default=[], help="dataset sources instead")
+    parser.add_argument("--data", action="append", default=[], metavar="SOURCE",
+                        help="a dataset source instead (repeatable), as `ferkit train --data`")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/ferkit"))
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
@@ -39,8 +38,7 @@ def main() -> None:
         rows[str(path)] = evaluate_heads(Teachers([path], device), val, device=device)
     if len(args.checkpoints) > 1:
         rows["ensemble"] = evaluate_heads(Teachers(args.checkpoints, device), val, device=device)
-    with torch.no_grad():
-        print(json.dumps(rows, indent=1))
+    print(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

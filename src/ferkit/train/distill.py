@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,20 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ferkit.errors import FerkitError
-from ferkit.train.models import create_model
-
-
-def load_checkpoint_model(path: Path, device: torch.device) -> nn.Module:
-    """The network saved in a `ferkit train` checkpoint, in eval mode on `device`."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        mc = state["config"]["model"]
-        model = create_model(mc["name"], heads=state["heads"], dropout=mc.get("dropout", 0.0))
-        model.load_state_dict(state["model"])
-    except (OSError, KeyError, RuntimeError, TypeError, ValueError,
-            pickle.UnpicklingError) as exc:
-        raise FerkitError(f"{path}: not a usable ferkit checkpoint ({exc})") from None
-    return model.to(device, memory_format=torch.channels_last).eval()
+from ferkit.train.checkpoint import load_checkpoint
 
 
 class Teachers(nn.Module):
@@ -37,7 +23,8 @@ class Teachers(nn.Module):
         super().__init__()
         if not paths:
             raise FerkitError("train.teachers is empty: name at least one checkpoint")
-        self.members = nn.ModuleList(load_checkpoint_model(Path(p), device) for p in paths)
+        self.members = nn.ModuleList(
+            load_checkpoint(p)[0].to(device, memory_format=torch.channels_last) for p in paths)
         for p in self.parameters():
             p.requires_grad_(False)
 
@@ -45,26 +32,21 @@ class Teachers(nn.Module):
         return super().train(False)
 
     @torch.no_grad()
-    def probabilities(self, x: torch.Tensor, present: dict[str, torch.Tensor],
-                      temperature: float) -> dict[str, torch.Tensor]:
-        """Mean over the teachers of softmax(logits / T) over each head's `present` classes
-        (an index tensor)."""
+    def probabilities(self, x: torch.Tensor, present: dict[str, torch.Tensor] | None = None,
+                      temperature: float = 1.0) -> dict[str, torch.Tensor]:
+        """Mean over the teachers of softmax(logits / T), for the heads in `present` and over
+        their classes there (index tensors); every head and class when `present` is None."""
         probs: dict[str, list[torch.Tensor]] = {}
         for member in self.members:
             for h, logits in member(x).items():
-                if h in present:
-                    p = F.softmax(logits.float()[:, present[h]] / temperature, dim=1)
-                    probs.setdefault(h, []).append(p)
+                if present is None or h in present:
+                    classes = logits.float() if present is None else logits.float()[:, present[h]]
+                    probs.setdefault(h, []).append(F.softmax(classes / temperature, dim=1))
         # A head is averaged over the teachers that have it.
         return {h: sum(ps) / len(ps) for h, ps in probs.items()}
 
-    @torch.no_grad()
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        probs: dict[str, list[torch.Tensor]] = {}
-        for member in self.members:
-            for h, logits in member(x).items():
-                probs.setdefault(h, []).append(F.softmax(logits.float(), dim=1))
-        return {h: torch.log(sum(ps) / len(ps)) for h, ps in probs.items()}
+        return {h: torch.log(p) for h, p in self.probabilities(x).items()}
 
 
 def distill_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,

@@ -17,8 +17,8 @@ from ferkit.datasets.combine import SIZE
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS
 from ferkit.onnxweights import store_weights_fp16
+from ferkit.train.checkpoint import load_checkpoint
 from ferkit.train.loop import MEAN, STD
-from ferkit.train.models import create_model
 
 INPUT_NAME = "faces"
 OUTPUT_PREFIX = "probs_"
@@ -73,27 +73,6 @@ def parse_head_choices(items: Sequence[str]) -> dict[str, str]:
             raise FerkitError(f"--head {item!r} must look like LABELSET=HEAD, e.g. seed5=ferplus")
         out[label_set.strip()] = head.strip()
     return out
-
-
-def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuild the model saved by `Trainer.save` in eval mode; return it with the checkpoint."""
-    path = Path(path)
-    if not path.is_file():
-        raise FerkitError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise FerkitError(f"{path}: not a readable torch checkpoint ({exc})") from None
-    if not isinstance(state, dict) or not {"model", "config", "heads"} <= set(state):
-        raise FerkitError(f"{path}: not a ferkit training checkpoint "
-                          "(expected the last.pt/best.pt that `ferkit train` writes)")
-    mc = state["config"]["model"]
-    model = create_model(mc["name"], heads=state["heads"], dropout=mc.get("dropout", 0.0))
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise FerkitError(f"{path}: weights do not fit {mc['name']} ({exc})") from None
-    return model.eval(), state
 
 
 def training_summary(state: Mapping) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from tqdm import tqdm
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
 from ferkit.errors import FerkitError
 from ferkit.train.augment import AugmentConfig, augment, mixup
+from ferkit.train.checkpoint import load_weights, read_checkpoint
 from ferkit.train.config import save_config
 from ferkit.train.distill import Teachers, distill_loss
 from ferkit.train.models import create_model
@@ -160,7 +160,8 @@ class Trainer:
         self.model = create_model(config["model"]["name"], heads=self.heads,
                                   dropout=config["model"]["dropout"])
         if tc.get("init_from"):
-            self._load_weights(Path(tc["init_from"]))
+            # A later training stage starts from another run's weights; heads must match.
+            load_weights(self.model, read_checkpoint(tc["init_from"]), tc["init_from"])
         # oneDNN's convolutions are faster in NHWC on CPU: stage 3's epochs took ~130 s where
         # stage 2's took ~148 s, JPEG round-trips included (docs/eval/training-metrics-*.csv).
         self.model = self.model.to(self.device, memory_format=torch.channels_last)
@@ -224,14 +225,6 @@ class Trainer:
     def _generator(self, seed: int) -> torch.Generator:
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def _load_weights(self, path: Path) -> None:
-        """Start from another run's weights (a second training stage); heads must match."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-            self.model.load_state_dict(state["model"])
-        except (OSError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError) as exc:
-            raise FerkitError(f"{path}: cannot initialise from this checkpoint ({exc})") from None
-
     # -- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
         return {
@@ -250,7 +243,7 @@ class Trainer:
         path = self.out / "last.pt"
         if not path.is_file():
             raise FerkitError(f"{path}: nothing to resume")
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = read_checkpoint(path)
         # A run sized by train.time_budget keeps the epoch count it was given.
         for key in ("epochs", "time_budget", "sized_by"):
             if key in state["config"]["train"]:
