@@ -34,7 +34,9 @@ DEFAULTS: dict[str, Any] = {
         "patience": 10,
         "seed": 0,
         "threads": 0,                # 0: let torch decide
-        "warmup": 0.15,              # fraction of the one-cycle schedule spent warming up
+        "warmup": 0.15,              # fraction of the schedule spent warming up
+        "schedule": "onecycle",      # or "constant": warm up, then hold train.lr
+        "swa_start": 0,              # >0: average the weights of this epoch on into swa.pt
         "init_from": None,           # checkpoint whose weights start this run (new schedule)
         "device": "auto",            # auto (a CUDA GPU if there is one), cpu or cuda
         "time_budget": 0,            # >0: seconds; sets epochs from timed steps (then fixed)
