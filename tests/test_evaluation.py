@@ -154,7 +154,8 @@ def test_evaluate_json_and_figure(tiny_model, fer2013_dir, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["source"] == "fer2013" and report["head"] == "fer2013"
     assert report["classes"] == ["happy", "angry", "sad", "neutral", "surprise"]
-    assert report["samples"] == {"read": 20, "evaluated": 9, "other_split": 8,
+    # Only the validation split is decoded: the 8 training faces are never read.
+    assert report["samples"] == {"read": 12, "evaluated": 9, "other_split": 0,
                                  "excluded_no_majority": 0,
                                  "excluded_not_in_label_set": {"disgust": 3}}
     cm = np.array(report["confusion_matrix"])
@@ -198,6 +199,14 @@ def test_evaluate_errors(tiny_model, ckplus_dir, capsys, extra, message):
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("ferkit: error:") and message in err and err.count("\n") == 1
+
+
+def test_evaluate_a_split_the_layout_lacks(tiny_model, fer2013_dir, capsys):
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir),
+            "--split", "test"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err == f"ferkit: error: {fer2013_dir}: no samples in split 'test'\n"
 
 
 def test_evaluate_missing_model(tmp_path, ckplus_dir, capsys):

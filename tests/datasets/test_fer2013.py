@@ -81,6 +81,23 @@ def test_folders_read_labels_and_splits_from_file_names(make, face):
     assert np.abs(image.astype(int) - face(2)).mean() < 3  # JPEG, close to the original
 
 
+def test_folders_skip_other_splits_without_decoding_them(make, face):
+    root = make.fer2013_folders(_folder_items(face))
+    (root / "train" / "angry" / "Training_1.jpg").write_bytes(b"not a jpeg")
+    val = list(read_fer2013_folders(root, splits=("val",)))  # the corrupt file is never read
+    assert [s.path.rsplit("/", 1)[1] for s in val] == ["PublicTest_5.jpg"]
+    with pytest.raises(DatasetError, match="Training_1.jpg"):
+        list(read_fer2013_folders(root))
+
+
+def test_csv_skips_other_splits_without_parsing_them(make, face):
+    path = make.fer2013_csv([(0, face(1), "Training"), (3, face(2), "PublicTest")])
+    path.write_text(path.read_text() + "9,1 2 3,Training\n")  # malformed, but not asked for
+    assert [s.split for s in read_fer2013_csv(path, splits=("val",))] == ["val"]
+    with pytest.raises(DatasetError, match=":4: malformed row"):
+        list(read_fer2013_csv(path))
+
+
 def test_folders_with_only_train(make, face):
     root = make.fer2013_folders(_folder_items(face)[:2])
     assert {s.split for s in read_fer2013_folders(root)} == {"train"}

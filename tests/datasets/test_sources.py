@@ -36,6 +36,17 @@ def test_read_source_reads_happy_from_every_layout(layouts):
         assert [s.label for s in samples] == ["happy"], kind
 
 
+def test_read_source_keeps_the_asked_splits_and_reads_splitless_layouts_whole(layouts):
+    for kind, path in layouts.items():
+        val_only = list(read_source(str(path), splits=("val",)))
+        # Only the FER2013 and FER+ layouts name splits; their one face is a training face.
+        if kind in ("fer2013", "fer2013csv", "ferplus"):
+            assert val_only == [], kind
+            assert len(list(read_source(str(path), splits=("train", "val")))) == 1, kind
+        else:  # read whole: CK+ and JAFFE fold by subject, own photos are all for training
+            assert len(val_only) == 1, kind
+
+
 def test_explicit_kind_overrides_detection(layouts):
     # A FER2013 folder read as own photos: the train/ folder becomes a (bad) class name.
     assert parse_source(f"own={layouts['own']}") == ("own", layouts["own"])

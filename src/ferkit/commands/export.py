@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         from ferkit.datasets.sources import read_source
         from ferkit.train.quantize import calibration_faces, quantize_int8
 
-        faces = calibration_faces(read_source(args.int8_calibration))
+        faces = calibration_faces(read_source(args.int8_calibration, splits=("train",)))
         quantize_int8(args.out, args.out, faces)
         size_mb = args.out.stat().st_size / 1e6
         print(f"quantised to int8 on {len(faces)} training faces: {args.out} ({size_mb:.1f} MB)")

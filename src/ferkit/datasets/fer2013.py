@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +17,10 @@ _USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "tes
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
-def read_fer2013_csv(path: str | Path) -> Iterator[FaceSample]:
-    """Yield samples from Kaggle's `fer2013.csv` (columns emotion, pixels, Usage)."""
+def read_fer2013_csv(path: str | Path, splits: Collection[str] | None = None
+                     ) -> Iterator[FaceSample]:
+    """Yield samples from Kaggle's `fer2013.csv` (columns emotion, pixels, Usage), of
+    `splits` only when given (train, val, test)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: FER2013 CSV not found")
@@ -30,6 +32,8 @@ def read_fer2013_csv(path: str | Path) -> Iterator[FaceSample]:
                 f"{path}: not a FER2013 CSV, missing column(s) {', '.join(sorted(missing))}"
             )
         for row_no, row in enumerate(reader, start=2):
+            if splits is not None and _USAGE_TO_SPLIT.get(row["Usage"]) not in splits:
+                continue
             try:
                 pixels = np.array(row["pixels"].split(), dtype=np.uint8)
                 label = FER2013_CODES[int(row["emotion"])]
@@ -56,8 +60,10 @@ def split_from_filename(name: str) -> str:
         ) from None
 
 
-def read_fer2013_folders(root: str | Path) -> Iterator[FaceSample]:
-    """Yield samples from the `train|test/<class>/<Usage>_<id>.jpg` layout."""
+def read_fer2013_folders(root: str | Path, splits: Collection[str] | None = None
+                         ) -> Iterator[FaceSample]:
+    """Yield samples from the `train|test/<class>/<Usage>_<id>.jpg` layout, of `splits` only
+    when given (the split comes from the file name, so the others are never decoded)."""
     root = require_dir(Path(root), "a FER2013 folder with train/ and test/")
     parts = [p for p in (root / "train", root / "test") if p.is_dir()]
     if not parts:
@@ -68,7 +74,8 @@ def read_fer2013_folders(root: str | Path) -> Iterator[FaceSample]:
             for file in sorted(class_dir.iterdir()):
                 if file.suffix.lower() not in _IMAGE_SUFFIXES:
                     continue
-                yield FaceSample(
-                    image=read_gray(file), label=label, source=SOURCE,
-                    split=split_from_filename(str(file)), path=str(file),
-                )
+                split = split_from_filename(str(file))
+                if splits is not None and split not in splits:
+                    continue
+                yield FaceSample(image=read_gray(file), label=label, source=SOURCE,
+                                 split=split, path=str(file))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 
 from ferkit.datasets.base import FaceSample
@@ -51,7 +51,16 @@ def parse_source(spec: str) -> tuple[str, Path]:
     return detect_kind(Path(spec)), Path(spec)
 
 
-def read_source(spec: str) -> Iterator[FaceSample]:
-    """Read every sample of the dataset named by `spec` (see `parse_source`)."""
+#: Readers whose layouts say each face's split, so they can skip the others undecoded. The
+#: rest are read whole: CK+ and JAFFE faces are split "all" (folded by subject downstream),
+#: and users' own photos are all training faces.
+SPLIT_READERS = {"fer2013", "fer2013csv", "ferplus"}
+
+
+def read_source(spec: str, splits: Collection[str] | None = None) -> Iterator[FaceSample]:
+    """Read the dataset named by `spec` (see `parse_source`): every sample, or, for layouts
+    with splits, those of `splits` only (sources without splits are read whole)."""
     kind, path = parse_source(spec)
+    if splits is not None and kind in SPLIT_READERS:
+        return READERS[kind](path, splits=tuple(splits))
     return READERS[kind](path)
