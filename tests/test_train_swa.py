@@ -9,10 +9,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_train_distill import _config  # noqa: E402
+from test_train_distill import _config, _FakeClock  # noqa: E402
 from test_train_smoke import write_fer2013_layout  # noqa: E402
 
 from ferkit.errors import FerkitError  # noqa: E402
+from ferkit.train import loop  # noqa: E402
 from ferkit.train.checkpoint import load_checkpoint  # noqa: E402
 from ferkit.train.loop import Trainer  # noqa: E402
 
@@ -93,3 +94,25 @@ def test_without_swa_start_there_is_no_average(dataset, tmp_path):
     Trainer(_config(*dataset, "train.epochs=1"), tmp_path / "run").run()
     assert not (tmp_path / "run" / "swa.pt").exists()
     assert not any(k.startswith("swa_") for k in _rows(tmp_path / "run")[0])
+
+
+def test_time_budget_counts_the_averages_validation_too(dataset, tmp_path, monkeypatch):
+    clock = _FakeClock()
+    real_step, real_eval = Trainer._step, loop.evaluate_heads
+
+    def step(self, *args, **kwargs):
+        clock.now += 1.0
+        return real_step(self, *args, **kwargs)
+
+    def evaluate(*args, **kwargs):
+        clock.now += 3.0
+        return real_eval(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "time", clock)
+    monkeypatch.setattr(Trainer, "_step", step)
+    monkeypatch.setattr(loop, "evaluate_heads", evaluate)
+    # An epoch: 3 steps (3 s) and validation (3 s), plus the average's validation (3 s).
+    plain = Trainer(_config(*dataset), tmp_path / "plain")
+    averaged = Trainer(_config(*dataset, "train.swa_start=1"), tmp_path / "swa")
+    assert plain.epochs_for_budget(18, warmup_steps=1, timed_steps=2) == 3
+    assert averaged.epochs_for_budget(18, warmup_steps=1, timed_steps=2) == 2

@@ -232,7 +232,9 @@ class Trainer:
         per_step = (time.perf_counter() - start) / timed_steps
         start = time.perf_counter()
         evaluate_heads(self.model, self.val_data, device=self.device)
-        per_epoch = per_step * self.steps_per_epoch + time.perf_counter() - start
+        validations = 1 if self.swa is None else 2  # weight averaging validates its mean too
+        per_epoch = (per_step * self.steps_per_epoch
+                     + validations * (time.perf_counter() - start))
         self.model.load_state_dict(saved_model)
         self.optimizer.load_state_dict(saved_opt)
         return max(1, int(seconds / per_epoch))
