@@ -281,7 +281,8 @@ class _FakeClock:
         return self.now
 
 
-def test_time_budget_sets_epochs_and_resume_keeps_them(dataset, tmp_path, monkeypatch):
+def install_fake_clock(monkeypatch) -> _FakeClock:
+    """Make the training loop's clock a _FakeClock that steps and validations advance."""
     clock = _FakeClock()
     real_step, real_eval = Trainer._step, loop.evaluate_heads
 
@@ -296,7 +297,11 @@ def test_time_budget_sets_epochs_and_resume_keeps_them(dataset, tmp_path, monkey
     monkeypatch.setattr(loop, "time", clock)
     monkeypatch.setattr(Trainer, "_step", step)
     monkeypatch.setattr(loop, "evaluate_heads", evaluate)
+    return clock
 
+
+def test_time_budget_sets_epochs_and_resume_keeps_them(dataset, tmp_path, monkeypatch):
+    install_fake_clock(monkeypatch)
     out = tmp_path / "budget"
     # 48 faces in batches of 16: an epoch is 3 steps (3 s) plus validation (3 s) = 6 s.
     config = _config(*dataset, "train.epochs=40", "train.time_budget=20",

@@ -9,11 +9,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_train_distill import _config, _FakeClock  # noqa: E402
+from test_train_distill import _config, install_fake_clock  # noqa: E402
 from test_train_smoke import write_fer2013_layout  # noqa: E402
 
 from ferkit.errors import FerkitError  # noqa: E402
-from ferkit.train import loop  # noqa: E402
 from ferkit.train.checkpoint import load_checkpoint  # noqa: E402
 from ferkit.train.loop import Trainer  # noqa: E402
 
@@ -97,20 +96,7 @@ def test_without_swa_start_there_is_no_average(dataset, tmp_path):
 
 
 def test_time_budget_counts_the_averages_validation_too(dataset, tmp_path, monkeypatch):
-    clock = _FakeClock()
-    real_step, real_eval = Trainer._step, loop.evaluate_heads
-
-    def step(self, *args, **kwargs):
-        clock.now += 1.0
-        return real_step(self, *args, **kwargs)
-
-    def evaluate(*args, **kwargs):
-        clock.now += 3.0
-        return real_eval(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "time", clock)
-    monkeypatch.setattr(Trainer, "_step", step)
-    monkeypatch.setattr(loop, "evaluate_heads", evaluate)
+    install_fake_clock(monkeypatch)
     # An epoch: 3 steps (3 s) and validation (3 s), plus the average's validation (3 s).
     plain = Trainer(_config(*dataset), tmp_path / "plain")
     averaged = Trainer(_config(*dataset, "train.swa_start=1"), tmp_path / "swa")
