@@ -33,27 +33,16 @@ def main() -> None:
     config = load_config(args.config, args.set)
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(config, out)
-        trainer.model.train()
-        bs = config["train"]["batch_size"]
         gen = torch.Generator(device=trainer.device).manual_seed(0)
-        order = torch.randperm(len(trainer.train_data), generator=gen, device=trainer.device)
-
-        def step(i: int) -> None:
-            start = (i * bs) % max(1, len(order) - bs)
-            trainer._step(order[start : start + bs], gen, None)
-
-        for i in range(5):  # cuDNN autotuning, allocator warm-up
-            step(i)
-        trainer._sync()
+        trainer.probe_steps(5, gen)  # cuDNN autotuning, allocator warm-up
         activities = [ProfilerActivity.CPU]
         if trainer.device.type == "cuda":
             activities.append(ProfilerActivity.CUDA)
         wall = time.perf_counter()
         with profile(activities=activities) as prof:
-            for i in range(args.steps):
-                step(5 + i)
-            trainer._sync()
+            trainer.probe_steps(args.steps, gen, first=5)
         wall = (time.perf_counter() - wall) / args.steps
+    bs = config["train"]["batch_size"]
     print(f"{trainer.device}, batch {bs}: {wall * 1000:.1f} ms per step (profiled), "
           f"{wall * trainer.steps_per_epoch:.1f} s per epoch of "
           f"{len(trainer.train_data)} faces without validation")

@@ -198,11 +198,10 @@ class Trainer:
 
     def _make_scheduler(self) -> None:
         tc = self.config["train"]
-        schedule = tc.get("schedule", "onecycle")
+        schedule, warmup = tc.get("schedule", "onecycle"), float(tc.get("warmup", 0.15))
         if schedule == "constant":
             # Weight averaging wants the run to keep moving, not to settle as one-cycle does.
-            warm = max(1, int(float(tc.get("warmup", 0.15)) * tc["epochs"]
-                              * self.steps_per_epoch))
+            warm = max(1, int(warmup * tc["epochs"] * self.steps_per_epoch))
             self.scheduler = torch.optim.lr_scheduler.LambdaLR(
                 self.optimizer, lambda step: min(1.0, (step + 1) / warm))
             return
@@ -210,7 +209,7 @@ class Trainer:
             raise FerkitError(f"train.schedule={schedule!r}: use onecycle or constant")
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=tc["lr"], epochs=tc["epochs"],
-            steps_per_epoch=self.steps_per_epoch, pct_start=float(tc.get("warmup", 0.15)),
+            steps_per_epoch=self.steps_per_epoch, pct_start=warmup,
         )
 
     def epochs_for_budget(self, seconds: float, warmup_steps: int = 5,
@@ -219,16 +218,9 @@ class Trainer:
         saved_model = copy.deepcopy(self.model.state_dict())
         saved_opt = copy.deepcopy(self.optimizer.state_dict())
         gen = self._generator(-1)
-        order = torch.randperm(len(self.train_data), generator=gen, device=self.device)
-        bs = self.config["train"]["batch_size"]
-        self.model.train()
-        for step in range(warmup_steps + timed_steps):
-            if step == warmup_steps:
-                self._sync()
-                start = time.perf_counter()
-            idx = order[(step * bs) % max(1, len(order) - bs):][:bs]
-            self._step(idx, gen, None)
-        self._sync()
+        self.probe_steps(warmup_steps, gen)
+        start = time.perf_counter()
+        self.probe_steps(timed_steps, gen, first=warmup_steps)
         per_step = (time.perf_counter() - start) / timed_steps
         start = time.perf_counter()
         evaluate_heads(self.model, self.val_data, device=self.device)
@@ -238,6 +230,18 @@ class Trainer:
         self.model.load_state_dict(saved_model)
         self.optimizer.load_state_dict(saved_opt)
         return max(1, int(seconds / per_epoch))
+
+    def probe_steps(self, count: int, gen: torch.Generator, first: int = 0) -> None:
+        """`count` real optimiser steps on batches from a fixed shuffle, for timing or
+        profiling (they change the model: save its state first); returns once they are done."""
+        order = torch.randperm(len(self.train_data), generator=self._generator(-1),
+                               device=self.device)
+        bs = self.config["train"]["batch_size"]
+        self.model.train()
+        for step in range(first, first + count):
+            start = (step * bs) % max(1, len(order) - bs)
+            self._step(order[start : start + bs], gen, None)
+        self._sync()
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
