@@ -5,6 +5,8 @@
 
 The validation split is the one training used (combined, lossless FER+ pixels where a face has
 them), so the figures match the run's metrics.csv, not `ferkit evaluate` on the JPEGs.
+`--update-bn` also scores each checkpoint after re-measuring its batch-norm statistics on the
+plain training faces (torch's `update_bn`), as weight averaging is usually followed up.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
+import torch
+from torch.optim.swa_utils import update_bn
+
 from ferkit.datasets.combine import CombinedDataset, load_combined
 from ferkit.train.distill import Teachers
-from ferkit.train.loop import evaluate_heads, pick_device
+from ferkit.train.loop import evaluate_heads, pick_device, to_input
 
 
 def main() -> None:
@@ -26,6 +31,8 @@ def main() -> None:
                         help="a dataset source instead (repeatable), as `ferkit train --data`")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/ferkit"))
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--update-bn", action="store_true",
+                        help="also score each after re-measuring batch norm on training faces")
     args = parser.parse_args()
     device = pick_device(args.device)
     if args.prepared:
@@ -35,7 +42,14 @@ def main() -> None:
     val = data.subset(data.split == "val")
     rows = {}
     for path in args.checkpoints:
-        rows[str(path)] = evaluate_heads(Teachers([path], device), val, device=device)
+        teacher = Teachers([path], device)
+        rows[str(path)] = evaluate_heads(teacher, val, device=device)
+        if args.update_bn:
+            train = data.images[data.split == "train"]
+            batches = (to_input(train[s : s + 512]).to(device) for s in range(0, len(train), 512))
+            with torch.no_grad():
+                update_bn(batches, teacher.members[0], device=device)
+            rows[f"{path} with update_bn"] = evaluate_heads(teacher, val, device=device)
     if len(args.checkpoints) > 1:
         rows["ensemble"] = evaluate_heads(Teachers(args.checkpoints, device), val, device=device)
     print(json.dumps(rows, indent=1))
