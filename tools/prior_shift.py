@@ -22,15 +22,14 @@ from ferkit.labels import label_names
 from ferkit.model import ExpressionModel
 
 
-def log_probs(model: ExpressionModel, source: str, split: str, label_set: str,
-              head: str) -> tuple[np.ndarray, np.ndarray]:
-    """Log-probabilities over `label_set` (head projected, no renormalising) and true labels."""
+def log_probs(model: ExpressionModel, source: str, split: str,
+              label_set: str) -> tuple[np.ndarray, np.ndarray]:
+    """Log-probabilities over `label_set`, as the model serves them, and the true labels."""
     names = label_names(label_set)
     faces = [s for s in read_source(source, splits=(split,)) if s.label in names]
-    probs = model.head_probabilities([s.image for s in faces], head)
-    columns = [model.emotions.index(n) for n in names]
+    probs = model.probabilities([s.image for s in faces], label_set)
     y = np.array([names.index(s.label) for s in faces])
-    return np.log(probs[:, columns] + 1e-9), y
+    return np.log(probs + 1e-9), y
 
 
 def accuracy(logp: np.ndarray, y: np.ndarray, shift: np.ndarray) -> float:
@@ -56,13 +55,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="JSON report to write")
     args = parser.parse_args()
     model = (ExpressionModel(args.model) if args.model else ExpressionModel.shipped())
-    head = model.head_for(args.label_set)
-    train = log_probs(model, args.source, "train", args.label_set, head)
-    val = log_probs(model, args.source, "val", args.label_set, head)
+    train = log_probs(model, args.source, "train", args.label_set)
+    val = log_probs(model, args.source, "val", args.label_set)
     fitted, oracle = fit_shift(*train), fit_shift(*val)
     report = {
         "model": args.model or "shipped", "source": args.source, "label_set": args.label_set,
-        "head": head, "classes": list(label_names(args.label_set)),
+        "head": model.head_for(args.label_set), "classes": list(label_names(args.label_set)),
         "faces": {"train": len(train[1]), "val": len(val[1])},
         "val_accuracy": accuracy(*val, np.zeros(len(fitted))),
         "train_accuracy": accuracy(*train, np.zeros(len(fitted))),

@@ -40,12 +40,12 @@ def main() -> None:
     else:
         data = load_combined(args.data, "ferplus", args.cache_dir, 0)
     val = data.subset(data.split == "val")
+    train = data.images[data.split == "train"] if args.update_bn else None
     rows = {}
     for path in args.checkpoints:
         teacher = Teachers([path], device)
         rows[str(path)] = evaluate_heads(teacher, val, device=device)
-        if args.update_bn:
-            train = data.images[data.split == "train"]
+        if train is not None:
             batches = (to_input(train[s : s + 512]).to(device) for s in range(0, len(train), 512))
             with torch.no_grad():
                 update_bn(batches, teacher.members[0], device=device)
