@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-pytest.importorskip("yaml")
+yaml = pytest.importorskip("yaml")
 
 from ferkit.errors import FerkitError  # noqa: E402
 from ferkit.train.config import load_config  # noqa: E402
@@ -31,3 +33,34 @@ def test_file_values_override_defaults_and_keep_the_rest(tmp_path):
 def test_a_malformed_override_is_a_clear_error():
     with pytest.raises(FerkitError, match="section.key=value"):
         load_config(None, ["train.lr"])
+
+
+def test_a_file_extends_the_base_it_names_relative_to_itself(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "parent.yaml").write_text(
+        "model:\n  name: fernet_xs\ntrain:\n  epochs: 5\n  teachers: [a.pt, b.pt]\n")
+    child = tmp_path / "sub" / "child.yaml"
+    child.write_text("base: ../parent.yaml\ntrain:\n  epochs: 7\n  teachers: [c.pt]\n")
+    config = load_config(child, ["train.seed=3"])
+    assert config["model"]["name"] == "fernet_xs"      # inherited
+    assert config["train"]["epochs"] == 7               # the child wins
+    assert config["train"]["teachers"] == ["c.pt"]      # lists are replaced, not extended
+    assert config["train"]["seed"] == 3                 # overrides still come last
+    assert "base" not in config
+
+
+def test_config_files_that_name_each_other_as_base_are_a_clear_error(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n")
+    with pytest.raises(FerkitError, match="name each other as base"):
+        load_config(tmp_path / "a.yaml")
+
+
+@pytest.mark.parametrize("stage", ["stage4d", "stage4e", "stage4f"])
+def test_shipped_stage_configs_resolve_to_the_configs_their_runs_saved(stage):
+    """configs/stage4e and 4f extend the stage before; folding them must change no value."""
+    root = Path(__file__).resolve().parents[1]
+    saved = root / "docs/eval" / f"training-config-{stage}.yaml"
+    assert "base" not in yaml.safe_load(saved.read_text())
+    # Loaded as a config, the saved copy also gains options added since, at their defaults.
+    assert load_config(root / "configs" / f"{stage}.yaml") == load_config(saved)

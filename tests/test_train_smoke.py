@@ -142,3 +142,24 @@ def test_best_epoch_pools_the_heads_by_their_validation_size():
     lucky_small_fold = {"fer2013": 0.69, "ferplus": 0.86, "posed": 1.00}
     assert validation_score(steady, counts) > validation_score(lucky_small_fold, counts)
     assert validation_score({"fer2013": 0.5}, counts) == 0.5
+
+
+def test_batch_mean_weighs_every_labelled_item_the_same_whichever_head_it_trains():
+    from ferkit.train.loop import masked_mean
+
+    losses = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    few = torch.tensor([False, False, False, True])   # a small source: 1 labelled item in 4
+    assert masked_mean(losses, few).item() == 6.0     # its one item gets a head's full weight
+    assert masked_mean(losses, few, "batch").item() == 1.5   # ... or a quarter of it
+    everyone = torch.ones(4, dtype=torch.bool)
+    assert masked_mean(losses, everyone, "batch").item() == masked_mean(losses, everyone).item()
+    assert masked_mean(losses, torch.zeros(4, dtype=torch.bool)).item() == 0.0
+
+
+def test_an_unknown_label_loss_mean_is_a_clear_error(runs, tmp_path, capsys):
+    tmp, _ = runs
+    argv = ["train", "--out", str(tmp_path / "run"), "--data", f"fer2013={tmp / 'data'}",
+            "--epochs", "1", "--set", "model.name=fernet_xs",
+            "--set", f"data.cache_dir={tmp / 'cache'}", "--set", "train.label_loss_mean=items"]
+    assert main(argv) != 0
+    assert "label_loss_mean" in capsys.readouterr().err

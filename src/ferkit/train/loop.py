@@ -63,10 +63,12 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weights: torc
     return -(target * logp * weights).sum(dim=1)
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of `values` where `mask` holds (0 when it holds nowhere), with no GPU sync."""
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, over: str = "labelled") -> torch.Tensor:
+    """Sum of `values` where `mask` holds, divided by the count of such items ("labelled"; 0
+    when there are none) or by the batch size ("batch"), with no GPU sync."""
     m = mask.float()
-    return (values * m).sum() / m.sum().clamp_min(1.0)
+    count = m.sum().clamp_min(1.0) if over == "labelled" else len(m)
+    return (values * m).sum() / count
 
 
 def labelled(target: np.ndarray) -> np.ndarray:
@@ -181,6 +183,11 @@ class Trainer:
                         for h in self.heads}
         # Index tensors, not masks: indexing by a mask needs a GPU sync to count it.
         self.present = {h: torch.nonzero(w > 0).flatten() for h, w in self.weights.items()}
+        # Runs saved before the option existed averaged over the labelled items.
+        self.label_loss_mean = tc.get("label_loss_mean", "labelled")
+        if self.label_loss_mean not in ("labelled", "batch"):
+            raise FerkitError(f"train.label_loss_mean={self.label_loss_mean!r}: "
+                              "use labelled or batch")
         self.aug = AugmentConfig(**config.get("augment", {}))
         self.steps_per_epoch = max(1, len(self.train_data) // tc["batch_size"])
         self.optimizer = make_optimizer(self.model, tc)
@@ -317,7 +324,7 @@ class Trainer:
             t = targets[h]
             has = t.sum(1) > 0
             loss = loss + tc["head_weights"].get(h, 1.0) * masked_mean(soft_cross_entropy(
-                out[h], t, self.weights[h], tc["label_smoothing"]), has)
+                out[h], t, self.weights[h], tc["label_smoothing"]), has, self.label_loss_mean)
             if h == self.heads[0]:
                 correct = ((out[h].argmax(1) == t.argmax(1)) & has).sum()
                 seen = has.sum()
