@@ -163,3 +163,28 @@ def test_an_unknown_label_loss_mean_is_a_clear_error(runs, tmp_path, capsys):
             "--set", f"data.cache_dir={tmp / 'cache'}", "--set", "train.label_loss_mean=items"]
     assert main(argv) != 0
     assert "label_loss_mean" in capsys.readouterr().err
+
+
+def test_resume_keeps_the_label_loss_mean_the_run_started_with(runs, tmp_path):
+    """Also for runs saved before the option existed: they averaged over labelled items."""
+    from ferkit.train.config import load_config
+    from ferkit.train.loop import Trainer
+
+    tmp, _ = runs
+    config = load_config(None, [f"data.cache_dir={tmp / 'cache'}", "model.name=fernet_xs",
+                                "train.epochs=2", "train.stop_after=1", "train.threads=1",
+                                "train.batch_size=16"])
+    config["data"]["sources"] = [f"fer2013={tmp / 'data'}"]
+    threads = torch.get_num_threads()
+    try:
+        Trainer(config, tmp_path / "run").run()
+        last = tmp_path / "run" / "last.pt"
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        assert state["config"]["train"]["label_loss_mean"] == "batch"  # the new default
+        del state["config"]["train"]["label_loss_mean"]  # as an older run saved it
+        torch.save(state, last)
+        resumed = Trainer(config, tmp_path / "run")
+        resumed.resume()
+    finally:
+        torch.set_num_threads(threads)
+    assert resumed.label_loss_mean == "labelled"

@@ -30,10 +30,11 @@ DEFAULTS: dict[str, Any] = {
         "label_smoothing": 0.1,
         "class_weight_power": 0.3,   # loss weight per class ~ frequency ** -power
         "head_weights": {"fer2013": 1.0, "ferplus": 1.0, "posed": 0.5},
-        # How a head's label loss is averaged: over the items labelled for it ("labelled"), or
-        # over the whole batch ("batch"), so that every labelled item weighs the same whichever
-        # head it trains and a small source (CK+: 2 faces in 64) cannot dominate the gradient.
-        "label_loss_mean": "labelled",
+        # How a head's label loss is averaged: over the whole batch ("batch"), so that every
+        # labelled item weighs the same whichever head it trains, or over the items labelled
+        # for it ("labelled": how stages 1-4f were trained), which hands a small source's few
+        # faces (CK+: 610 of 27,734, one or two per batch) a whole head's weight, slowing training.
+        "label_loss_mean": "batch",
         "bf16": True,
         "patience": 10,
         "seed": 0,

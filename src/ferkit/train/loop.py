@@ -292,6 +292,8 @@ class Trainer:
             if key in state["config"]["train"]:
                 self.config["train"][key] = state["config"]["train"][key]
         self._make_scheduler()
+        # The loss a run started with, including runs saved before the option existed.
+        self.label_loss_mean = state["config"]["train"].get("label_loss_mean", "labelled")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Export each run's best epoch and score it on FER2013 (7 classes), FER+ (majority, 8) and the
+# held-out CK+ fold (its posed head where it has one), one folder of reports per run. The
+# multi-source comparison in docs/MODEL.md comes from this:
+#   bash tools/score_comparison.sh docs/eval/cmp10 runs/cmp10-fer2013 runs/cmp10-multi ...
+set -euo pipefail
+D=${DATASETS:-../shared/datasets}
+out=$1
+shift
+onnx=$(mktemp --suffix=.onnx)
+trap 'rm -f "$onnx"' EXIT
+for run in "$@"; do
+    run=${run%/}
+    name=$(basename "$run")
+    dir="$out/$name"
+    mkdir -p "$dir"
+    ferkit export "$run/best.pt" --out "$onnx" > /dev/null
+    ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set fer2013 --out "$dir" > "$dir/fer2013.txt"
+    ferkit evaluate --model "$onnx" --data "$D/ferplus" --label-set ferplus --out "$dir" > "$dir/ferplus.txt"
+    ferkit evaluate --model "$onnx" --data "$D/ckplus" --head posed --out "$dir" > "$dir/ckplus.txt" 2> /dev/null \
+        || ferkit evaluate --model "$onnx" --data "$D/ckplus" --out "$dir" > "$dir/ckplus.txt"
+    # The reports name the temporary export; name the run instead.
+    sed -i "s#$onnx#$run/best.pt#g; s#$PWD/##g" "$dir"/*.json "$dir"/*.txt
+done
