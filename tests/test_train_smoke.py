@@ -187,4 +187,5 @@ def test_resume_keeps_the_label_loss_mean_the_run_started_with(runs, tmp_path):
         resumed.resume()
     finally:
         torch.set_num_threads(threads)
-    assert resumed.label_loss_mean == "labelled"
+    assert resumed.config["train"]["label_loss_mean"] == "labelled"
+    assert resumed.state()["config"]["train"]["label_loss_mean"] == "labelled"  # saved on

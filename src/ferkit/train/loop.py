@@ -183,10 +183,8 @@ class Trainer:
                         for h in self.heads}
         # Index tensors, not masks: indexing by a mask needs a GPU sync to count it.
         self.present = {h: torch.nonzero(w > 0).flatten() for h, w in self.weights.items()}
-        # Runs saved before the option existed averaged over the labelled items.
-        self.label_loss_mean = tc.get("label_loss_mean", "labelled")
-        if self.label_loss_mean not in ("labelled", "batch"):
-            raise FerkitError(f"train.label_loss_mean={self.label_loss_mean!r}: "
+        if tc["label_loss_mean"] not in ("labelled", "batch"):
+            raise FerkitError(f"train.label_loss_mean={tc['label_loss_mean']!r}: "
                               "use labelled or batch")
         self.aug = AugmentConfig(**config.get("augment", {}))
         self.steps_per_epoch = max(1, len(self.train_data) // tc["batch_size"])
@@ -287,13 +285,15 @@ class Trainer:
         if not path.is_file():
             raise FerkitError(f"{path}: nothing to resume")
         state = read_checkpoint(path)
+        saved = state["config"]["train"]
         # A run sized by train.time_budget keeps the epoch count it was given.
         for key in ("epochs", "time_budget", "sized_by"):
-            if key in state["config"]["train"]:
-                self.config["train"][key] = state["config"]["train"][key]
+            if key in saved:
+                self.config["train"][key] = saved[key]
+        # ... and the loss it started with; runs saved before the option existed averaged
+        # over the labelled items. Kept in the config, so later checkpoints record it too.
+        self.config["train"]["label_loss_mean"] = saved.get("label_loss_mean", "labelled")
         self._make_scheduler()
-        # The loss a run started with, including runs saved before the option existed.
-        self.label_loss_mean = state["config"]["train"].get("label_loss_mean", "labelled")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -326,7 +326,7 @@ class Trainer:
             t = targets[h]
             has = t.sum(1) > 0
             loss = loss + tc["head_weights"].get(h, 1.0) * masked_mean(soft_cross_entropy(
-                out[h], t, self.weights[h], tc["label_smoothing"]), has, self.label_loss_mean)
+                out[h], t, self.weights[h], tc["label_smoothing"]), has, tc["label_loss_mean"])
             if h == self.heads[0]:
                 correct = ((out[h].argmax(1) == t.argmax(1)) & has).sum()
                 seen = has.sum()
