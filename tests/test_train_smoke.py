@@ -88,6 +88,11 @@ def test_loss_falls_and_outputs_are_written(runs):
     assert "val_fer2013" in rows[0]
     for name in ("best.pt", "last.pt", "config.yaml", "curves.png"):
         assert (out / name).is_file()
+    # best.pt is for export, init_from and teachers: weights without the optimiser's moments
+    # (last.pt keeps them for --resume), so it is a fraction of last.pt's size.
+    best = torch.load(out / "best.pt", weights_only=False)
+    assert "optimizer" not in best and {"model", "config", "heads", "epoch"} <= set(best)
+    assert (out / "best.pt").stat().st_size < 0.5 * (out / "last.pt").stat().st_size
 
 
 def test_resume_reproduces_the_uninterrupted_run(runs):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
@@ -273,12 +274,16 @@ class Trainer:
         torch.save(self.state() if state is None else state, tmp)
         tmp.replace(self.out / name)
 
+    def model_checkpoint(self, model: nn.Module, **extra) -> dict:
+        """A checkpoint of `model`'s weights alone, for export, init_from and teachers: a third
+        of last.pt's size (no optimiser moments), so a GPU run's best.pt travels back whole."""
+        return {"model": model.state_dict(), "config": self.config, "heads": self.heads,
+                "epoch": self.epoch, **extra}
+
     def save_swa(self) -> None:
         """swa.pt: the averaged weights as a checkpoint `ferkit export` reads like best.pt."""
-        self.save("swa.pt", {
-            "model": self.swa.module.state_dict(), "config": self.config, "heads": self.heads,
-            "epoch": self.epoch, "swa_epochs": int(self.swa.n_averaged),
-        })
+        self.save("swa.pt", self.model_checkpoint(self.swa.module,
+                                                  swa_epochs=int(self.swa.n_averaged)))
 
     def resume(self) -> None:
         path = self.out / "last.pt"
@@ -409,7 +414,7 @@ class Trainer:
             score = validation_score(r.val, self.val_counts) if r.val else -r.loss
             if score > self.best_score:
                 self.best_score, self.best_epoch = score, r.epoch
-                self.save("best.pt")
+                self.save("best.pt", self.model_checkpoint(self.model, best_score=score))
             if r.swa_val:
                 self.save_swa()
             self.save("last.pt")
