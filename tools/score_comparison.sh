@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Export each run's best epoch and score it on FER2013 (7 classes), FER+ (majority, 8) and the
-# held-out CK+ fold (its posed head where it has one), one folder of reports per run. The
-# multi-source comparison in docs/MODEL.md comes from this:
+# held-out CK+ fold (its posed head where it has one): one folder per run of the reports and
+# the run's metrics.csv and config.yaml. The comparisons in docs/MODEL.md come from this:
 #   bash tools/score_comparison.sh docs/eval/cmp10 runs/cmp10-fer2013 runs/cmp10-multi ...
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
@@ -21,6 +21,7 @@ for run in "$@"; do
     if python -c 'import sys; from ferkit.model import ExpressionModel as M
 sys.exit("posed" not in M(sys.argv[1]).heads)' "$onnx"; then posed=(--head posed); fi
     ferkit evaluate --model "$onnx" --data "$D/ckplus" "${posed[@]}" --out "$dir" > "$dir/ckplus.txt"
+    cp "$run/metrics.csv" "$run/config.yaml" "$dir/"  # how the run was trained, per epoch
     # The reports name the temporary export; name the run instead.
     sed -i "s#$onnx#$run/best.pt#g; s#$PWD/##g" "$dir"/*.json "$dir"/*.txt
 done

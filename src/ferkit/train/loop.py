@@ -259,12 +259,10 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
-        state = {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "epoch": self.epoch,
-            "best_score": self.best_score, "best_epoch": self.best_epoch,
-            "config": self.config, "heads": self.heads,
-        }
+        state = self.model_checkpoint(
+            self.model, optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(), best_score=self.best_score,
+            best_epoch=self.best_epoch)
         if self.swa is not None:
             state["swa"] = self.swa.state_dict()
         return state
