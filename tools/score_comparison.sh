@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Export each run's best epoch and score it on FER2013 (7 classes), FER+ (majority, 8) and the
-# held-out CK+ fold (its posed head where it has one): one folder per run of the reports and
-# the run's metrics.csv and config.yaml. The comparisons in docs/MODEL.md come from this:
+# Export each run's best epoch and score it on FER2013 (7 classes and the seed5 view), FER+
+# (majority, 8) and the held-out CK+ fold (its posed head where it has one): one folder per run
+# of the reports and the run's metrics.csv and config.yaml. The comparisons in docs/MODEL.md
+# come from this:
 #   bash tools/score_comparison.sh docs/eval/cmp10 runs/cmp10-fer2013 runs/cmp10-multi ...
+# CKPT=swa.pt scores each run's weight average instead of best.pt.
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
+CKPT=${CKPT:-best.pt}
 out=$1
 shift
 onnx=$(mktemp --suffix=.onnx)
@@ -14,8 +17,9 @@ for run in "$@"; do
     name=$(basename "$run")
     dir="$out/$name"
     mkdir -p "$dir"
-    ferkit export "$run/best.pt" --out "$onnx" > /dev/null
+    ferkit export "$run/$CKPT" --out "$onnx" > /dev/null
     ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set fer2013 --out "$dir" > "$dir/fer2013.txt"
+    ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set seed5 --out "$dir" > "$dir/fer2013-seed5.txt"
     ferkit evaluate --model "$onnx" --data "$D/ferplus" --label-set ferplus --out "$dir" > "$dir/ferplus.txt"
     posed=()  # a FER2013-only run has no posed head: CK+ then goes through its one head
     if python -c 'import sys; from ferkit.model import ExpressionModel as M
@@ -23,5 +27,5 @@ sys.exit("posed" not in M(sys.argv[1]).heads)' "$onnx"; then posed=(--head posed
     ferkit evaluate --model "$onnx" --data "$D/ckplus" "${posed[@]}" --out "$dir" > "$dir/ckplus.txt"
     cp "$run/metrics.csv" "$run/config.yaml" "$dir/"  # how the run was trained, per epoch
     # The reports name the temporary export; name the run instead.
-    sed -i "s#$onnx#$run/best.pt#g; s#$PWD/##g" "$dir"/*.json "$dir"/*.txt
+    sed -i "s#$onnx#$run/$CKPT#g; s#$PWD/##g" "$dir"/*.json "$dir"/*.txt
 done
