@@ -1,0 +1,62 @@
+"""Whether averaging in a second head's projection would serve a label set better than its own head.
+
+    python tools/head_mix.py ../shared/datasets/fer2013 --model src/ferkit/models/fernet-fp32.onnx \
+        --out docs/eval/seed5-head-mix.json
+
+For each label set (seed5 and fer2013 by default) the validation faces' probabilities from the
+head the model's metadata assigns (`fer2013` for both) are averaged with the `ferplus` head's,
+projected onto the label set, at each weight of the second head; weight 0 is the shipped answer.
+Scored on validation only: a weight that gained here would still need checking elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.datasets.sources import read_source
+from ferkit.labels import label_names, project
+from ferkit.model import ExpressionModel
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
+
+
+def mixed_accuracies(model: ExpressionModel, source: str, label_set: str,
+                     other_head: str) -> dict[str, float]:
+    """Validation accuracy of (1 - w) * own head + w * `other_head`, for each w in WEIGHTS."""
+    names = label_names(label_set)
+    faces = [s for s in read_source(source, splits=("val",)) if s.label in names]
+    y = np.array([names.index(s.label) for s in faces])
+    images = [s.image for s in faces]
+    own, other = (project(model.head_probabilities(images, h), model.emotions, label_set)
+                  for h in (model.head_for(label_set), other_head))
+    return {f"{w:.1f}": float((((1 - w) * own + w * other).argmax(1) == y).mean())
+            for w in WEIGHTS}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", help="dataset with a val split, e.g. FER2013")
+    parser.add_argument("--model", default=None, help="exported .onnx (default: the shipped)")
+    parser.add_argument("--label-sets", nargs="+", default=["seed5", "fer2013"])
+    parser.add_argument("--other-head", default="ferplus")
+    parser.add_argument("--out", type=Path, default=None, help="JSON report to write")
+    args = parser.parse_args()
+    model = ExpressionModel(args.model) if args.model else ExpressionModel.shipped()
+    report = {
+        "model": args.model or "shipped", "source": args.source, "other_head": args.other_head,
+        "val_accuracy_by_other_head_weight": {
+            ls: mixed_accuracies(model, args.source, ls, args.other_head)
+            for ls in args.label_sets},
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
