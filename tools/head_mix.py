@@ -20,6 +20,7 @@ import numpy as np
 from ferkit.datasets.sources import read_source
 from ferkit.labels import label_names, project
 from ferkit.model import ExpressionModel
+from ferkit.outputs import write_json
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
@@ -52,10 +53,9 @@ def main() -> None:
             ls: mixed_accuracies(model, args.source, ls, args.other_head)
             for ls in args.label_sets},
     }
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.out:
-        args.out.write_text(text + "\n")
+        write_json(args.out, report)
 
 
 if __name__ == "__main__":

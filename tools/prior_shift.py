@@ -20,6 +20,7 @@ import numpy as np
 from ferkit.datasets.sources import read_source
 from ferkit.labels import label_names
 from ferkit.model import ExpressionModel
+from ferkit.outputs import write_json
 
 
 def log_probs(model: ExpressionModel, source: str, split: str,
@@ -69,10 +70,9 @@ def main() -> None:
         "shift_fitted_on_val": oracle.round(2).tolist(),
         "val_accuracy_with_val_shift_upper_bound": accuracy(*val, oracle),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.out:
-        args.out.write_text(text + "\n")
+        write_json(args.out, report)
 
 
 if __name__ == "__main__":

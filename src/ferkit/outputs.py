@@ -42,6 +42,12 @@ def atomic_write_bytes(path: Path, data: bytes, *, protect: Iterable[Path] = ())
         raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
+def write_json(path: Path, data: Any) -> Path:
+    """Write `data` as indented JSON at `path`, atomically; return `path`."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+    return Path(path)
+
+
 def write_image(path: Path, image_bgr: np.ndarray, *, protect: Iterable[Path] = ()) -> None:
     """Encode by `path`'s suffix (JPEG when unknown) and write atomically."""
     suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_SUFFIXES else ".jpg"

@@ -12,7 +12,7 @@ from typing import Any
 
 from ferkit.batch.plan import InputItem
 from ferkit.errors import FerkitError
-from ferkit.outputs import atomic_write_bytes
+from ferkit.outputs import write_json
 from ferkit.video import FrameResult
 
 #: Parquet key-value metadata key under which each per-input file describes itself.
@@ -97,7 +97,7 @@ class BatchStore:
         if not os.access(self.faces_dir, os.W_OK | os.X_OK):
             raise FerkitError(f"--out {self.root}: cannot write (permission denied)")
         if not lock.is_file():
-            self._write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
+            write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
         for folder in (self.root, self.faces_dir):  # temporary files a killed run left
             for pattern in (".*.parquet.*.tmp", ".*.json.*.tmp"):
                 for stale in folder.glob(pattern):
@@ -187,7 +187,7 @@ class BatchStore:
 
     def write_report(self, report: dict[str, Any]) -> Path:
         path = self.root / "report.json"
-        self._write_json(path, report)
+        write_json(path, report)
         return path
 
     # -- helpers ---------------------------------------------------------------------------
@@ -217,10 +217,6 @@ class BatchStore:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
             raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
-
-    @staticmethod
-    def _write_json(path: Path, data: dict[str, Any]) -> None:
-        atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def _source_stamp(path: Path) -> list[int] | None:

@@ -59,6 +59,7 @@ def _progress(message: str) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from ferkit.datasets import stats
+    from ferkit.outputs import write_json
 
     if args.per_class < 1:
         raise FerkitError("--per-class must be at least 1")
@@ -72,7 +73,7 @@ def run_stats(args: argparse.Namespace) -> int:
     try:
         grid = stats.sample_grid(sources, args.out / "samples.png", args.per_class)
         result["samples_png"] = str(grid)
-        stats.write_json(result, args.out / "stats.json")
+        write_json(args.out / "stats.json", result)
     except OSError as exc:
         raise FerkitError(f"{args.out}: cannot write the report ({exc.strerror or exc})") from None
     if args.json:

@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
     from ferkit.evaluation import evaluate_selection, plot_confusion, select
     from ferkit.model import ExpressionModel
+    from ferkit.outputs import write_json
 
     model = (ExpressionModel(args.model, threads=args.threads) if args.model
              else ExpressionModel.shipped(threads=args.threads))
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         figure = plot_confusion(primary["confusion_matrix"], result["classes"],
                                 args.out / f"confusion-{stem}.png", title)
         report["figure"] = str(figure)
-        (args.out / f"eval-{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.out / f"eval-{stem}.json", report)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
 
