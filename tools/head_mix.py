@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +26,24 @@ from ferkit.outputs import write_json
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 
-def mixed_accuracies(model: ExpressionModel, source: str, label_set: str,
-                     other_head: str) -> dict[str, float]:
-    """Validation accuracy of (1 - w) * own head + w * `other_head`, for each w in WEIGHTS."""
-    names = label_names(label_set)
-    faces = [s for s in read_source(source, splits=("val",)) if s.label in names]
-    y = np.array([names.index(s.label) for s in faces])
+def mixed_accuracies(model: ExpressionModel, source: str, label_sets: Sequence[str],
+                     other_head: str) -> dict[str, dict[str, float]]:
+    """Per label set, validation accuracy of (1 - w) * its own head + w * `other_head`, for
+    each w in WEIGHTS. The faces are read, and each head run, once for all label sets."""
+    faces = list(read_source(source, splits=("val",)))
     images = [s.image for s in faces]
-    own, other = (project(model.head_probabilities(images, h), model.emotions, label_set)
-                  for h in (model.head_for(label_set), other_head))
-    return {f"{w:.1f}": float((((1 - w) * own + w * other).argmax(1) == y).mean())
-            for w in WEIGHTS}
+    heads = {model.head_for(ls) for ls in label_sets} | {other_head}
+    probs = {h: model.head_probabilities(images, h) for h in heads}
+    scores = {}
+    for ls in label_sets:
+        names = label_names(ls)
+        keep = np.array([s.label in names for s in faces])
+        y = np.array([names.index(s.label) for s in faces if s.label in names])
+        own, other = (project(probs[h][keep], model.emotions, ls)
+                      for h in (model.head_for(ls), other_head))
+        scores[ls] = {f"{w:.1f}": float((((1 - w) * own + w * other).argmax(1) == y).mean())
+                      for w in WEIGHTS}
+    return scores
 
 
 def main() -> None:
@@ -49,9 +57,8 @@ def main() -> None:
     model = ExpressionModel(args.model) if args.model else ExpressionModel.shipped()
     report = {
         "model": args.model or "shipped", "source": args.source, "other_head": args.other_head,
-        "val_accuracy_by_other_head_weight": {
-            ls: mixed_accuracies(model, args.source, ls, args.other_head)
-            for ls in args.label_sets},
+        "val_accuracy_by_other_head_weight": mixed_accuracies(
+            model, args.source, args.label_sets, args.other_head),
     }
     print(json.dumps(report, indent=2))
     if args.out:

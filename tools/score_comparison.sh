@@ -4,20 +4,25 @@
 # of the reports and the run's metrics.csv and config.yaml. The comparisons in docs/MODEL.md
 # come from this:
 #   bash tools/score_comparison.sh docs/eval/cmp10 runs/cmp10-fer2013 runs/cmp10-multi ...
-# CKPT=swa.pt scores each run's weight average instead of best.pt.
+# CKPT=swa.pt scores each run's weight average instead of best.pt; EXPORT_ARGS is passed to
+# `ferkit export`, e.g. EXPORT_ARGS="--int8-calibration ../shared/datasets/fer2013" for int8,
+# and SUFFIX is added to each run's folder name (OUTDIR/<run><SUFFIX>).
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
 CKPT=${CKPT:-best.pt}
+EXPORT_ARGS=${EXPORT_ARGS:-}
+SUFFIX=${SUFFIX:-}
 out=$1
 shift
 onnx=$(mktemp --suffix=.onnx)
 trap 'rm -f "$onnx"' EXIT
 for run in "$@"; do
     run=${run%/}
-    name=$(basename "$run")
+    name=$(basename "$run")$SUFFIX
     dir="$out/$name"
     mkdir -p "$dir"
-    ferkit export "$run/$CKPT" --out "$onnx" > /dev/null
+    # shellcheck disable=SC2086  # EXPORT_ARGS is a list of words
+    ferkit export "$run/$CKPT" --out "$onnx" $EXPORT_ARGS > /dev/null
     ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set fer2013 --out "$dir" > "$dir/fer2013.txt"
     ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set seed5 --out "$dir" > "$dir/fer2013-seed5.txt"
     ferkit evaluate --model "$onnx" --data "$D/ferplus" --label-set ferplus --out "$dir" > "$dir/ferplus.txt"
