@@ -13,6 +13,7 @@ from ferkit.datasets.base import FaceSample
 from ferkit.datasets.combine import subject_fold
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
+from ferkit.outputs import write_figure
 
 # -- metrics (pure functions of integer class indices) -----------------------------------------
 
@@ -191,10 +192,7 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str)
                     color="white" if share[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    try:
+        return write_figure(path, fig, dpi=110)
+    finally:
+        plt.close(fig)

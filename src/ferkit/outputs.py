@@ -48,6 +48,14 @@ def write_json(path: Path, data: Any) -> Path:
     return Path(path)
 
 
+def write_figure(path: Path, fig: Any, **savefig: Any) -> Path:
+    """Save a matplotlib figure as PNG at `path`, atomically; return `path`."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", **savefig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)
+
+
 def write_image(path: Path, image_bgr: np.ndarray, *, protect: Iterable[Path] = ()) -> None:
     """Encode by `path`'s suffix (JPEG when unknown) and write atomically."""
     suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_SUFFIXES else ".jpg"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from ferkit.datasets.combine import (
 )
 from ferkit.datasets.sources import READERS, parse_source
 from ferkit.labels import EMOTIONS
+from ferkit.outputs import write_figure
 
 #: Row name for FER+ images without a majority emotion (unknown, not a face, or no majority).
 EXCLUDED = "excluded"
@@ -243,11 +243,6 @@ def sample_grid(
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.set_title(f"{per_class} random faces per source and class (class size)", fontsize=11)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=100)
-    os.replace(tmp, path)
-    return path
+    return write_figure(path, fig, dpi=100)
 
 

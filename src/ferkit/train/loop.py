@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
 from ferkit.errors import FerkitError
+from ferkit.outputs import write_figure
 from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.checkpoint import load_weights, read_checkpoint
 from ferkit.train.config import save_config
@@ -469,8 +470,10 @@ def plot_curves(metrics: Path, png: Path) -> None:
     ax2.set_xlabel("epoch")
     ax2.legend()
     fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
+    try:
+        write_figure(png, fig, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 __all__ = ["MEAN", "STD", "Trainer", "make_optimizer", "to_input"]
