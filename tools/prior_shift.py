@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.datasets.sources import read_source
+from ferkit.evaluation import select
 from ferkit.labels import label_names
 from ferkit.model import ExpressionModel
 from ferkit.outputs import write_json
@@ -26,11 +27,9 @@ from ferkit.outputs import write_json
 def log_probs(model: ExpressionModel, source: str, split: str,
               label_set: str) -> tuple[np.ndarray, np.ndarray]:
     """Log-probabilities over `label_set`, as the model serves them, and the true labels."""
-    names = label_names(label_set)
-    faces = [s for s in read_source(source, splits=(split,)) if s.label in names]
-    probs = model.probabilities([s.image for s in faces], label_set)
-    y = np.array([names.index(s.label) for s in faces])
-    return np.log(probs + 1e-9), y
+    sel = select(read_source(source, splits=(split,)), split, label_set)
+    probs = model.probabilities(sel.images, label_set)
+    return np.log(probs + 1e-9), np.array(sel.labels)
 
 
 def accuracy(logp: np.ndarray, y: np.ndarray, shift: np.ndarray) -> float:
