@@ -11,6 +11,7 @@ from ferkit.datasets.fer2013 import read_fer2013_csv, read_fer2013_folders
 from ferkit.datasets.ferplus import read_ferplus
 from ferkit.datasets.folder import read_folder
 from ferkit.datasets.jaffe import read_jaffe
+from ferkit.datasets.rafdb import is_rafdb, read_rafdb
 from ferkit.errors import DatasetError
 
 READERS: dict[str, Callable[[Path], Iterator[FaceSample]]] = {
@@ -19,6 +20,7 @@ READERS: dict[str, Callable[[Path], Iterator[FaceSample]]] = {
     "ferplus": read_ferplus,
     "ckplus": read_ckplus,
     "jaffe": read_jaffe,
+    "rafdb": read_rafdb,
     "own": read_folder,
 }
 
@@ -33,6 +35,8 @@ def detect_kind(path: Path) -> str:
         return "ferplus"
     if (path / "CK+48").is_dir() or (path / "cohn-kanade-images").is_dir() or path.name == "CK+48":
         return "ckplus"
+    if is_rafdb(path):  # before FER2013: its train/<id>/ folders look alike
+        return "rafdb"
     if any(p.suffix.lower() in (".tiff", ".tif") for p in path.iterdir()):
         return "jaffe"
     for part in ("train", "test"):
@@ -40,7 +44,7 @@ def detect_kind(path: Path) -> str:
             return "fer2013"
     if any(p.is_dir() for p in path.iterdir()):
         return "own"
-    raise DatasetError(f"{path}: not a known dataset layout (FER2013, FER+, CK+, JAFFE, own)")
+    raise DatasetError(f"{path}: not a known dataset layout (FER2013, FER+, CK+, RAF-DB, JAFFE, own)")
 
 
 def parse_source(spec: str) -> tuple[str, Path]:
@@ -54,7 +58,7 @@ def parse_source(spec: str) -> tuple[str, Path]:
 #: Readers whose layouts say each face's split, so they can skip the others undecoded. The
 #: rest are read whole: CK+ and JAFFE faces are split "all" (folded by subject downstream),
 #: and users' own photos are all training faces.
-SPLIT_READERS = {"fer2013", "fer2013csv", "ferplus"}
+SPLIT_READERS = {"fer2013", "fer2013csv", "ferplus", "rafdb"}
 
 
 def read_source(spec: str, splits: Collection[str] | None = None) -> Iterator[FaceSample]:
