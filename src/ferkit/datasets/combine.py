@@ -30,8 +30,8 @@ from ferkit.labels import EMOTIONS, label_names
 SIZE = 48
 #: Which model head learns from which source.
 HEAD_OF_SOURCE = {"fer2013": "fer2013", "ferplus": "ferplus", "own": "ferplus",
-                  "ckplus": "posed", "jaffe": "posed"}
-HEADS = ("fer2013", "ferplus", "posed")
+                  "ckplus": "posed", "jaffe": "posed", "rafdb": "rafdb"}
+HEADS = ("fer2013", "ferplus", "posed", "rafdb")
 #: Number of subject-independent folds for sources without an official split (CK+, JAFFE).
 SUBJECT_FOLDS = 5
 CACHE_VERSION = 2

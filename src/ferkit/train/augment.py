@@ -26,6 +26,16 @@ class AugmentConfig:
     # alone, the stage-2 model lost about 3 points at JPEG quality 75 (benchmarks/bench_jpeg.py).
     jpeg_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (50, 95)
+    # What real photos have and FER2013's studio-cropped faces lack; each is applied to a
+    # random share of the batch: small faces upscaled, defocus, sensor noise, dim light.
+    lowres_prob: float = 0.0
+    lowres_px: tuple[int, int] = (12, 28)   # side the face is shrunk to before upscaling
+    blur_prob: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 1.5)   # in pixels at 48x48
+    noise_prob: float = 0.0
+    noise_std: tuple[float, float] = (0.02, 0.08)  # on [0, 1] pixels
+    dark_prob: float = 0.0
+    dark_gamma: tuple[float, float] = (1.2, 2.2)   # pixel ** gamma darkens the mid-tones
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -57,6 +67,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     bright = uniform(-cfg.brightness, cfg.brightness).view(n, 1, 1, 1)
     x = ((x - mean) * contrast + mean + bright).clamp(0, 1)
 
+    x = degrade(x, cfg, gen)
     if cfg.jpeg_prob > 0:
         x = jpeg_compress(x, cfg.jpeg_prob, tuple(cfg.jpeg_quality), gen)
 
@@ -74,6 +85,45 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         apply = (rand((n,)) < cfg.erase_prob).view(n, 1, 1)
         noise = rand(x.shape)
         x = torch.where((box & apply).unsqueeze(1), noise, x)
+    return x
+
+
+def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Apply low resolution, blur, noise and dim light, each to a random share of the batch."""
+    n, _, h, w = x.shape
+    dev = gen.device
+
+    def pick(prob: float) -> torch.Tensor:
+        return (torch.rand(n, generator=gen, device=dev) < prob).view(n, 1, 1, 1)
+
+    def draw(lo: float, hi: float) -> float:
+        return float(torch.rand(1, generator=gen, device=dev)) * (hi - lo) + lo
+
+    if cfg.lowres_prob > 0:
+        # One size per batch keeps it to two resizes; the share of faces varies per item.
+        side = int(round(draw(*cfg.lowres_px)))
+        small = F.interpolate(x, size=(side, side), mode="area")
+        x = torch.where(pick(cfg.lowres_prob), F.interpolate(
+            small, size=(h, w), mode="bilinear", align_corners=False), x)
+    if cfg.blur_prob > 0:
+        sigma = draw(*cfg.blur_sigma)
+        radius = max(1, int(math.ceil(2 * sigma)))
+        t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+        k = torch.exp(-(t ** 2) / (2 * sigma ** 2))
+        k = k / k.sum()
+        blurred = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+        blurred = F.conv2d(blurred, k.view(1, 1, 1, -1))
+        blurred = F.conv2d(blurred, k.view(1, 1, -1, 1))
+        x = torch.where(pick(cfg.blur_prob), blurred, x)
+    if cfg.noise_prob > 0:
+        lo, hi = cfg.noise_std
+        std = (torch.rand(n, 1, 1, 1, generator=gen, device=dev) * (hi - lo) + lo)
+        noise = torch.randn(x.shape, generator=gen, device=dev) * std
+        x = torch.where(pick(cfg.noise_prob), (x + noise).clamp(0, 1), x)
+    if cfg.dark_prob > 0:
+        lo, hi = cfg.dark_gamma
+        gamma = torch.rand(n, 1, 1, 1, generator=gen, device=dev) * (hi - lo) + lo
+        x = torch.where(pick(cfg.dark_prob), x.clamp(min=0) ** gamma, x)
     return x
 
 

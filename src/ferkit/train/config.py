@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
         # for it ("labelled": how stages 1-4f were trained), which hands a small source's few
         # faces (CK+: 610 of 27,734, one or two per batch) a whole head's weight, slowing training.
         "label_loss_mean": "batch",
-        "bf16": True,
+        "bf16": "auto",              # auto: where the hardware does bf16 natively; true; false
         "patience": 10,
         "seed": 0,
         "threads": 0,                # 0: let torch decide

@@ -134,6 +134,17 @@ def make_optimizer(model: torch.nn.Module, tc: dict) -> torch.optim.Optimizer:
                              fused=True if on_gpu else None)
 
 
+def use_bf16(setting: bool | str, device: torch.device) -> bool:
+    """Whether to train under bf16 autocast: `auto` uses it on a GPU and on CPUs with native
+    bf16 (AVX512-BF16 or AMX); elsewhere (AVX2 laptops, older AMD) emulated bf16 made a
+    fernet_s step about 6x slower than fp32, so fp32 it is."""
+    if setting != "auto":
+        return bool(setting)
+    if device.type == "cuda":
+        return True
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 class Trainer:
     """Trains a model from a resolved config into `out_dir`, resumable from `last.pt`."""
 
@@ -189,6 +200,7 @@ class Trainer:
             raise FerkitError(f"train.label_loss_mean={tc['label_loss_mean']!r}: "
                               "use labelled or batch")
         self.aug = AugmentConfig(**config.get("augment", {}))
+        self.bf16 = use_bf16(tc["bf16"], self.device)
         self.steps_per_epoch = max(1, len(self.train_data) // tc["batch_size"])
         self.optimizer = make_optimizer(self.model, tc)
         self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
@@ -320,7 +332,7 @@ class Trainer:
         if mix is not None:
             x, targets = mixup(x, targets, *mix)
         x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(tc["bf16"])):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model(x)
             soft = None
             if self.teachers is not None:

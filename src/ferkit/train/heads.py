@@ -1,0 +1,171 @@
+"""Fit a new linear head on an exported model's frozen features and add it to the ONNX file.
+
+Training the network costs hours on a 2-core CPU; a head on its frozen 256-d features costs
+one forward pass over the faces and seconds of fitting. That is how a new label source (a
+dataset, or faces a user collected) gets its own head without retraining the backbone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.errors import FerkitError
+from ferkit.labels import EMOTIONS, LABEL_SETS
+
+#: Logit given to emotions the training labels never use, so the head never predicts them.
+ABSENT_LOGIT = -30.0
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """A linear head: logits = features @ weight.T + bias over `ferkit.labels.EMOTIONS`."""
+
+    weight: np.ndarray  # (len(EMOTIONS), feature dim) float32
+    bias: np.ndarray    # (len(EMOTIONS),) float32
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        z = features @ self.weight.T + self.bias
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def _load(path: Path):
+    import onnx
+
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError, OSError, ... for unreadable files
+        raise FerkitError(f"{path}: not a readable ONNX model ({exc})") from None
+
+
+def _meta(model) -> dict:
+    return {p.key: json.loads(p.value) for p in model.metadata_props}
+
+
+def feature_tensor(model) -> str:
+    """The name of the tensor every existing head's Gemm reads: the pooled features."""
+    gemm_inputs = {n.input[0] for n in model.graph.node if n.op_type == "Gemm"}
+    if len(gemm_inputs) != 1:
+        raise FerkitError("cannot find the model's shared feature tensor (expected every head "
+                          f"to be one Gemm on the same input, found {len(gemm_inputs)} inputs)")
+    return gemm_inputs.pop()
+
+
+def model_features(path: Path, faces: np.ndarray, *, threads: int | None = None,
+                   batch: int = 256) -> np.ndarray:
+    """Features (N, D) of uint8 faces (N, S, S), preprocessed as the model's metadata says."""
+    import onnx
+    import onnxruntime as ort
+
+    from ferkit.runtime import session_options
+
+    model = _load(path)
+    meta = _meta(model)
+    name = feature_tensor(model)
+    model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                                                 None))
+    session = ort.InferenceSession(model.SerializeToString(), session_options(threads),
+                                   providers=["CPUExecutionProvider"])
+    x = ((faces.astype(np.float32) / 255.0 - meta["mean"]) / meta["std"])[:, None]
+    parts = [session.run([name], {meta["input_name"]: x[i : i + batch]})[0]
+             for i in range(0, len(x), batch)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e-4,
+                    label_smoothing: float = 0.1, class_weight_power: float = 0.3,
+                    max_iter: int = 300) -> LinearHead:
+    """Multinomial logistic regression on `features` against target distributions (N, 8).
+
+    Classes no target uses get `ABSENT_LOGIT`; the others are weighted by frequency ** -power
+    and the targets smoothed over them, as `ferkit train` does for its heads.
+    """
+    import torch
+
+    if len(features) != len(targets) or len(features) == 0:
+        raise FerkitError("need as many targets as feature rows, and at least one")
+    x = torch.as_tensor(features, dtype=torch.float32)
+    t = torch.as_tensor(targets, dtype=torch.float32)
+    counts = t.sum(0)
+    present = counts > 0
+    freq = counts / counts.sum()
+    class_w = torch.where(present, (freq + 1e-9) ** -class_weight_power, torch.zeros(()))
+    class_w = class_w / class_w[present].mean()
+    smooth = t * (1 - label_smoothing) + label_smoothing * present.float() / present.sum()
+    item_w = class_w[t.argmax(1)]
+    absent = torch.where(present, torch.zeros(()), torch.full((), ABSENT_LOGIT))
+    w = torch.zeros(x.shape[1], t.shape[1], requires_grad=True)
+    b = torch.zeros(t.shape[1], requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=max_iter, history_size=20,
+                            line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        logp = torch.log_softmax(x @ w + b + absent, dim=1)
+        loss = (-(smooth * logp).sum(1) * item_w).sum() / item_w.sum() + l2 * (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return LinearHead(w.detach().numpy().T.copy(), (b + absent).detach().numpy().copy())
+
+
+def add_head(src: Path, out: Path, name: str, head: LinearHead,
+             serves: Sequence[str] = ()) -> dict:
+    """Write `src` plus a head `name` (Gemm + Softmax on the shared features) to `out`,
+    atomically; `serves` lists the label sets the new head answers from now on."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = _load(src)
+    meta = _meta(model)
+    if meta.get("quantization"):
+        raise FerkitError(f"{src}: add heads to the fp32 model, then quantise "
+                          "(--int8-calibration); this one is already int8")
+    if not name.isidentifier():
+        raise FerkitError(f"head name {name!r}: use letters, digits and _")
+    if name in meta["heads"]:
+        raise FerkitError(f"{src}: the model already has a head {name!r}")
+    unknown = [s for s in serves if s not in LABEL_SETS]
+    if unknown:
+        raise FerkitError(f"unknown label set(s) {', '.join(unknown)}; "
+                          f"choose from {', '.join(LABEL_SETS)}")
+    if head.weight.shape[0] != len(EMOTIONS):
+        raise FerkitError(f"a head has {len(EMOTIONS)} outputs, got {head.weight.shape[0]}")
+    features = feature_tensor(model)
+    output = f"probs_{name}"
+    logits = f"/net/{name}/Gemm_output_0"
+    model.graph.initializer.extend([
+        numpy_helper.from_array(head.weight.astype(np.float32), f"net.heads.{name}.weight"),
+        numpy_helper.from_array(head.bias.astype(np.float32), f"net.heads.{name}.bias"),
+    ])
+    model.graph.node.extend([
+        helper.make_node("Gemm", [features, f"net.heads.{name}.weight",
+                                  f"net.heads.{name}.bias"], [logits], name=f"/net/{name}/Gemm",
+                         transB=1),
+        helper.make_node("Softmax", [logits], [output], axis=1, name=f"/net/{name}/Softmax"),
+    ])
+    model.graph.output.append(helper.make_tensor_value_info(
+        output, onnx.TensorProto.FLOAT, ["batch", len(EMOTIONS)]))
+    meta["heads"] = [*meta["heads"], name]
+    meta["outputs"] = {**meta["outputs"], name: output}
+    meta["label_set_heads"] = {**meta["label_set_heads"], **{s: name for s in serves}}
+    added = meta.setdefault("added_heads", {})
+    added[name] = {"fitted_on_frozen_features": True}
+    onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in meta.items()})
+    onnx.checker.check_model(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        onnx.save(model, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return meta

@@ -1,0 +1,88 @@
+"""Tests for fitting a linear head on frozen features and adding it to an exported model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="fitting a head needs torch (train extra)")
+pytest.importorskip("onnx", reason="editing ONNX models needs onnx (train extra)")
+
+from ferkit.errors import FerkitError  # noqa: E402
+from ferkit.labels import EMOTIONS  # noqa: E402
+from ferkit.model import ExpressionModel  # noqa: E402
+from ferkit.train.heads import (  # noqa: E402
+    ABSENT_LOGIT,
+    LinearHead,
+    add_head,
+    fit_linear_head,
+    model_features,
+)
+
+
+def _separable(n=400, dim=16, seed=0):
+    """Features of three classes (happy, sad, angry) around distinct centres."""
+    rng = np.random.default_rng(seed)
+    classes = [EMOTIONS.index(c) for c in ("happy", "sad", "angry")]
+    centres = rng.normal(0, 3, (3, dim))
+    y = rng.integers(0, 3, n)
+    x = (centres[y] + rng.normal(0, 1, (n, dim))).astype(np.float32)
+    targets = np.zeros((n, len(EMOTIONS)), np.float32)
+    targets[np.arange(n), np.array(classes)[y]] = 1
+    return x, targets, np.array(classes)[y]
+
+
+def test_fit_learns_separable_classes_and_never_predicts_absent_ones():
+    x, t, y = _separable()
+    head = fit_linear_head(x, t)
+    p = head.probabilities(x)
+    assert (p.argmax(1) == y).mean() > 0.95
+    assert np.allclose(p.sum(1), 1, atol=1e-5)
+    absent = [i for i in range(len(EMOTIONS)) if i not in set(y.tolist())]
+    assert p[:, absent].max() < 1e-6
+    assert np.all(head.bias[absent] < ABSENT_LOGIT / 2)
+
+
+def test_fit_refuses_mismatched_inputs():
+    with pytest.raises(FerkitError, match="as many targets"):
+        fit_linear_head(np.zeros((3, 4), np.float32), np.zeros((2, 8), np.float32))
+
+
+def test_added_head_runs_in_onnx_runtime_and_serves_label_sets(tiny_onnx_model, tmp_path):
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    feats = model_features(tiny_onnx_model, faces)
+    assert feats.shape[0] == 6 and feats.shape[1] > 0
+    head = LinearHead(rng.normal(0, 0.1, (len(EMOTIONS), feats.shape[1])).astype(np.float32),
+                      np.zeros(len(EMOTIONS), np.float32))
+    out = tmp_path / "with-head.onnx"
+    add_head(tiny_onnx_model, out, "wild", head, serves=("seed5",))
+    model = ExpressionModel(out)
+    assert model.heads[-1] == "wild"
+    assert model.label_set_heads["seed5"] == "wild"
+    assert model.label_set_heads["ferplus"] == "ferplus"  # others keep their heads
+    got = model.head_probabilities(list(faces), "wild")
+    assert np.allclose(got, head.probabilities(feats), atol=1e-5)
+    # The existing heads are untouched.
+    before = ExpressionModel(tiny_onnx_model).head_probabilities(list(faces), "fer2013")
+    assert np.allclose(model.head_probabilities(list(faces), "fer2013"), before, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, serves, message", [
+    ("fer2013", (), "already has a head 'fer2013'"),
+    ("bad name", (), "use letters, digits and _"),
+    ("wild", ("emoji",), "unknown label set"),
+])
+def test_add_head_refuses_bad_requests(tiny_onnx_model, tmp_path, name, serves, message):
+    head = LinearHead(np.zeros((len(EMOTIONS), 4), np.float32), np.zeros(len(EMOTIONS)))
+    out = tmp_path / "x.onnx"
+    with pytest.raises(FerkitError, match=message):
+        add_head(tiny_onnx_model, out, name, head, serves=serves)
+    assert not out.exists()
+
+
+def test_unreadable_model_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(FerkitError, match="not a readable ONNX model"):
+        model_features(bad, np.zeros((1, 48, 48), np.uint8))
