@@ -86,3 +86,38 @@ def test_unreadable_model_is_one_line_error(tmp_path):
     bad.write_bytes(b"not onnx")
     with pytest.raises(FerkitError, match="not a readable ONNX model"):
         model_features(bad, np.zeros((1, 48, 48), np.uint8))
+
+
+def test_head_command_fits_on_training_faces_and_leaves_val_copies_out(
+        tiny_onnx_model, make, face, tmp_path, capsys):
+    from ferkit.cli import main
+
+    items = [("train", label, f"Training_{i}.jpg", face(i))
+             for i, label in enumerate(["happy", "sad", "angry", "happy", "sad", "angry"] * 3)]
+    # A validation face whose exact copy sits in train: that copy must not train the head.
+    items += [("test", "happy", "PublicTest_99.jpg", face(0))]
+    root = make.fer2013_folders(items)
+    out = tmp_path / "with-head.onnx"
+    code = main(["head", str(tiny_onnx_model), "--data", str(root), "--name", "wild",
+                 "--serve", "seed5", "--out", str(out)])
+    assert code == 0
+    err = capsys.readouterr()
+    assert "17 training faces (1 copies of validation faces left out)" in err.out + err.err
+    model = ExpressionModel(out)
+    assert model.label_set_heads["seed5"] == "wild"
+    p = model.head_probabilities([face(1)], "wild")
+    # Emotions no training face had get no probability.
+    absent = [EMOTIONS.index(e) for e in ("neutral", "surprise", "disgust", "fear", "contempt")]
+    assert p[0, absent].max() < 1e-6
+
+
+def test_head_command_refuses_to_overwrite(tiny_onnx_model, tmp_path, capsys):
+    from ferkit.cli import main
+
+    out = tmp_path / "exists.onnx"
+    out.write_bytes(b"keep me")
+    code = main(["head", str(tiny_onnx_model), "--data", str(tmp_path), "--name", "x",
+                 "--out", str(out)])
+    assert code == 1
+    assert "exists; choose another --out or pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"keep me"

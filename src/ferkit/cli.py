@@ -11,7 +11,7 @@ from ferkit import __version__
 from ferkit.errors import FerkitError
 
 #: Subcommand modules under ferkit.commands, imported lazily so `ferkit --help` stays fast.
-COMMANDS = ("image", "video", "webcam", "data", "train", "evaluate", "export", "gui",
+COMMANDS = ("image", "video", "webcam", "data", "train", "evaluate", "export", "head", "gui",
             "serve", "batch")
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from ferkit.datasets.base import FaceSample
 from ferkit.datasets.dedup import duplicate_groups
@@ -119,9 +120,9 @@ def subject_fold(subject: str, folds: int = SUBJECT_FOLDS) -> int:
     return int(hashlib.sha1(subject.encode()).hexdigest(), 16) % folds
 
 
-def _to_face(image: np.ndarray) -> np.ndarray:
-    if image.shape != (SIZE, SIZE):
-        image = cv2.resize(image, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+def _to_face(image: np.ndarray, size: int = SIZE) -> np.ndarray:
+    if image.shape != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     return image
 
 
@@ -272,3 +273,41 @@ def load_combined(
     if cache is not None:
         data.save(cache)
     return data
+
+
+def labelled_training_faces(
+    specs: Sequence[str], size: int = SIZE, val_fold: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
+    """The training faces of each source with their target rows over `EMOTIONS`, kept apart
+    by source (unlike `combine`, which merges them), minus training copies of any source's
+    validation or test faces.
+
+    Returns faces (N, size, size) uint8, targets (N, 8), the index of each face's source in
+    `specs`, and per source how many faces were kept and how many copies were left out.
+    """
+    keep = np.ones(len(EMOTIONS), np.float32)
+    faces, targets, index, held_out = [], [], [], []
+    for k, spec in enumerate(specs):
+        for s in tqdm(read_source(spec), desc=f"reading {spec}", unit=" faces", leave=False):
+            split = _split_of(s, val_fold)
+            face = _to_face(s.image, size)
+            if split != "train":
+                held_out.append(face)
+                continue
+            row = _target_row(s, keep)
+            if row.any():
+                faces.append(face)
+                targets.append(row / row.sum())
+                index.append(k)
+    if not faces:
+        raise DatasetError("no labelled training faces in " + ", ".join(specs))
+    train = np.stack(faces)
+    groups = duplicate_groups(np.concatenate(
+        [train, np.array(held_out, np.uint8).reshape(-1, size, size)]))
+    held_groups = set(groups[len(train):].tolist())
+    clean = np.array([g not in held_groups for g in groups[: len(train)].tolist()])
+    index_arr = np.array(index)
+    report = {spec: {"kept": int((clean & (index_arr == k)).sum()),
+                     "val_copies_dropped": int((~clean & (index_arr == k)).sum())}
+              for k, spec in enumerate(specs)}
+    return train[clean], np.stack(targets)[clean], index_arr[clean], report

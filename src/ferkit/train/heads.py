@@ -81,11 +81,12 @@ def model_features(path: Path, faces: np.ndarray, *, threads: int | None = None,
 
 def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e-4,
                     label_smoothing: float = 0.1, class_weight_power: float = 0.3,
-                    max_iter: int = 300) -> LinearHead:
+                    sample_weight: np.ndarray | None = None, max_iter: int = 300) -> LinearHead:
     """Multinomial logistic regression on `features` against target distributions (N, 8).
 
     Classes no target uses get `ABSENT_LOGIT`; the others are weighted by frequency ** -power
-    and the targets smoothed over them, as `ferkit train` does for its heads.
+    and the targets smoothed over them, as `ferkit train` does for its heads;
+    `sample_weight` (N,) weighs items further (e.g. one source over another).
     """
     import torch
 
@@ -100,6 +101,8 @@ def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e
     class_w = class_w / class_w[present].mean()
     smooth = t * (1 - label_smoothing) + label_smoothing * present.float() / present.sum()
     item_w = class_w[t.argmax(1)]
+    if sample_weight is not None:
+        item_w = item_w * torch.as_tensor(sample_weight, dtype=torch.float32)
     absent = torch.where(present, torch.zeros(()), torch.full((), ABSENT_LOGIT))
     w = torch.zeros(x.shape[1], t.shape[1], requires_grad=True)
     b = torch.zeros(t.shape[1], requires_grad=True)

@@ -1,0 +1,80 @@
+"""`ferkit head`: fit a new head on an exported model's frozen features from labelled faces."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "head", help="fit a new head on a model's frozen features (needs the train extra)",
+        description="Fit a linear head on the frozen features of an exported fp32 model, from "
+                    "the training split of labelled datasets (your own collected faces too), "
+                    "and write the model with that head added. Training copies of any "
+                    "source's validation faces are left out. Minutes on a CPU, where training "
+                    "the network takes hours.")
+    p.add_argument("model", type=Path, help="an fp32 ONNX model written by `ferkit export`")
+    p.add_argument("--data", dest="sources", action="append", required=True, metavar="SOURCE",
+                   help="dataset folder or file (layout detected), or KIND=PATH (repeatable)")
+    p.add_argument("--weight", dest="weights", action="append", type=float, default=[],
+                   metavar="W", help="loss weight of each --data, in order (default 1 each)")
+    p.add_argument("--name", required=True, help="the new head's name, e.g. wild")
+    p.add_argument("--serve", action="append", default=[], metavar="LABELSET",
+                   help="label set the new head answers from now on (repeatable)")
+    p.add_argument("--out", type=Path, required=True, help="model file to write")
+    p.add_argument("--l2", type=float, default=1e-4, help="weight decay (default 1e-4)")
+    p.add_argument("--int8-calibration", metavar="SOURCE", action="append", default=[],
+                   help="then quantise to int8, calibrated on 512 training faces of each SOURCE")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from ferkit.datasets.combine import labelled_training_faces
+    from ferkit.errors import FerkitError
+    from ferkit.model import ExpressionModel
+    from ferkit.train.heads import add_head, fit_linear_head, model_features
+
+    if args.out.exists() and not args.force:
+        raise FerkitError(f"{args.out} exists; choose another --out or pass --force")
+    if args.out.resolve() == args.model.resolve():
+        raise FerkitError("--out must differ from the input model")
+    weights = args.weights or [1.0] * len(args.sources)
+    if len(weights) != len(args.sources):
+        raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")
+    size = ExpressionModel(args.model).input_size
+    faces, targets, source_index, report = labelled_training_faces(args.sources, size)
+    for spec, counts in report.items():
+        tqdm.write(f"{spec}: {counts['kept']} training faces "
+                   f"({counts['val_copies_dropped']} copies of validation faces left out)")
+    # Mirrored faces are as valid as the originals: twice the data for one more pass.
+    both = np.concatenate([faces, faces[:, :, ::-1]])
+    feats = np.concatenate([model_features(args.model, both[i : i + 4096])
+                            for i in tqdm(range(0, len(both), 4096), desc="features",
+                                          unit="chunk", leave=False)])
+    item_w = np.tile(np.asarray(weights, np.float32)[source_index], 2)
+    head = fit_linear_head(feats, np.concatenate([targets, targets]), l2=args.l2,
+                           sample_weight=item_w)
+    staged = args.out.with_name(f".{args.out.name}.fp32.tmp") if args.int8_calibration \
+        else args.out
+    try:
+        add_head(args.model, staged, args.name, head, serves=args.serve)
+        if args.int8_calibration:
+            from ferkit.datasets.sources import read_source
+            from ferkit.train.quantize import calibration_faces, quantize_int8
+
+            calib = np.concatenate([calibration_faces(read_source(s, splits=("train",)),
+                                                      size=size)
+                                    for s in args.int8_calibration])
+            quantize_int8(staged, args.out, calib)
+    finally:
+        if staged != args.out:
+            staged.unlink(missing_ok=True)
+    model = ExpressionModel(args.out)
+    print(f"wrote {args.out}: heads {', '.join(model.heads)}; label set -> head: "
+          + ", ".join(f"{k}={v}" for k, v in model.label_set_heads.items()))
+    return 0
