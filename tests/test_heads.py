@@ -121,3 +121,22 @@ def test_head_command_refuses_to_overwrite(tiny_onnx_model, tmp_path, capsys):
     assert code == 1
     assert "exists; choose another --out or pass --force" in capsys.readouterr().err
     assert out.read_bytes() == b"keep me"
+
+
+def test_export_quantises_an_onnx_model_with_its_added_head(tiny_onnx_model, make, face,
+                                                            tmp_path):
+    from ferkit.cli import main
+
+    root = make.fer2013_folders([("train", "happy", f"Training_{i}.jpg", face(i))
+                                 for i in range(8)])
+    feats = model_features(tiny_onnx_model, np.zeros((1, 48, 48), np.uint8))
+    head = LinearHead(np.zeros((len(EMOTIONS), feats.shape[1]), np.float32),
+                      np.zeros(len(EMOTIONS), np.float32))
+    fp32 = tmp_path / "fp32.onnx"
+    add_head(tiny_onnx_model, fp32, "wild", head)
+    int8 = tmp_path / "int8.onnx"
+    assert main(["export", str(fp32), "--out", str(int8), "--int8-calibration", str(root)]) == 0
+    model = ExpressionModel(int8)
+    assert model.heads[-1] == "wild"
+    assert np.allclose(model.head_probabilities([face(1)], "wild"), 1 / len(EMOTIONS), atol=0.02)
+    assert main(["export", str(fp32), "--out", str(tmp_path / "x.onnx")]) == 1

@@ -10,7 +10,9 @@ from pathlib import Path
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export",
                        help="export a training checkpoint to ONNX (needs the train extra)")
-    p.add_argument("checkpoint", type=Path, help="best.pt or last.pt written by `ferkit train`")
+    p.add_argument("checkpoint", type=Path,
+                   help="best.pt or last.pt written by `ferkit train`, or an fp32 .onnx model "
+                        "to quantise (with --int8-calibration)")
     p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--head", dest="heads", action="append", default=[], metavar="LABELSET=HEAD",
@@ -18,14 +20,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "defaults: seed5=fer2013, fer2013=fer2013, ferplus=ferplus)")
     p.add_argument("--fp16-weights", action="store_true",
                    help="store weights at half precision (half the file; fp32 compute)")
-    p.add_argument("--int8-calibration", metavar="SOURCE", default=None,
-                   help="quantise to int8, calibrated on 512 training-split faces of SOURCE")
+    p.add_argument("--int8-calibration", metavar="SOURCE", action="append", default=[],
+                   help="quantise to int8, calibrated on 512 training-split faces of SOURCE "
+                        "(repeatable: 512 of each)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferkit.errors import FerkitError
     from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
 
+    if args.checkpoint.suffix.lower() == ".onnx":
+        if not args.int8_calibration:
+            raise FerkitError("an .onnx input is only quantised: give --int8-calibration SOURCE")
+        if args.out.resolve() == args.checkpoint.resolve():
+            raise FerkitError("--out must differ from the input model")
+        _quantise(args.checkpoint, args)
+        return 0
     result = export_checkpoint(args.checkpoint, args.out, opset=args.opset or DEFAULT_OPSET,
                                label_set_heads=parse_head_choices(args.heads),
                                fp16_weights=args.fp16_weights)
@@ -35,11 +46,18 @@ def run(args: argparse.Namespace) -> int:
     print("label set -> head: " + ", ".join(f"{k}={v}" for k, v in mapping.items()))
     print(f"ONNX Runtime vs torch: max |diff| {result['max_abs_diff']:.2e}")
     if args.int8_calibration:
-        from ferkit.datasets.sources import read_source
-        from ferkit.train.quantize import calibration_faces, quantize_int8
-
-        faces = calibration_faces(read_source(args.int8_calibration, splits=("train",)))
-        quantize_int8(args.out, args.out, faces)
-        size_mb = args.out.stat().st_size / 1e6
-        print(f"quantised to int8 on {len(faces)} training faces: {args.out} ({size_mb:.1f} MB)")
+        _quantise(args.out, args)
     return 0
+
+
+def _quantise(src: Path, args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from ferkit.datasets.sources import read_source
+    from ferkit.train.quantize import calibration_faces, quantize_int8
+
+    faces = np.concatenate([calibration_faces(read_source(spec, splits=("train",)))
+                            for spec in args.int8_calibration])
+    quantize_int8(src, args.out, faces)
+    size_mb = args.out.stat().st_size / 1e6
+    print(f"quantised to int8 on {len(faces)} training faces: {args.out} ({size_mb:.1f} MB)")

@@ -11,7 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "head", help="fit a new head on a model's frozen features (needs the train extra)",
         description="Fit a linear head on the frozen features of an exported fp32 model, from "
                     "the training split of labelled datasets (your own collected faces too), "
-                    "and write the model with that head added. Training copies of any "
+                    "and write the model with that head added (quantise it after with `ferkit "
+                    "export MODEL.onnx --int8-calibration SOURCE`). Training copies of any "
                     "source's validation faces are left out. Minutes on a CPU, where training "
                     "the network takes hours.")
     p.add_argument("model", type=Path, help="an fp32 ONNX model written by `ferkit export`")
@@ -24,8 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="label set the new head answers from now on (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="model file to write")
     p.add_argument("--l2", type=float, default=1e-4, help="weight decay (default 1e-4)")
-    p.add_argument("--int8-calibration", metavar="SOURCE", action="append", default=[],
-                   help="then quantise to int8, calibrated on 512 training faces of each SOURCE")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(run=run)
 
@@ -59,21 +58,7 @@ def run(args: argparse.Namespace) -> int:
     item_w = np.tile(np.asarray(weights, np.float32)[source_index], 2)
     head = fit_linear_head(feats, np.concatenate([targets, targets]), l2=args.l2,
                            sample_weight=item_w)
-    staged = args.out.with_name(f".{args.out.name}.fp32.tmp") if args.int8_calibration \
-        else args.out
-    try:
-        add_head(args.model, staged, args.name, head, serves=args.serve)
-        if args.int8_calibration:
-            from ferkit.datasets.sources import read_source
-            from ferkit.train.quantize import calibration_faces, quantize_int8
-
-            calib = np.concatenate([calibration_faces(read_source(s, splits=("train",)),
-                                                      size=size)
-                                    for s in args.int8_calibration])
-            quantize_int8(staged, args.out, calib)
-    finally:
-        if staged != args.out:
-            staged.unlink(missing_ok=True)
+    add_head(args.model, args.out, args.name, head, serves=args.serve)
     model = ExpressionModel(args.out)
     print(f"wrote {args.out}: heads {', '.join(model.heads)}; label set -> head: "
           + ", ".join(f"{k}={v}" for k, v in model.label_set_heads.items()))
