@@ -44,7 +44,8 @@ def detect_kind(path: Path) -> str:
             return "fer2013"
     if any(p.is_dir() for p in path.iterdir()):
         return "own"
-    raise DatasetError(f"{path}: not a known dataset layout (FER2013, FER+, CK+, RAF-DB, JAFFE, own)")
+    raise DatasetError(
+        f"{path}: not a known dataset layout (FER2013, FER+, CK+, RAF-DB, JAFFE, own)")
 
 
 def parse_source(spec: str) -> tuple[str, Path]:
