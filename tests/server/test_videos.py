@@ -88,7 +88,8 @@ def test_raw_body_upload_and_a_video_without_faces(server, tmp_path):
     assert (body["status"], body["frames_done"], body["rows"], body["faces"]) == \
         ("done", 3, [], 0)
     csv_text = httpx.get(server.url + f"/v1/videos/{body['id']}?format=csv").text
-    assert csv_text.strip() == ("frame,time_s,track_id,face,x1,y1,x2,y2,detector_score,label,"
+    assert csv_text.strip() == ("frame,time_s,track_id,face,x1,y1,x2,y2,detector_score,"
+                                "yaw_deg,pitch_deg,roll_deg,label,"
                                 "happy,angry,sad,neutral,surprise")
 
 
