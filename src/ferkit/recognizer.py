@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from ferkit.align import DEFAULT_MARGIN, crop_face
-from ferkit.detect import DEFAULT_DETECTOR, FaceDetector, create_detector
+from ferkit.detect import DEFAULT_DETECTOR, FaceDetector
+from ferkit.detect.spec import parse_detector
 from ferkit.faces import BoxXYXY, Face
 from ferkit.imageio import ImageSource, load_image
 from ferkit.labels import label_names
@@ -25,8 +26,9 @@ class Recognizer:
     """Classifies facial expressions with an exported ferkit model.
 
     `model` is a path to an .onnx file, an `ExpressionModel`, or None for the model shipped
-    with ferkit. Immutable and thread-safe, like the model it wraps: per-call options are
-    arguments.
+    with ferkit. `detector`: a detector spec ("retinaface", "blazeface:tiles=false", ...; see
+    `ferkit.detect.spec.parse_detector`) or a detector object. Immutable and thread-safe, like
+    the model it wraps: per-call options are arguments.
     """
 
     __slots__ = ("_model", "_detector", "_align", "_margin")
@@ -39,7 +41,7 @@ class Recognizer:
         elif not isinstance(model, ExpressionModel):
             model = ExpressionModel(model, threads=threads)
         if isinstance(detector, str):
-            detector = create_detector(detector)
+            detector = parse_detector(detector)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_detector", detector)
         object.__setattr__(self, "_align", align)
