@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--detector", default=DEFAULT_DETECTOR)
     parser.add_argument("--limit", type=int, default=0, help="first N faces only (0: all)")
+    parser.add_argument("--margins", type=float, nargs="+", default=list(MARGINS))
     parser.add_argument("--roll", type=float, default=0.0, metavar="DEG",
                         help="turn the staged faces by +-DEG in the image plane")
     args = parser.parse_args(argv)
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     all_acc = float(np.mean(names[all_probs.argmax(1)] == np.array([s.label for s in samples])))
     print("| crop | aligned | not aligned |")
     print("|---|---:|---:|")
-    for margin in MARGINS:
+    for margin in args.margins:
         cells = [accuracy([crop_face(im, f, size=model.input_size, margin=margin, align=a)
                            for im, f in zip(images, faces, strict=True)]) for a in (True, False)]
         mark = " (default)" if margin == DEFAULT_MARGIN else ""

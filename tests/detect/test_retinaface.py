@@ -146,3 +146,13 @@ def test_bad_specs_give_one_line_errors(spec, message):
 def test_spec_options_reach_the_detector():
     detector = parse_detector("retinaface:max_side=none,min_score=0.7")
     assert detector.max_side is None and detector.min_score == 0.7
+
+
+def test_the_recognizer_crops_with_the_detectors_own_margin(tiny_onnx_model):
+    from ferkit.align import DEFAULT_MARGIN
+    from ferkit.recognizer import Recognizer
+
+    retina = Recognizer(tiny_onnx_model, detector="retinaface")
+    assert retina._margin == RetinaFaceDetector.crop_margin != DEFAULT_MARGIN
+    assert Recognizer(tiny_onnx_model, detector="haar")._margin == DEFAULT_MARGIN
+    assert Recognizer(tiny_onnx_model, detector="retinaface", margin=0.2)._margin == 0.2

@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.imageio import example_path
 
 pytest.importorskip("fastapi")
@@ -71,7 +72,7 @@ def test_video_job_matches_ferkit_video_csv(server, video, tmp_path):
     # The same video through `ferkit video --csv` with the same options: the same bytes.
     out = tmp_path / "cli.csv"
     subprocess.run([sys.executable, "-m", "ferkit.cli", "video", str(video), "--csv",
-                    "--label-set", "ferplus", "--every", "2", "--detector", "blazeface",
+                    "--label-set", "ferplus", "--every", "2", "--detector", DEFAULT_DETECTOR,
                     "--no-progress", "--out", str(out)], check=True, capture_output=True)
     assert csv_response.content == out.read_bytes()
 

@@ -31,6 +31,8 @@ class FaceDetector(Protocol):
     """Finds faces: `detect(image_bgr)` returns Faces (no emotion scores), best first.
 
     Implementations are immutable after construction and safe to share between threads.
+    They may set `crop_margin`, the `ferkit.align.crop_face` margin that turns their boxes
+    into crops like the classifier's training faces (default `ferkit.align.DEFAULT_MARGIN`).
     """
 
     name: str
