@@ -148,11 +148,26 @@ def test_spec_options_reach_the_detector():
     assert detector.max_side is None and detector.min_score == 0.7
 
 
-def test_the_recognizer_crops_with_the_detectors_own_margin(tiny_onnx_model):
+def test_boxes_run_from_brow_to_chin_like_blazefaces(retinaface, blazeface):
+    (retina,) = retinaface.detect(photo("astronaut"))
+    (blaze,) = blazeface.detect(photo("astronaut"))
+    assert iou(retina.box_xyxy, blaze.box_xyxy) > 0.75
+    assert abs(retina.box_xyxy[1] - blaze.box_xyxy[1]) < 0.1 * (blaze.box_xyxy[3] -
+                                                                blaze.box_xyxy[1])
+
+
+def test_the_recognizer_crops_with_a_detectors_own_margin(tiny_onnx_model):
     from ferkit.align import DEFAULT_MARGIN
     from ferkit.recognizer import Recognizer
 
-    retina = Recognizer(tiny_onnx_model, detector="retinaface")
-    assert retina._margin == RetinaFaceDetector.crop_margin != DEFAULT_MARGIN
+    class Loose:
+        name = "loose"
+        crop_margin = 0.3
+
+        def detect(self, image_bgr):
+            return []
+
+    assert Recognizer(tiny_onnx_model, detector=Loose())._margin == 0.3
+    assert Recognizer(tiny_onnx_model, detector="retinaface")._margin == 0.0
     assert Recognizer(tiny_onnx_model, detector="haar")._margin == DEFAULT_MARGIN
-    assert Recognizer(tiny_onnx_model, detector="retinaface", margin=0.2)._margin == 0.2
+    assert Recognizer(tiny_onnx_model, detector=Loose(), margin=0.2)._margin == 0.2
