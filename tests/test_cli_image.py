@@ -91,9 +91,9 @@ def test_folders_recursive_csv_and_annotate(tmp_path, capsys, model, astronaut):
                          "--annotate", out_dir)
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0])[:8] == ["path", "face", "x1", "y1", "x2", "y2", "detector_score",
-                                 "label"]
-    assert list(rows[0])[8:] == list(SEED5)
+    assert list(rows[0])[:11] == ["path", "face", "x1", "y1", "x2", "y2", "detector_score",
+                                  "yaw_deg", "pitch_deg", "roll_deg", "label"]
+    assert list(rows[0])[11:] == list(SEED5)
     counts = {}
     for row in rows:
         counts[Path(row["path"]).name] = counts.get(Path(row["path"]).name, 0) + 1
@@ -201,6 +201,32 @@ def test_one_bad_input_does_not_stop_the_others(tmp_path, capsys, model, astrona
     assert code == 1
     assert [r["path"] for r in json_rows(out)] == [str(good)]
     assert "bad.jpg" in err and "1 of 2 inputs failed" in err
+
+
+def test_rows_carry_the_head_pose_of_the_default_detector(capsys, model):
+    code, out, err = run(capsys, "image", example_path("camera"), "--model", model)
+    assert code == 0, err
+    (row,) = json_rows(out)
+    # the photographer looks into his camera on the image's right: turned to his left
+    assert row["yaw_deg"] > 30 and -90 < row["pitch_deg"] < 90 and -90 < row["roll_deg"] < 90
+
+
+def test_detector_specs_with_options(capsys, model):
+    code, out, err = run(capsys, "image", example_path("astronaut"), "--model", model,
+                         "--detector", "retinaface:max_side=320,min_score=0.6")
+    assert code == 0, err
+    assert len(json_rows(out)) == 1
+    code, out, err = run(capsys, "image", example_path("astronaut"), "--model", model,
+                         "--detector", "blazeface:tiles=false")
+    assert code == 0, err
+    (row,) = json_rows(out)
+    assert row["yaw_deg"] is None  # BlazeFace's six points give no pose
+    for spec, message in (("retinaface:max_side=8", "max_side must be 32 or more"),
+                          ("yunet", "unknown face detector 'yunet'")):
+        code, out, err = run(capsys, "image", example_path("astronaut"), "--model", model,
+                             "--detector", spec)
+        assert code != 0 and out == "" and message in err, err
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_usage_errors(tmp_path, capsys, model):

@@ -81,3 +81,23 @@ def test_dataframe():
     assert frame.loc[0, "x2"] == 110 and frame.loc[0, "happy"] == 0.7
     empty = faces_to_dataframe([], labels=("happy",), image="b.jpg")
     assert len(empty) == 0 and {"image", "x1", "happy"} <= set(empty.columns)
+
+
+def test_head_pose_travels_through_json_and_rows():
+    from ferkit.faces import POSE_COLUMNS, Face, faces_from_json, faces_to_json, faces_to_records
+
+    posed = Face((0, 0, 10, 10), 0.9, head_pose_deg=(12.5, -3, 4))
+    plain = Face((0, 0, 10, 10), 0.9)
+    assert faces_from_json(faces_to_json([posed, plain])) == [posed, plain]
+    rows = faces_to_records([posed, plain])
+    assert [[row[c] for c in POSE_COLUMNS] for row in rows] == [[12.5, -3.0, 4.0],
+                                                                [None, None, None]]
+    assert list(rows[0]).index("yaw_deg") == list(rows[0]).index("detector_score") + 1
+
+
+def test_a_head_pose_of_other_than_three_angles_is_a_one_line_error():
+    from ferkit.errors import FerkitError
+    from ferkit.faces import Face
+
+    with pytest.raises(FerkitError, match="head pose must be"):
+        Face((0, 0, 10, 10), 0.9, head_pose_deg=(1.0, 2.0))

@@ -11,6 +11,8 @@ from ferkit.errors import FerkitError
 
 BoxXYXY = tuple[float, float, float, float]
 Point = tuple[float, float]
+#: The row columns of `Face.head_pose_deg`.
+POSE_COLUMNS = ("yaw_deg", "pitch_deg", "roll_deg")
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,10 @@ class Face:
 
     `box_xyxy` is (x1, y1, x2, y2); `landmarks` are (x, y) points in the detector's order
     (BlazeFace: right eye, left eye, nose tip, mouth centre, right ear, left ear, "right"
-    meaning the subject's own right) or None; `scores` maps emotion name to probability once
-    the face has been classified.
+    meaning the subject's own right; RetinaFace: right eye, left eye, nose tip, right and left
+    mouth corner) or None; `scores` maps emotion name to probability once the face has been
+    classified; `head_pose_deg` is (yaw, pitch, roll) in degrees where the detector's landmarks
+    allow an estimate (`ferkit.detect.pose.head_pose` gives the signs), else None.
     """
 
     box_xyxy: BoxXYXY
@@ -28,6 +32,7 @@ class Face:
     landmarks: tuple[Point, ...] | None = None
     scores: dict[str, float] | None = None
     track_id: int | None = None
+    head_pose_deg: tuple[float, float, float] | None = None
 
     def __post_init__(self) -> None:
         # Coerce numpy scalars and lists to plain floats and tuples so faces compare, copy and
@@ -47,6 +52,11 @@ class Face:
             object.__setattr__(self, "scores", {str(k): float(v) for k, v in self.scores.items()})
         if self.track_id is not None:
             object.__setattr__(self, "track_id", int(self.track_id))
+        if self.head_pose_deg is not None:
+            pose = tuple(float(v) for v in self.head_pose_deg)
+            if len(pose) != 3:
+                raise FerkitError(f"head pose must be (yaw, pitch, roll), got {pose!r}")
+            object.__setattr__(self, "head_pose_deg", pose)
 
     @property
     def label(self) -> str | None:
@@ -73,6 +83,7 @@ class Face:
             "scores": None if self.scores is None else dict(self.scores),
             "label": self.label,
             "track_id": self.track_id,
+            "head_pose_deg": None if self.head_pose_deg is None else list(self.head_pose_deg),
         }
 
     @classmethod
@@ -83,6 +94,7 @@ class Face:
             landmarks=data.get("landmarks"),
             scores=data.get("scores"),
             track_id=data.get("track_id"),
+            head_pose_deg=data.get("head_pose_deg"),
         )
 
 
@@ -98,16 +110,19 @@ def faces_from_json(text: str) -> list[Face]:
 def faces_to_records(
     faces: Sequence[Face], labels: Sequence[str] | None = None, **extra: Any
 ) -> list[dict[str, Any]]:
-    """Flat rows for CSV or pandas: `extra` columns first, then face index, box, score, label,
-    and one column per emotion (in `labels` order if given, else as the scores list them).
+    """Flat rows for CSV or pandas: `extra` columns first, then face index, box, score, head
+    pose (yaw_deg, pitch_deg, roll_deg: empty where the detector gives none), label, and one
+    column per emotion (in `labels` order if given, else as the scores list them).
 
     Landmarks are left out: they have no fixed column layout across detectors.
     """
     rows = []
     for index, face in enumerate(faces):
         x1, y1, x2, y2 = face.box_xyxy
+        pose = zip(POSE_COLUMNS, face.head_pose_deg or (None, None, None), strict=True)
         row: dict[str, Any] = {**extra, "face": index, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-                               "detector_score": face.detector_score, "label": face.label}
+                               "detector_score": face.detector_score, **dict(pose),
+                               "label": face.label}
         if face.track_id is not None:
             row["track_id"] = face.track_id
         scores = face.scores or {}
@@ -125,6 +140,6 @@ def faces_to_dataframe(faces: Sequence[Face], labels: Sequence[str] | None = Non
         raise ImportError("faces_to_dataframe needs pandas: pip install pandas") from None
     columns = None
     if not faces:
-        columns = [*extra, "face", "x1", "y1", "x2", "y2", "detector_score", "label",
-                   *(labels or ())]
+        columns = [*extra, "face", "x1", "y1", "x2", "y2", "detector_score", *POSE_COLUMNS,
+                   "label", *(labels or ())]
     return pd.DataFrame(faces_to_records(faces, labels, **extra), columns=columns)

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 
 from ferkit.align import DEFAULT_MARGIN, crop_face
-from ferkit.detect import DEFAULT_DETECTOR, FaceDetector, create_detector
+from ferkit.detect import DEFAULT_DETECTOR, FaceDetector
+from ferkit.detect.spec import parse_detector
 from ferkit.faces import BoxXYXY, Face
 from ferkit.imageio import ImageSource, load_image
 from ferkit.labels import label_names
@@ -25,25 +26,31 @@ class Recognizer:
     """Classifies facial expressions with an exported ferkit model.
 
     `model` is a path to an .onnx file, an `ExpressionModel`, or None for the model shipped
-    with ferkit. Immutable and thread-safe, like the model it wraps: per-call options are
-    arguments.
+    with ferkit. `detector`: a detector spec ("retinaface", "blazeface:tiles=false", ...; see
+    `ferkit.detect.spec.parse_detector`) or a detector object. Immutable and thread-safe, like
+    the model it wraps: per-call options are arguments. `margin`: crop margin around each box
+    (see `ferkit.align.crop_face`); None: the detector's `crop_margin`.
     """
 
     __slots__ = ("_model", "_detector", "_align", "_margin")
 
     def __init__(self, model: str | Path | ExpressionModel | None = None, *,
                  detector: str | FaceDetector = DEFAULT_DETECTOR, threads: int | None = None,
-                 align: bool = True, margin: float = DEFAULT_MARGIN):
+                 align: bool = True, margin: float | None = None):
         if model is None:
             model = ExpressionModel.shipped(threads=threads)
         elif not isinstance(model, ExpressionModel):
             model = ExpressionModel(model, threads=threads)
         if isinstance(detector, str):
-            detector = create_detector(detector)
+            detector = parse_detector(detector)
         object.__setattr__(self, "_model", model)
         object.__setattr__(self, "_detector", detector)
         object.__setattr__(self, "_align", align)
-        object.__setattr__(self, "_margin", margin)
+        if margin is None:
+            # Detectors draw boxes of their own proportions; each says what margin makes its
+            # box the classifier's crop (ferkit.align.DEFAULT_MARGIN where it does not).
+            margin = getattr(detector, "crop_margin", DEFAULT_MARGIN)
+        object.__setattr__(self, "_margin", float(margin))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Recognizer is immutable")

@@ -14,6 +14,7 @@ from ferkit.batch import BatchSettings, run_batch
 from ferkit.batch.local import LocalEngine
 from ferkit.batch.plan import InputItem, Job
 from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector
+from ferkit.faces import POSE_COLUMNS
 from ferkit.recognizer import Recognizer
 from ferkit.video import analyze_video, track_faces
 
@@ -43,6 +44,8 @@ def reference(media):
                              "track_id": f.track_id, "x1": f.box_xyxy[0], "y1": f.box_xyxy[1],
                              "x2": f.box_xyxy[2], "y2": f.box_xyxy[3],
                              "detector_score": f.detector_score,
+                             **dict(zip(POSE_COLUMNS, f.head_pose_deg or (None,) * 3,
+                                        strict=True)),
                              **{n: f.scores[n] for n in SEED5}, "label": f.label})
     return sorted(rows, key=lambda r: (r["input"], r["frame"], r["track_id"]))
 

@@ -13,6 +13,7 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from ferkit.cli import main  # noqa: E402
+from ferkit.detect import DEFAULT_DETECTOR  # noqa: E402
 from ferkit.faces import Face  # noqa: E402
 from ferkit.server.app import create_app  # noqa: E402
 
@@ -64,7 +65,7 @@ def test_recognizers_are_lazy_one_per_detector_and_shared(client, made, png_byte
     for _ in range(3):
         assert client.post("/v1/analyze", content=png_bytes).status_code == 200
     assert client.post("/v1/analyze?detector=haar", content=png_bytes).status_code == 200
-    assert [r.detector for r in made] == ["blazeface", "haar"]
+    assert [r.detector for r in made] == [DEFAULT_DETECTOR, "haar"]
     assert len(made[0].threads) == 3
 
 

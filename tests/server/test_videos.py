@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
+from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.imageio import example_path
 
 pytest.importorskip("fastapi")
@@ -71,7 +72,7 @@ def test_video_job_matches_ferkit_video_csv(server, video, tmp_path):
     # The same video through `ferkit video --csv` with the same options: the same bytes.
     out = tmp_path / "cli.csv"
     subprocess.run([sys.executable, "-m", "ferkit.cli", "video", str(video), "--csv",
-                    "--label-set", "ferplus", "--every", "2", "--detector", "blazeface",
+                    "--label-set", "ferplus", "--every", "2", "--detector", DEFAULT_DETECTOR,
                     "--no-progress", "--out", str(out)], check=True, capture_output=True)
     assert csv_response.content == out.read_bytes()
 
@@ -88,7 +89,8 @@ def test_raw_body_upload_and_a_video_without_faces(server, tmp_path):
     assert (body["status"], body["frames_done"], body["rows"], body["faces"]) == \
         ("done", 3, [], 0)
     csv_text = httpx.get(server.url + f"/v1/videos/{body['id']}?format=csv").text
-    assert csv_text.strip() == ("frame,time_s,track_id,face,x1,y1,x2,y2,detector_score,label,"
+    assert csv_text.strip() == ("frame,time_s,track_id,face,x1,y1,x2,y2,detector_score,"
+                                "yaw_deg,pitch_deg,roll_deg,label,"
                                 "happy,angry,sad,neutral,surprise")
 
 

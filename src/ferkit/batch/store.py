@@ -12,6 +12,7 @@ from typing import Any
 
 from ferkit.batch.plan import InputItem
 from ferkit.errors import FerkitError
+from ferkit.faces import POSE_COLUMNS
 from ferkit.outputs import write_json
 from ferkit.video import FrameResult
 
@@ -131,6 +132,8 @@ class BatchStore:
                 values = {"input": str(item.path), "frame": result.index,
                           "time_s": result.time_s, "track_id": face.track_id, "x1": x1,
                           "y1": y1, "x2": x2, "y2": y2, "detector_score": face.detector_score,
+                          **dict(zip(POSE_COLUMNS, face.head_pose_deg or (None,) * 3,
+                                     strict=True)),
                           **{name: scores.get(name) for name in self.labels},
                           "label": face.label}
                 for name, value in values.items():
@@ -155,7 +158,8 @@ class BatchStore:
         return pa.schema(
             [("input", pa.string()), ("frame", pa.int64()), ("time_s", pa.float64()),
              ("track_id", pa.int64())]
-            + [(name, pa.float64()) for name in ("x1", "y1", "x2", "y2", "detector_score")]
+            + [(name, pa.float64()) for name in ("x1", "y1", "x2", "y2", "detector_score",
+                                                 *POSE_COLUMNS)]
             + [(name, pa.float64()) for name in self.labels] + [("label", pa.string())])
 
     # -- tables over the whole folder ------------------------------------------------------

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ferkit.detect import DEFAULT_DETECTOR, DETECTORS
 from ferkit.errors import FerkitError
 from ferkit.labels import LABEL_SETS
 
@@ -14,7 +15,9 @@ def add_common_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
     """Options every recognition command shares; `row_formats`: --json/--csv for text rows."""
     p.add_argument("--label-set", default="seed5", choices=sorted(LABEL_SETS),
                    help="emotions to report (default: seed5)")
-    p.add_argument("--detector", default="blazeface", help="blazeface (default), haar, boxes")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, metavar="SPEC",
+                   help=f"name[:key=value,...]: {', '.join(DETECTORS)} (default: "
+                        f"{DEFAULT_DETECTOR})")
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
     if not row_formats:
         return

@@ -22,8 +22,8 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
     for action in p._actions:  # same option, a different default for streams
         if action.dest == "detector":
             action.default = VIDEO_DETECTOR
-            action.help = (f"name[:key=value,...] (default: {VIDEO_DETECTOR}, fast whole-frame "
-                           "passes; 'blazeface' tiles for small faces, 'haar')")
+            action.help = (f"name[:key=value,...] (default: {VIDEO_DETECTOR}; 'retinaface' "
+                           "searches full frames, 'blazeface' tiles for small faces, 'haar')")
     p.add_argument("--every", type=int, default=1, metavar="N",
                    help="analyse every N-th frame (default: 1, all)")
     p.add_argument("--smooth", type=float, default=1.0, metavar="ALPHA",

@@ -1,4 +1,4 @@
-"""Face detectors behind one protocol, chosen by name: "blazeface" (default), "haar", "boxes"."""
+"""Face detectors behind one protocol, chosen by name from DETECTORS (default: retinaface)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,16 @@ import numpy as np
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 
-DEFAULT_DETECTOR = "blazeface"
+#: The detector every front end uses for still images unless told otherwise (streams:
+#: `ferkit.detect.spec.VIDEO_DETECTOR`). RetinaFace over BlazeFace's tiles: on the composed
+#: scenes of benchmarks/bench_scenes.py and bench_detect.py it found about as many faces (more
+#: of 40 px and up, fewer of 20-30 px), 1.4x (640x480) to 3x (1280x720) faster, and its five
+#: landmarks give the head pose. See docs/BENCHMARKS.md, "Face detectors on real faces".
+DEFAULT_DETECTOR = "retinaface"
 
 #: name -> "module:class", imported only when asked for so `import ferkit` stays cheap.
 DETECTORS: dict[str, str] = {
+    "retinaface": "ferkit.detect.retinaface:RetinaFaceDetector",
     "blazeface": "ferkit.detect.blazeface:BlazeFaceDetector",
     "haar": "ferkit.detect.haar:HaarDetector",
     "boxes": "ferkit.detect.given:GivenBoxes",
@@ -25,6 +31,8 @@ class FaceDetector(Protocol):
     """Finds faces: `detect(image_bgr)` returns Faces (no emotion scores), best first.
 
     Implementations are immutable after construction and safe to share between threads.
+    They may set `crop_margin`, the `ferkit.align.crop_face` margin that turns their boxes
+    into crops like the classifier's training faces (default `ferkit.align.DEFAULT_MARGIN`).
     """
 
     name: str
@@ -35,6 +43,7 @@ class FaceDetector(Protocol):
 def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> FaceDetector:
     """Build the detector called `name` with its keyword `options`.
 
+    retinaface: max_side=None, min_score=0.4, iou_threshold=0.4, threads=1, near_input=96.
     blazeface: model="full_range"|"short_range", min_face_px=28, tiles=True, close_up=True,
     min_score, threads, max_side=None, near_input=80. haar: scale_factor=1.1,
     min_neighbors=5, min_size=24. boxes: boxes=[(x1, y1, x2, y2), ...] or None for the whole

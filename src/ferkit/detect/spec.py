@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferkit.detect import create_detector
+from ferkit.detect import DEFAULT_DETECTOR, create_detector
 from ferkit.errors import FerkitError
 
-#: Video default: BlazeFace in whole-frame passes (no tiles), looking for faces from 28 px wide
-#: in frames up to 720 px and from 1/26 of the longer side beyond (49 px at 1280x720). At
-#: 640x480 it found all the faces the tiled image default found in bench_pipeline.py, at ~1.4x
-#: its speed; the tracker bridges the odd frame the tiles would have saved. A smallest face
-#: that grows with the frame keeps the whole-frame search at 720p from reading 2.7x more pixels;
-#: max_side=640 was faster still but missed a 60 px face in 720p (bench_stream.py).
-#: See docs/BENCHMARKS.md.
-VIDEO_DETECTOR = "blazeface:tiles=false,max_side=720"
+#: Video default: the image default (RetinaFace) searching frames shrunk to 960 px on the longer
+#: side, so a whole-frame search of a 720p frame costs about what BlazeFace's untiled 720p pass
+#: did while finding more faces (benchmarks/bench_scenes.py, bench_stream.py); between those
+#: searches `detect_near` follows the faces found. See docs/BENCHMARKS.md.
+VIDEO_DETECTOR = f"{DEFAULT_DETECTOR}:max_side=960"
 
 
 def parse_detector(spec: str) -> Any:
-    """A detector from "name" or "name:key=value,...", e.g. "blazeface:min_face_px=40"."""
+    """A detector from "name" or "name:key=value,...", e.g. "retinaface:max_side=640" (the
+    grammar `Recognizer(detector=...)`, the CLI, the GUI, the server and batch all take)."""
     name, _, rest = spec.partition(":")
     options: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):

@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 
 from ferkit.errors import FerkitError
-from ferkit.faces import Face, faces_to_records
+from ferkit.faces import POSE_COLUMNS, Face, faces_to_records
 from ferkit.labels import label_names
 from ferkit.outputs import write_image
 
 _COLUMNS = ["frame", "time_s", "face", "track_id", "x1", "y1", "x2", "y2", "detector_score",
-            "label"]
+            *POSE_COLUMNS, "label"]
 
 
 def timestamped(folder: str | Path, prefix: str, suffix: str) -> Path:

@@ -17,8 +17,8 @@ from ferkit.gui.sources import Frame
 from ferkit.labels import label_names
 from ferkit.video import IoUTracker, ScoreSmoother, TrackerConfig
 
-#: Detector specs offered in the app, as `ferkit video` parses them: whole-frame BlazeFace
-#: passes (fast, the default for streams), tiled BlazeFace (small faces), Haar.
+#: Detector specs offered in the app, as `ferkit video` parses them: the streams' default
+#: (RetinaFace), tiled BlazeFace (small faces), Haar.
 GUI_DETECTORS = (VIDEO_DETECTOR, "blazeface", "haar")
 
 

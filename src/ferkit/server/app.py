@@ -27,6 +27,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferkit import __version__
+from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.detect.spec import REDETECT_EVERY
 from ferkit.errors import FerkitError, ImageError
 from ferkit.imageio import MAX_PIXELS, load_image
@@ -41,7 +42,7 @@ from ferkit.server.jobs import (
 )
 
 #: Detectors a client may ask for ("boxes" needs boxes the HTTP API does not take).
-SERVER_DETECTORS = ("blazeface", "haar")
+SERVER_DETECTORS = (DEFAULT_DETECTOR, "blazeface", "haar")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_VIDEO_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_QUEUED_VIDEOS = 8
@@ -200,7 +201,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     async def analyze(
         request: Request,
         label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
-        detector: str = Query("blazeface", description="one of " + ", ".join(SERVER_DETECTORS)),
+        detector: str = Query(DEFAULT_DETECTOR,
+                              description="one of " + ", ".join(SERVER_DETECTORS)),
     ) -> dict[str, Any]:
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)
@@ -221,7 +223,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     async def submit_video(
         request: Request,
         label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
-        detector: str = Query("blazeface", description="one of " + ", ".join(SERVER_DETECTORS)),
+        detector: str = Query(DEFAULT_DETECTOR,
+                              description="one of " + ", ".join(SERVER_DETECTORS)),
         every: int = Query(1, ge=1, le=10_000, description="analyse every N-th frame"),
         redetect_every: int = Query(
             REDETECT_EVERY, ge=1, le=10_000,
@@ -287,7 +290,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     async def stream(
         websocket: WebSocket,
         label_set: str = "seed5",
-        detector: str = "blazeface",
+        detector: str = DEFAULT_DETECTOR,
     ) -> None:
         """Send binary image frames (JPEG, PNG, ...); each answer is
         `{frame, dropped, faces, label_set, width, height}` or `{frame, dropped, error}`.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ferkit.errors import FerkitError, ImageError
+from ferkit.faces import POSE_COLUMNS
 from ferkit.imageio import MAX_PIXELS
 
 log = logging.getLogger("ferkit.server")
@@ -125,7 +126,7 @@ def video_csv(job: VideoJob, names: tuple[str, ...]) -> str:
     """The job's rows as CSV with the columns of `ferkit video --csv`; the header is
     written even when no face was found."""
     columns = ["frame", "time_s", "track_id", "face", "x1", "y1", "x2", "y2",
-               "detector_score", "label", *names]
+               "detector_score", *POSE_COLUMNS, "label", *names]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
