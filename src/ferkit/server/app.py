@@ -227,16 +227,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
 
     if api_key:
-        @app.middleware("http")
-        async def _check_key(request: Request, call_next):
-            path = request.url.path
-            if (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
-                    or _key_ok(request, api_key)):
-                return await call_next(request)
-            return JSONResponse(
-                {"error": "missing or wrong API key: send the header 'X-API-Key: KEY'"},
-                status_code=401, headers={"WWW-Authenticate": "Bearer"})
-
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
     if allowed_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins),
                            allow_methods=["*"], allow_headers=["*"])
@@ -401,6 +392,29 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         await _serve_stream(websocket, recognizer, label_set, max_upload_bytes, analyze_image)
 
     return app
+
+
+class ApiKeyMiddleware:
+    """401 for HTTP requests without the API key, except on OPEN_PATHS (the WebSocket route
+    checks its own). Plain ASGI: Starlette's BaseHTTPMiddleware would wrap the app's
+    exceptions in exception groups that its handlers no longer recognise."""
+
+    def __init__(self, app, api_key: str):
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            path = request.url.path
+            if not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+                    or _key_ok(request, self.api_key)):
+                response = JSONResponse(
+                    {"error": "missing or wrong API key: send the header 'X-API-Key: KEY'"},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _document_key(app: FastAPI) -> None:
