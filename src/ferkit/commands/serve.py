@@ -76,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
             raise FerkitError(f"--{name.replace('_', '-')} must be positive")
     if args.max_mp_in_flight is not None and args.max_mp_in_flight < args.max_image_mp:
         raise FerkitError("--max-mp-in-flight must be at least --max-image-mp")
+    if (args.max_upload_mb_in_flight is not None
+            and args.max_upload_mb_in_flight < args.max_upload_mb):
+        raise FerkitError("--max-upload-mb-in-flight must be at least --max-upload-mb")
     if not 0 <= args.port <= 65535:
         raise FerkitError(f"--port {args.port} is not a valid port")
     if args.model is not None and not args.model.is_file():

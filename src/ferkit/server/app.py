@@ -166,6 +166,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     if pixels.total < max_image_pixels:
         raise ValueError("max_pixels_in_flight must be at least max_image_pixels")
     body_bytes = ByteBudget(max_upload_bytes_in_flight or 4 * max_upload_bytes)
+    if body_bytes.total < max_upload_bytes:
+        raise ValueError("max_upload_bytes_in_flight must be at least max_upload_bytes")
     video_uploads = 0  # videos being received; with the queue, bounded by max_queued_videos
 
     @asynccontextmanager
