@@ -391,7 +391,9 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
             await websocket.close(code=1008, reason=exc.message[:120])
             return
         recognizer = await anyio.to_thread.run_sync(pool.get, detector)
-        await _serve_stream(websocket, recognizer, label_set, max_upload_bytes, analyze_image)
+        async with body_bytes.hold() as claim:  # its frames count as request bytes in memory
+            await _serve_stream(websocket, recognizer, label_set, max_upload_bytes, claim,
+                                analyze_image)
 
     return app
 
@@ -449,9 +451,12 @@ def _origin_ok(websocket: WebSocket, allowed: Sequence[str]) -> bool:
 
 
 async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit: int,
-                        analyze_image) -> None:
-    """Read frames as fast as they come; analyse the newest one whenever the worker is free."""
-    state: dict[str, Any] = {"pending": None, "dropped": 0}
+                        claim: ByteClaim, analyze_image) -> None:
+    """Read frames as fast as they come; analyse the newest one whenever the worker is free.
+
+    `claim` holds the bytes of the frame waiting and the one being analysed; a frame that
+    does not fit in the server's budget is answered with an error instead."""
+    state: dict[str, Any] = {"pending": None, "dropped": 0, "analysing": 0}
     wake = anyio.Event()
 
     async def reader() -> None:
@@ -470,7 +475,12 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
             elif not data:
                 item = (index, None, "empty frame")
             else:
-                item = (index, data, None)
+                try:  # the new frame replaces any waiting one
+                    claim.resize(state["analysing"] + len(data))
+                    item = (index, data, None)
+                except Busy:
+                    claim.resize(state["analysing"])  # the waiting frame is dropped anyway
+                    item = (index, None, _busy("uploads").message)
             if state["pending"] is not None:
                 state["dropped"] += 1
             state["pending"] = item
@@ -490,6 +500,7 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
             index, data, error = item
             answer: dict[str, Any] = {"frame": index, "dropped": dropped}
             if error is None:
+                state["analysing"] = len(data)
                 try:
                     answer.update(await analyze_image(recognizer, data, label_set))
                 except ApiError as exc:
@@ -497,6 +508,10 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
                 except Exception:  # a bug, not the client's fault: say so and keep streaming
                     log.exception("unexpected error analysing stream frame %d", index)
                     error = "internal server error"
+                finally:
+                    state["analysing"] = 0
+                    waiting = state["pending"]
+                    claim.resize(len(waiting[1]) if waiting and waiting[1] else 0)
             if error is not None:
                 answer["error"] = error
             try:

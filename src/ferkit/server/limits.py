@@ -42,10 +42,14 @@ class ByteClaim:
 
     def grow_to(self, size: int) -> None:
         """Hold `size` bytes in all (no-op when already held); Busy when the budget is spent."""
+        if size > self.held:
+            self.resize(size)
+
+    def resize(self, size: int) -> None:
+        """Hold exactly `size` bytes, giving back what is no longer needed; Busy (holding what
+        it held) when more would not fit."""
         more = size - self.held
-        if more <= 0:
-            return
-        if self._budget.used + more > self._budget.total:
+        if more > 0 and self._budget.used + more > self._budget.total:
             raise Busy
         self._budget.used += more
         self.held = size
