@@ -107,10 +107,11 @@ def run(args: argparse.Namespace) -> int:
               "this machine can use the API; set --api-key (or $FERKIT_API_KEY)",
               file=sys.stderr)
     # WebSocket frames up to twice the limit get a JSON error; bigger ones close the socket.
-    # h11 with a header timeout: uvicorn alone waits forever for slow request headers.
+    # h11 with timers for slow clients (uvicorn alone waits forever for request headers);
+    # request headers over 16 KiB get 400; idle keep-alive connections close after 5 s.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 log_config=log_config(args.log_level), http=guarded_h11(args.client_timeout),
-                timeout_keep_alive=5, h11_max_incomplete_event_size=64 * 1024,
+                timeout_keep_alive=5, h11_max_incomplete_event_size=16 * 1024,
                 ws_max_size=2 * max_bytes + 4096)
     return 0
 

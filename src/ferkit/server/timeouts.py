@@ -2,8 +2,9 @@
 
 uvicorn waits forever for a request's headers and the app for its body, so a few hundred
 connections sending a byte now and then would hold the server. Headers must arrive within
-`timeout_s` of their first byte (or of the connection); a body may pause at most `timeout_s`
-and must average MIN_BODY_RATE after its first `timeout_s` seconds.
+`timeout_s` of their first byte (or of the connection); a body the app reads may pause at most
+`timeout_s` and must average MIN_BODY_RATE after its first `timeout_s` seconds; one it does not
+read (the answer came first) must end within `timeout_s` of the answer.
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ class TooSlow(Exception):
 
 
 def guarded_h11(timeout_s: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol, closing connections whose request headers take over `timeout_s`."""
+    """uvicorn's h11 protocol, closing connections that keep the server waiting on the client:
+    request headers not complete `timeout_s` after their first byte (or after connecting),
+    or a body still arriving `timeout_s` after the app answered without reading it all (401,
+    413, ...: uvicorn would read and discard it for as long as the client trickles)."""
 
     class GuardedH11Protocol(H11Protocol):
-        _header_timer: asyncio.TimerHandle | None = None
+        _timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -39,16 +43,19 @@ def guarded_h11(timeout_s: float) -> type[H11Protocol]:
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
-            # IDLE: a request has begun (or the connection is new) but its headers are not
-            # complete. Other states mean the headers are in: the body has its own limit.
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            if self._waiting_on_client():
                 self._arm()
             else:
                 self._disarm()
 
         def on_response_complete(self) -> None:
-            self._disarm()  # between requests uvicorn's keep-alive timeout applies
             super().on_response_complete()
+            # Waiting for a request between requests is the keep-alive timeout's job; a body
+            # the app never read is ours.
+            if self.conn.their_state is h11.SEND_BODY:
+                self._arm()
+            else:
+                self._disarm()
 
         def handle_websocket_upgrade(self, event) -> None:
             self._disarm()
@@ -58,21 +65,28 @@ def guarded_h11(timeout_s: float) -> type[H11Protocol]:
             self._disarm()
             super().connection_lost(exc)
 
+        def _waiting_on_client(self) -> bool:
+            """Headers not complete yet, or a body still arriving after the response."""
+            return not self.transport.is_closing() and (
+                self.conn.their_state is h11.IDLE
+                or (self.conn.our_state is h11.DONE and self.conn.their_state is h11.SEND_BODY))
+
         def _arm(self) -> None:
-            if self._header_timer is None:
-                self._header_timer = self.loop.call_later(timeout_s, self._headers_too_slow)
+            if self._timer is None:  # the deadline runs from the first wait, not the last byte
+                self._timer = self.loop.call_later(timeout_s, self._too_slow)
 
         def _disarm(self) -> None:
-            if self._header_timer is not None:
-                self._header_timer.cancel()
-                self._header_timer = None
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
-        def _headers_too_slow(self) -> None:
-            self._header_timer = None
-            if not self.transport.is_closing():
+        def _too_slow(self) -> None:
+            self._timer = None
+            if self._waiting_on_client():
                 client = "{}:{}".format(*self.client) if self.client else "a client"
-                log.warning("%s - closed: no complete request headers within %g s",
-                            client, timeout_s)
+                what = ("no complete request headers" if self.conn.their_state is h11.IDLE
+                        else "request body still arriving after the answer")
+                log.warning("%s - closed: %s within %g s", client, what, timeout_s)
                 self.transport.close()
 
     return GuardedH11Protocol
