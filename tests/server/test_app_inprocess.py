@@ -114,6 +114,9 @@ def test_serve_is_a_command_and_checks_its_options(capsys):
     assert "--max-mp-in-flight must be at least --max-image-mp" in capsys.readouterr().err
     assert main(["serve", "--max-upload-mb-in-flight", "10"]) == 1
     assert "at least --max-upload-mb" in capsys.readouterr().err
+    for origin in ("example.org", "https://example.org/", "https://example.org/app"):
+        assert main(["serve", "--allow-origin", origin]) == 1
+        assert "give an origin such as https://example.org" in capsys.readouterr().err
 
 
 def test_a_bug_is_a_json_500_not_a_traceback(png_bytes):

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ferkit.errors import FerkitError
 
@@ -76,6 +77,12 @@ def run(args: argparse.Namespace) -> int:
             raise FerkitError(f"--{name.replace('_', '-')} must be positive")
     if args.max_mp_in_flight is not None and args.max_mp_in_flight < args.max_image_mp:
         raise FerkitError("--max-mp-in-flight must be at least --max-image-mp")
+    for origin in args.allow_origin:
+        parts = urlsplit(origin)
+        if origin != "*" and not (parts.scheme in ("http", "https") and parts.netloc
+                                  and not parts.path and not parts.query):
+            raise FerkitError(f"--allow-origin {origin!r}: give an origin such as "
+                              "https://example.org (scheme, host and port; no path), or '*'")
     if (args.max_upload_mb_in_flight is not None
             and args.max_upload_mb_in_flight < args.max_upload_mb):
         raise FerkitError("--max-upload-mb-in-flight must be at least --max-upload-mb")

@@ -202,15 +202,14 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
 
     @app.exception_handler(ClientDisconnect)
     async def _client_gone(request: Request, exc: ClientDisconnect):
-        log.info("%s %s: the client went away during the upload", request.method,
-                 request.url.path)
+        log.info("%s - %s %s: the client went away during the upload", _client(request),
+                 request.method, request.url.path)
         return Response(status_code=400)  # nobody reads it
 
     @app.exception_handler(TooSlow)
     async def _too_slow(request: Request, exc: TooSlow):
-        client = f"{request.client.host}:{request.client.port}" if request.client else "?"
-        log.warning("%s - %s %s: request body too slow, closed", client, request.method,
-                    request.url.path)
+        log.warning("%s - %s %s: request body too slow, closed", _client(request),
+                    request.method, request.url.path)
         return JSONResponse({"error": "the request body arrived too slowly"},
                             status_code=408, headers={"Connection": "close"})
 
@@ -546,6 +545,10 @@ def _key_ok(request, api_key: str) -> bool:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip() if scheme.lower() == "bearer" else None
     return _same(given, api_key)
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "a client"
 
 
 def _check_choice(what: str, value: str, choices) -> None:
