@@ -155,3 +155,37 @@ def test_export_command_errors(tmp_path, capsys):
                  "--head", "seed5=nohead"]) == 1
     assert "no head 'nohead'" in capsys.readouterr().err
     assert not (tmp_path / "a.onnx").exists()
+
+
+class _RunsCode:
+    """A pickled payload: unpickling it calls open(marker, "w"), i.e. runs code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt"
+    config = load_config(None, ["model.name=fernet_xs"])
+    torch.save({"model": tiny_model(("seed5",)).state_dict(), "config": config,
+                "heads": ["seed5"], "payload": _RunsCode(marker)}, evil)
+    assert main(["export", str(evil), "--out", str(tmp_path / "a.onnx")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ferkit: error:") and err.count("\n") == 1, err
+    assert "refused" in err and "open)" in err
+    assert not marker.exists()  # the payload never ran
+    assert not (tmp_path / "a.onnx").exists()
+
+
+def test_every_checkpoint_read_refuses_pickled_code():
+    # export, resume, init_from and teachers all read through train.checkpoint.read_checkpoint.
+    from pathlib import Path
+
+    import ferkit
+
+    sources = Path(ferkit.__file__).parent.rglob("*.py")
+    assert not [p for p in sources if "weights_only=False" in p.read_text()]

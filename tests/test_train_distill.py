@@ -49,7 +49,7 @@ def _losses(out) -> list[float]:
 
 
 def _weights(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def baseline(dataset, tmp_path_factory):
 def two_teachers(baseline, tmp_path_factory):
     """The baseline's checkpoint and a copy whose head weights are perturbed: two teachers."""
     first = baseline / "best.pt"
-    state = torch.load(first, map_location="cpu", weights_only=False)
+    state = torch.load(first, map_location="cpu", weights_only=True)
     gen = torch.Generator().manual_seed(1)
     for key, value in state["model"].items():
         if key.startswith("heads.") and value.is_floating_point():
@@ -154,7 +154,7 @@ def test_distill_loss_ignores_classes_outside_present():
 
 def test_teachers_give_log_probabilities_per_head(two_teachers):
     teachers = Teachers([two_teachers[0]], CPU)
-    saved = torch.load(two_teachers[0], map_location="cpu", weights_only=False)
+    saved = torch.load(two_teachers[0], map_location="cpu", weights_only=True)
     out = teachers(_batch())
     assert set(out) == set(saved["heads"])
     for head, logp in out.items():
@@ -221,7 +221,7 @@ def test_teachers_reject_unusable_checkpoints(tmp_path):
 
 
 def test_a_head_is_averaged_over_the_teachers_that_have_it(two_teachers, tmp_path):
-    state = torch.load(two_teachers[1], map_location="cpu", weights_only=False)
+    state = torch.load(two_teachers[1], map_location="cpu", weights_only=True)
     dropped = state["heads"][-1]
     state["heads"] = [h for h in state["heads"] if h != dropped]
     state["model"] = {k: v for k, v in state["model"].items()
@@ -313,7 +313,7 @@ def test_time_budget_sets_epochs_and_resume_keeps_them(dataset, tmp_path, monkey
     assert saved["epochs"] == 3
     # The saved config repeats the run without timing again, and says how it was sized.
     assert saved["time_budget"] == 0 and saved["sized_by"] == "time_budget=20s on cpu"
-    assert torch.load(out / "last.pt", weights_only=False)["config"]["train"]["epochs"] == 3
+    assert torch.load(out / "last.pt", weights_only=True)["config"]["train"]["epochs"] == 3
     assert len(_losses(out)) == 1  # stopped after one epoch
 
     def must_not_time(self, seconds, *args, **kwargs):

@@ -57,7 +57,7 @@ def _train(data: str, cache, out, *extra: str) -> None:
 
 
 def _weights(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_loss_falls_and_outputs_are_written(runs):
         assert (out / name).is_file()
     # best.pt is for export, init_from and teachers: weights without the optimiser's moments
     # (last.pt keeps them for --resume), so it is a fraction of last.pt's size.
-    best = torch.load(out / "best.pt", weights_only=False)
+    best = torch.load(out / "best.pt", weights_only=True)
     assert "optimizer" not in best and {"model", "config", "heads", "epoch"} <= set(best)
     assert (out / "best.pt").stat().st_size < 0.5 * (out / "last.pt").stat().st_size
 
@@ -184,7 +184,7 @@ def test_resume_keeps_the_label_loss_mean_the_run_started_with(runs, tmp_path):
     try:
         Trainer(config, tmp_path / "run").run()
         last = tmp_path / "run" / "last.pt"
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = torch.load(last, map_location="cpu", weights_only=True)
         assert state["config"]["train"]["label_loss_mean"] == "batch"  # the new default
         del state["config"]["train"]["label_loss_mean"]  # as an older run saved it
         torch.save(state, last)

@@ -37,7 +37,7 @@ def _rows(out) -> list[dict]:
 
 
 def _state(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def test_constant_schedule_warms_up_then_holds_the_learning_rate(dataset, tmp_path):

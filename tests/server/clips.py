@@ -1,4 +1,4 @@
-"""Media for the server tests: clips of the example photo (one face), and a PNG bomb's header."""
+"""Media for the server tests: clips of the example photo (one face), PNG and JPEG bombs."""
 
 from __future__ import annotations
 
@@ -57,3 +57,27 @@ def png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
             + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+
+def png_bomb(width: int, height: int, rgb: bool = True) -> bytes:
+    """A complete, valid PNG of `width` x `height` black pixels: a few kilobytes that decode to
+    width * height * 3 bytes. Compressed row by row, so making it costs no memory."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2 if rgb else 0, 0, 0, 0)
+    row = b"\0" * (1 + width * (3 if rgb else 1))  # filter byte "none", then the pixels
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+            + chunk(b"IEND", b""))
+
+
+def jpeg_bomb(width: int, height: int) -> bytes:
+    """A valid grey JPEG of `width` x `height` pixels: small on disk, large decoded."""
+    ok, data = cv2.imencode(".jpg", np.full((height, width), 128, np.uint8),
+                            [cv2.IMWRITE_JPEG_QUALITY, 10])
+    assert ok
+    return data.tobytes()

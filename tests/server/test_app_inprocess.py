@@ -107,6 +107,17 @@ def test_serve_is_a_command_and_checks_its_options(capsys):
     assert "--max-queued-videos must be at least 1" in capsys.readouterr().err
     assert main(["serve", "--model", "/nonexistent/model.onnx"]) == 1
     assert "no model file" in capsys.readouterr().err
+    for option in ("--max-image-mp", "--max-mp-in-flight", "--max-upload-mb-in-flight",
+                   "--client-timeout"):
+        assert main(["serve", option, "0"]) == 1
+        assert f"{option} must be positive" in capsys.readouterr().err
+    assert main(["serve", "--max-image-mp", "60", "--max-mp-in-flight", "50"]) == 1
+    assert "--max-mp-in-flight must be at least --max-image-mp" in capsys.readouterr().err
+    assert main(["serve", "--max-upload-mb-in-flight", "10"]) == 1
+    assert "at least --max-upload-mb" in capsys.readouterr().err
+    for origin in ("example.org", "https://example.org/", "https://example.org/app"):
+        assert main(["serve", "--allow-origin", origin]) == 1
+        assert "give an origin such as https://example.org" in capsys.readouterr().err
 
 
 def test_a_bug_is_a_json_500_not_a_traceback(png_bytes):

@@ -118,3 +118,34 @@ def test_no_camera_and_a_bad_photo_give_clear_messages(server, tmp_path):
         page.set_input_files("#photo-file", str(not_a_photo))
         error = page.wait_for_selector("#photo-error:not([hidden])", timeout=WAIT_MS)
         assert "not a readable image" in error.text_content()
+
+
+def test_api_docs_work_offline_and_without_the_key(keyed_server):
+    """/docs renders from the package's own Swagger UI files with every other host blocked,
+    on a keyed server, and its Authorize dialog takes the key for "Try it out"."""
+    outside: list[str] = []
+
+    def only_the_server(route):
+        if route.request.url.startswith(keyed_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with chromium(camera=None) as browser:
+        page = browser.new_page()
+        page.route("**/*", only_the_server)
+        page.goto(keyed_server.url + "/docs")
+        title = page.wait_for_selector(".swagger-ui .info .title", timeout=WAIT_MS)
+        assert title.text_content().startswith("ferkit")
+        page.wait_for_selector("#operations-default-analyze_v1_analyze_post", timeout=WAIT_MS)
+
+        page.click(".swagger-ui .btn.authorize")
+        dialog = page.wait_for_selector(".swagger-ui .auth-container", timeout=WAIT_MS)
+        assert "X-API-Key" in dialog.text_content()
+        page.fill(".swagger-ui .auth-container input", "s3cret-key")
+        page.click(".swagger-ui .auth-container .btn.authorize")
+        # Swagger UI now sends the key with every call it makes from this page.
+        authorized = page.evaluate("ui.authSelectors.authorized().toJS()")
+        assert authorized["ApiKey"]["value"] == "s3cret-key"
+    assert outside == []  # nothing was fetched from anywhere else

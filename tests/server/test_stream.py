@@ -62,6 +62,26 @@ def test_frames_arriving_while_busy_are_dropped(png_bytes):
     assert recognizer.calls == 1
 
 
+def test_frames_count_against_the_servers_upload_budget(png_bytes):
+    # The budget holds one and a half frames: while stream A's frame is analysed, stream B's
+    # frame does not fit and is answered "busy"; once A's is done, B's next frame is analysed.
+    size = len(png_bytes)
+    recognizer = GatedRecognizer()
+    client = TestClient(create_app(lambda detector: recognizer, max_upload_bytes=size,
+                                   max_upload_bytes_in_flight=size + size // 2))
+    with client.websocket_connect("/v1/stream") as a, client.websocket_connect("/v1/stream") as b:
+        a.send_bytes(png_bytes)
+        assert recognizer.started.wait(10)
+        b.send_bytes(png_bytes)
+        busy = b.receive_json()
+        assert (busy["frame"], "busy with other uploads" in busy["error"]) == (0, True)
+        recognizer.gate.set()
+        assert a.receive_json()["faces"][0]["label"] == "happy"
+        b.send_bytes(png_bytes)
+        answer = b.receive_json()
+        assert (answer["frame"], answer["faces"][0]["label"]) == (1, "happy")
+
+
 def test_bad_frames_get_errors_and_the_stream_goes_on(png_bytes):
     client = TestClient(create_app(lambda detector: GatedRecognizer(), max_upload_bytes=1000))
     with client.websocket_connect("/v1/stream") as ws:

@@ -4,10 +4,12 @@ GET /healthz, a browser page at /, docs at /docs). WebSockets need `websockets` 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ferkit.errors import FerkitError
 
@@ -27,6 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="videos that may wait for analysis; more uploads get 503 (default: 8)")
     p.add_argument("--max-concurrent", type=int, default=None, metavar="N",
                    help="images analysed at once; more requests wait (default: CPU cores)")
+    p.add_argument("--max-image-mp", type=float, default=50.0, metavar="MP",
+                   help="largest image decoded, in megapixels; larger get 413 (default: 50)")
+    p.add_argument("--max-mp-in-flight", type=float, default=None, metavar="MP",
+                   help="megapixels all requests may decode at once; more wait their turn "
+                        "(default: twice --max-image-mp)")
+    p.add_argument("--max-upload-mb-in-flight", type=float, default=None, metavar="MB",
+                   help="request bodies held in memory at once; more uploads get 503 "
+                        "(default: four times --max-upload-mb)")
+    p.add_argument("--client-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a client may take to send its request headers or pause in "
+                        "a body (bodies must also average 16 KB/s); slower ones are cut off "
+                        "(default: 10)")
+    p.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                   help="a web page origin (e.g. https://example.org) allowed to use the API "
+                        "from a browser besides the server's own pages; repeatable; '*': any")
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
     p.add_argument("--log-level", default="info",
@@ -39,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ferkit.server.app import create_app, default_recognizer_factory
+        from ferkit.server.logs import log_config
+        from ferkit.server.timeouts import guarded_h11
         from ferkit.video import quiet_ffmpeg
     except ImportError as exc:
         raise FerkitError(f"{exc}; install the server extra: pip install 'ferkit[serve]'") \
@@ -51,6 +70,22 @@ def run(args: argparse.Namespace) -> int:
         raise FerkitError("--max-queued-videos must be at least 1")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise FerkitError("--max-concurrent must be at least 1")
+    for name in ("max_image_mp", "max_mp_in_flight", "max_upload_mb_in_flight",
+                 "client_timeout"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise FerkitError(f"--{name.replace('_', '-')} must be positive")
+    if args.max_mp_in_flight is not None and args.max_mp_in_flight < args.max_image_mp:
+        raise FerkitError("--max-mp-in-flight must be at least --max-image-mp")
+    for origin in args.allow_origin:
+        parts = urlsplit(origin)
+        if origin != "*" and not (parts.scheme in ("http", "https") and parts.netloc
+                                  and not parts.path and not parts.query):
+            raise FerkitError(f"--allow-origin {origin!r}: give an origin such as "
+                              "https://example.org (scheme, host and port; no path), or '*'")
+    if (args.max_upload_mb_in_flight is not None
+            and args.max_upload_mb_in_flight < args.max_upload_mb):
+        raise FerkitError("--max-upload-mb-in-flight must be at least --max-upload-mb")
     if not 0 <= args.port <= 65535:
         raise FerkitError(f"--port {args.port} is not a valid port")
     if args.model is not None and not args.model.is_file():
@@ -58,18 +93,48 @@ def run(args: argparse.Namespace) -> int:
     _check_bindable(args.host, args.port)
     max_bytes = int(args.max_upload_mb * 1024 * 1024)
     quiet_ffmpeg()  # bad video uploads get one JSON error, not FFmpeg's lines on the console
+    in_flight_mb = args.max_upload_mb_in_flight
     app = create_app(default_recognizer_factory(args.model, threads=args.threads),
                      api_key=args.api_key, max_upload_bytes=max_bytes,
                      max_concurrent=args.max_concurrent,
                      max_video_bytes=int(args.max_video_mb * 1024 * 1024),
-                     max_queued_videos=args.max_queued_videos)
+                     max_queued_videos=args.max_queued_videos,
+                     max_image_pixels=int(args.max_image_mp * 1e6),
+                     max_pixels_in_flight=(int(args.max_mp_in_flight * 1e6)
+                                           if args.max_mp_in_flight else None),
+                     max_upload_bytes_in_flight=(int(in_flight_mb * 1024 * 1024)
+                                                 if in_flight_mb else None),
+                     client_timeout_s=args.client_timeout,
+                     allowed_origins=tuple(args.allow_origin))
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"ferkit: serving on http://{shown}:{args.port} (browser page at /, API docs at /docs"
           f"{', API key required' if args.api_key else ''})", file=sys.stderr)
+    if not args.api_key and not _is_loopback(args.host):
+        print(f"ferkit: warning: --host {args.host} without --api-key: anyone who can reach "
+              "this machine can use the API; set --api-key (or $FERKIT_API_KEY)",
+              file=sys.stderr)
     # WebSocket frames up to twice the limit get a JSON error; bigger ones close the socket.
+    # h11 with timers for slow clients (uvicorn alone waits forever for request headers);
+    # request headers over 16 KiB get 400; idle keep-alive connections close after 5 s.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                log_config=log_config(args.log_level), http=guarded_h11(args.client_timeout),
+                timeout_keep_alive=5, h11_max_incomplete_event_size=16 * 1024,
                 ws_max_size=2 * max_bytes + 4096)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    """True when `host` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a name: loopback only if every address it resolves to is
+        try:
+            infos = socket.getaddrinfo(host, None)
+        except socket.gaierror:
+            return False
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in infos)
 
 
 def _check_bindable(host: str, port: int) -> None:

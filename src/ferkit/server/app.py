@@ -14,23 +14,27 @@ import os
 import secrets
 import shutil
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio.to_thread
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ferkit import __version__
 from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.detect.spec import REDETECT_EVERY
 from ferkit.errors import FerkitError, ImageError
-from ferkit.imageio import MAX_PIXELS, load_image
+from ferkit.imageio import load_image
 from ferkit.labels import LABEL_SETS, label_names
 from ferkit.server.jobs import (
     DONE,
@@ -40,15 +44,24 @@ from ferkit.server.jobs import (
     check_video,
     video_csv,
 )
+from ferkit.server.limits import Busy, ByteBudget, ByteClaim, PixelBudget
+from ferkit.server.timeouts import DEFAULT_TIMEOUT_S, SlowBodyMiddleware, TooSlow
+from ferkit.server.uploads import remove_stale_upload_dirs
 
 #: Detectors a client may ask for ("boxes" needs boxes the HTTP API does not take).
 SERVER_DETECTORS = (DEFAULT_DETECTOR, "blazeface", "haar")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_VIDEO_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_QUEUED_VIDEOS = 8
-#: Routes that answer without an API key: the browser page holds no secret, it asks for the key.
-OPEN_PATHS = frozenset({"/healthz", "/"})
-OPEN_PREFIXES = ("/static/",)
+#: Largest image the server decodes (the library's limit is 100 MP): a 100 MP bomb of a few
+#: kilobytes costs gigabytes to decode.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+#: Routes that answer without an API key: the browser page and the API docs hold no secret;
+#: the page asks for the key, and the docs' "Authorize" button takes it for "Try it out".
+OPEN_PATHS = frozenset({"/healthz", "/", "/docs", "/docs/oauth2-redirect", "/redoc",
+                        "/openapi.json"})
+OPEN_PREFIXES = ("/static/", "/docs-assets/")
+DOCS_ASSETS = "/docs-assets"
 STATIC_DIR = Path(__file__).parent / "static"
 #: WebSocket subprotocols a browser offers to pass the API key (it cannot set headers).
 STREAM_PROTOCOL = "ferkit"
@@ -66,6 +79,12 @@ class ApiError(Exception):
         self.status = status
         self.message = message
         self.headers: dict[str, str] | None = None
+
+
+def _busy(what: str) -> ApiError:
+    error = ApiError(503, f"the server is busy with other {what}; try again shortly")
+    error.headers = {"Retry-After": "5"}
+    return error
 
 
 def default_recognizer_factory(model: str | None = None,
@@ -117,7 +136,12 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                max_concurrent: int | None = None,
                max_video_bytes: int = DEFAULT_MAX_VIDEO_BYTES,
-               max_queued_videos: int = DEFAULT_MAX_QUEUED_VIDEOS) -> FastAPI:
+               max_queued_videos: int = DEFAULT_MAX_QUEUED_VIDEOS,
+               max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+               max_pixels_in_flight: int | None = None,
+               max_upload_bytes_in_flight: int | None = None,
+               client_timeout_s: float = DEFAULT_TIMEOUT_S,
+               allowed_origins: Sequence[str] = ()) -> FastAPI:
     """The ferkit HTTP app.
 
     `recognizer_factory(detector_name)` returns an object with `analyze(image, label_set)`
@@ -126,21 +150,42 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     Request bodies over `max_upload_bytes` get 413. At most `max_concurrent` images (default:
     one per CPU core) are decoded and analysed at once; further requests wait their turn.
     Videos (up to `max_video_bytes`) are analysed one at a time by a worker thread besides
-    those; at most `max_queued_videos` wait, and further uploads get 503.
+    those; at most `max_queued_videos` wait (or upload), and further uploads get 503.
+
+    What requests may cost together is bounded: images over `max_image_pixels` get 413, and
+    an image waits to be decoded until its pixels fit in `max_pixels_in_flight` (default:
+    twice the per-image limit); bodies being read may hold `max_upload_bytes_in_flight`
+    (default: four uploads' worth) in memory, beyond which uploads get 503. A body that stalls
+    for `client_timeout_s` or trickles in gets 408. WebSocket handshakes from a browser page
+    must come from the server's own origin or one of `allowed_origins` ("*": any), which
+    may also call the HTTP API (CORS).
     """
     pool = RecognizerPool(recognizer_factory or default_recognizer_factory())
     limiter = anyio.CapacityLimiter(max_concurrent or os.cpu_count() or 1)
     videos = VideoJobs(pool.get, max_queued=max_queued_videos)
+    pixels = PixelBudget(max_pixels_in_flight or 2 * max_image_pixels)
+    if pixels.total < max_image_pixels:
+        raise ValueError("max_pixels_in_flight must be at least max_image_pixels")
+    body_bytes = ByteBudget(max_upload_bytes_in_flight or 4 * max_upload_bytes)
+    if body_bytes.total < max_upload_bytes:
+        raise ValueError("max_upload_bytes_in_flight must be at least max_upload_bytes")
+    video_uploads = 0  # videos being received; with the queue, bounded by max_queued_videos
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(remove_stale_upload_dirs)
         yield
         # Stop the video worker and delete waiting uploads when the server shuts down.
         await anyio.to_thread.run_sync(videos.close)
 
-    app = FastAPI(title="ferkit", version=__version__, lifespan=lifespan,
-                  description="Facial expression recognition: every face in a photo with "
-                              "its expression. A browser page using this API is at `/`.")
+    # FastAPIOffline serves Swagger UI's script and style from the package, not a CDN.
+    app = FastAPIOffline(title="ferkit", version=__version__, lifespan=lifespan,
+                         static_url=DOCS_ASSETS,
+                         description="Facial expression recognition: every face in a photo "
+                                     "with its expression. A browser page using this API is "
+                                     "at `/`.")
+    if api_key:
+        _document_key(app)
     app.state.pool = pool
     app.state.videos = videos
     app.state.max_upload_bytes = max_upload_bytes
@@ -156,9 +201,23 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect):
+        log.info("%s - %s %s: the client went away during the upload", _client(request),
+                 request.method, request.url.path)
+        return Response(status_code=400)  # nobody reads it
+
+    @app.exception_handler(TooSlow)
+    async def _too_slow(request: Request, exc: TooSlow):
+        log.warning("%s - %s %s: request body too slow, closed", _client(request),
+                    request.method, request.url.path)
+        return JSONResponse({"error": "the request body arrived too slowly"},
+                            status_code=408, headers={"Connection": "close"})
+
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception):
-        log.exception("unexpected error in %s %s", request.method, request.url.path)
+        # One line here; uvicorn logs the traceback once when Starlette re-raises.
+        log.error("unexpected error in %s %s", request.method, request.url.path)
         return JSONResponse({"error": "internal server error"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
@@ -170,15 +229,21 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         return JSONResponse({"error": "; ".join(parts) or "invalid request"}, status_code=422)
 
     if api_key:
-        @app.middleware("http")
-        async def _check_key(request: Request, call_next):
-            path = request.url.path
-            if (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
-                    or _key_ok(request, api_key)):
-                return await call_next(request)
-            return JSONResponse(
-                {"error": "missing or wrong API key: send the header 'X-API-Key: KEY'"},
-                status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        app.add_middleware(ApiKeyMiddleware, api_key=api_key)
+    if allowed_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(allowed_origins),
+                           allow_methods=["*"], allow_headers=["*"])
+    app.add_middleware(SlowBodyMiddleware, timeout_s=client_timeout_s)
+
+    async def analyze_image(recognizer, data: bytes, label_set: str) -> dict[str, Any]:
+        """Decode and analyse once the image's pixels fit in the shared budget."""
+        count = await anyio.to_thread.run_sync(_announced_pixels, data, max_image_pixels)
+        try:
+            async with pixels.reserve(count):
+                return await anyio.to_thread.run_sync(
+                    _analyze, recognizer, data, label_set, max_image_pixels, limiter=limiter)
+        except Busy:
+            raise _busy("large images") from None
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -206,10 +271,10 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     ) -> dict[str, Any]:
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)
-        data = await read_image_bytes(request, max_upload_bytes)
-        recognizer = await anyio.to_thread.run_sync(pool.get, detector)
-        return await anyio.to_thread.run_sync(_analyze, recognizer, data, label_set,
-                                              limiter=limiter)
+        async with body_bytes.hold() as claim:
+            data = await read_image_bytes(request, max_upload_bytes, claim)
+            recognizer = await anyio.to_thread.run_sync(pool.get, detector)
+            return await analyze_image(recognizer, data, label_set)
 
     @app.post(
         "/v1/videos", status_code=202,
@@ -232,11 +297,14 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                         "faces already found in between, as `ferkit video` does; 1: every "
                         "frame"),
     ) -> JSONResponse:
+        nonlocal video_uploads
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)
-        if videos.is_full():  # refuse before reading a large upload we could not queue
+        # Refuse before reading a large upload we could not queue.
+        if videos.is_full() or video_uploads >= videos.max_queued:
             raise _queue_full(videos.max_queued)
         path = videos.new_upload_path()
+        video_uploads += 1
         try:
             filename = await save_upload(request, path, max_video_bytes)
             try:
@@ -254,6 +322,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         except BaseException:
             path.unlink(missing_ok=True)
             raise
+        finally:
+            video_uploads -= 1
         return JSONResponse(job.summary(), status_code=202,
                             headers={"Location": f"/v1/videos/{job.id}"})
 
@@ -302,6 +372,11 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         cannot set headers) as the subprotocols `ferkit` and `ferkit.key.<key as UTF-8 hex>`,
         which keeps it out of URLs and access logs.
         """
+        if not _origin_ok(websocket, allowed_origins):
+            log.warning("refused a WebSocket from origin %s (allow it with --allow-origin)",
+                        websocket.headers.get("origin"))
+            await websocket.close(code=1008, reason="origin not allowed")
+            return
         offered_key = _subprotocol_key(websocket.scope.get("subprotocols") or [])
         if api_key and not (_key_ok(websocket, api_key) or _same(
                 websocket.query_params.get("api_key"), api_key)
@@ -318,15 +393,72 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
             await websocket.close(code=1008, reason=exc.message[:120])
             return
         recognizer = await anyio.to_thread.run_sync(pool.get, detector)
-        await _serve_stream(websocket, recognizer, label_set, max_upload_bytes, limiter)
+        async with body_bytes.hold() as claim:  # its frames count as request bytes in memory
+            await _serve_stream(websocket, recognizer, label_set, max_upload_bytes, claim,
+                                analyze_image)
 
     return app
 
 
+class ApiKeyMiddleware:
+    """401 for HTTP requests without the API key, except on OPEN_PATHS (the WebSocket route
+    checks its own). Plain ASGI: Starlette's BaseHTTPMiddleware would wrap the app's
+    exceptions in exception groups that its handlers no longer recognise."""
+
+    def __init__(self, app, api_key: str):
+        self.app = app
+        self.api_key = api_key
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope)
+            path = request.url.path
+            if not (path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+                    or _key_ok(request, self.api_key)):
+                response = JSONResponse(
+                    {"error": "missing or wrong API key: send the header 'X-API-Key: KEY'"},
+                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _document_key(app: FastAPI) -> None:
+    """Declare the X-API-Key header in the OpenAPI schema, so /docs offers "Authorize"."""
+    make_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = make_schema()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+            for path, operations in schema["paths"].items():
+                if path not in OPEN_PATHS:
+                    for operation in operations.values():
+                        operation["security"] = [{"ApiKey": []}]
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _origin_ok(websocket: WebSocket, allowed: Sequence[str]) -> bool:
+    """True for clients that are not browser pages (no Origin), pages served by this server,
+    and origins the operator allowed; WebSockets are not covered by browsers' CORS rules."""
+    origin = websocket.headers.get("origin")
+    if origin is None or "*" in allowed or origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    host = websocket.headers.get("host", "")
+    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+
+
 async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit: int,
-                        limiter: anyio.CapacityLimiter) -> None:
-    """Read frames as fast as they come; analyse the newest one whenever the worker is free."""
-    state: dict[str, Any] = {"pending": None, "dropped": 0}
+                        claim: ByteClaim, analyze_image) -> None:
+    """Read frames as fast as they come; analyse the newest one whenever the worker is free.
+
+    `claim` holds the bytes of the frame waiting and the one being analysed; a frame that
+    does not fit in the server's budget is answered with an error instead."""
+    state: dict[str, Any] = {"pending": None, "dropped": 0, "analysing": 0}
     wake = anyio.Event()
 
     async def reader() -> None:
@@ -345,7 +477,12 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
             elif not data:
                 item = (index, None, "empty frame")
             else:
-                item = (index, data, None)
+                try:  # the new frame replaces any waiting one
+                    claim.resize(state["analysing"] + len(data))
+                    item = (index, data, None)
+                except Busy:
+                    claim.resize(state["analysing"])  # the waiting frame is dropped anyway
+                    item = (index, None, _busy("uploads").message)
             if state["pending"] is not None:
                 state["dropped"] += 1
             state["pending"] = item
@@ -365,14 +502,18 @@ async def _serve_stream(websocket: WebSocket, recognizer, label_set: str, limit:
             index, data, error = item
             answer: dict[str, Any] = {"frame": index, "dropped": dropped}
             if error is None:
+                state["analysing"] = len(data)
                 try:
-                    answer.update(await anyio.to_thread.run_sync(
-                        _analyze, recognizer, data, label_set, limiter=limiter))
+                    answer.update(await analyze_image(recognizer, data, label_set))
                 except ApiError as exc:
                     error = exc.message
                 except Exception:  # a bug, not the client's fault: say so and keep streaming
                     log.exception("unexpected error analysing stream frame %d", index)
                     error = "internal server error"
+                finally:
+                    state["analysing"] = 0
+                    waiting = state["pending"]
+                    claim.resize(len(waiting[1]) if waiting and waiting[1] else 0)
             if error is not None:
                 answer["error"] = error
             try:
@@ -409,21 +550,32 @@ def _key_ok(request, api_key: str) -> bool:
     return _same(given, api_key)
 
 
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "a client"
+
+
 def _check_choice(what: str, value: str, choices) -> None:
     if value not in choices:
         raise ApiError(422, f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
 
 
-async def read_body_limited(request: Request, limit: int) -> bytes:
-    """The request body, refusing with 413 as soon as it grows past `limit` bytes."""
+async def read_body_limited(request: Request, limit: int, claim: ByteClaim) -> bytes:
+    """The request body, refusing with 413 as soon as it grows past `limit` bytes, and with
+    503 when the bytes it holds would not fit in the server's shared `claim` budget."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, _too_large(limit))
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise ApiError(413, _too_large(limit))
+    try:
+        if declared is not None and declared.isdigit():
+            if int(declared) > limit:
+                raise ApiError(413, _too_large(limit))
+            claim.grow_to(int(declared))
+        chunks = bytearray()
+        async for chunk in request.stream():
+            chunks += chunk
+            if len(chunks) > limit:
+                raise ApiError(413, _too_large(limit))
+            claim.grow_to(len(chunks))
+    except Busy:
+        raise _busy("uploads") from None
     return bytes(chunks)
 
 
@@ -467,7 +619,7 @@ async def save_upload(request: Request, path: Path, limit: int) -> str | None:
         return None
     try:
         form = await counted_request.form(max_files=1, max_fields=16)
-    except ApiError:
+    except (ApiError, ClientDisconnect, TooSlow):
         raise
     except StarletteHTTPException as exc:
         raise ApiError(400, f"malformed multipart body: {exc.detail}") from None
@@ -496,9 +648,9 @@ def _too_large(limit: int) -> str:
     return f"upload too large: the limit is {limit / 1024 / 1024:.3g} MB"
 
 
-async def read_image_bytes(request: Request, limit: int) -> bytes:
+async def read_image_bytes(request: Request, limit: int, claim: ByteClaim) -> bytes:
     """The uploaded image's bytes: multipart field `file`, or else the whole body."""
-    body = await read_body_limited(request, limit)
+    body = await read_body_limited(request, limit, claim)
     if not body:
         raise ApiError(400, "empty request: send an image as multipart field 'file' "
                             "or as the request body")
@@ -536,10 +688,9 @@ async def _parse_form(request: Request, body: bytes):
         raise ApiError(400, f"malformed multipart body: {exc}") from None
 
 
-def _analyze(recognizer, data: bytes, label_set: str) -> dict[str, Any]:
-    _check_pixel_count(data)
+def _analyze(recognizer, data: bytes, label_set: str, max_pixels: int) -> dict[str, Any]:
     try:
-        image = load_image(data)
+        image = load_image(data, max_pixels=max_pixels)
     except ImageError as exc:
         raise ApiError(415, f"not a readable image: {_strip_source(str(exc))}") from None
     try:
@@ -551,8 +702,10 @@ def _analyze(recognizer, data: bytes, label_set: str) -> dict[str, Any]:
             "width": width, "height": height}
 
 
-def _check_pixel_count(data: bytes) -> None:
-    """413 for images whose header announces more than MAX_PIXELS, before decoding them."""
+def _announced_pixels(data: bytes, max_pixels: int) -> int:
+    """The pixel count the image's header announces, read without decoding; 413 over
+    `max_pixels`. Formats Pillow cannot open count as `max_pixels`: load_image, given the
+    same limit, refuses them if larger."""
     from PIL import Image
 
     try:
@@ -560,11 +713,12 @@ def _check_pixel_count(data: bytes) -> None:
             width, height = im.size
     except Image.DecompressionBombError:
         raise ApiError(413, "image too large to decode safely") from None
-    except Exception:  # not something Pillow knows: load_image decides (OpenCV fallback)
-        return
-    if width * height > MAX_PIXELS:
+    except Exception:
+        return max_pixels
+    if width * height > max_pixels:
         raise ApiError(413, f"image is {width}x{height}, over the "
-                            f"{MAX_PIXELS / 1e6:.0f} MP limit")
+                            f"{max_pixels / 1e6:.0f} MP limit")
+    return width * height
 
 
 def _strip_source(message: str) -> str:

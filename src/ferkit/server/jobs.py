@@ -7,7 +7,6 @@ import io
 import logging
 import queue
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -20,6 +19,7 @@ from typing import Any
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import POSE_COLUMNS
 from ferkit.imageio import MAX_PIXELS
+from ferkit.server.uploads import make_upload_dir
 
 log = logging.getLogger("ferkit.server")
 
@@ -162,7 +162,7 @@ class VideoJobs:
         """The folder uploads wait in, made on first use so idle servers leave nothing behind."""
         with self._lock:
             if self._dir is None:
-                self._dir = Path(tempfile.mkdtemp(prefix="ferkit-videos-"))
+                self._dir = make_upload_dir()
             return self._dir
 
     def is_full(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -17,13 +19,30 @@ def read_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise FerkitError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain data only, so a crafted file cannot run code on load.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise FerkitError(f"{path}: refused: it holds pickled objects beyond tensors and plain "
+                          f"data{_unsupported_global(exc)}; ferkit never runs code from a "
+                          "checkpoint") from None
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise FerkitError(f"{path}: not a readable torch checkpoint ({exc})") from None
+        raise FerkitError(f"{path}: not a readable torch checkpoint "
+                          f"({_first_line(exc)})") from None
     if not isinstance(state, dict) or not {"model", "config", "heads"} <= set(state):
         raise FerkitError(f"{path}: not a ferkit training checkpoint "
                           "(expected the last.pt/best.pt that `ferkit train` writes)")
     return state
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unsupported_global(exc: Exception) -> str:
+    """What the file asked to load (e.g. " (posix.system)"), from torch's long message."""
+    match = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    return f" ({match.group(1)})" if match else ""
 
 
 def load_weights(model: nn.Module, state: dict, path: str | Path) -> None:

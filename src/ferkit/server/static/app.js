@@ -44,7 +44,9 @@ function showError(element, message) {
 async function keyProblem() {
   const {apiKey} = options();
   try {
-    const response = await fetch("/openapi.json", {headers: apiKey ? {"X-API-Key": apiKey} : {}});
+    // Any keyed route will do: without the right key it answers 401, with it 404 (no such job).
+    const response = await fetch("/v1/videos/key-check",
+                                 {headers: apiKey ? {"X-API-Key": apiKey} : {}});
     if (response.status === 401) {
       return apiKey ? "The API key is wrong: check the API key field."
                     : "This server needs an API key: enter it in the API key field.";
