@@ -17,6 +17,7 @@ import numpy as np
 
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import BoxXYXY, Face
+from ferkit.video_writer import AtomicVideoWriter  # re-exported: its home is video_writer
 
 if TYPE_CHECKING:
     from ferkit.recognizer import Recognizer
@@ -501,75 +502,6 @@ def analyze_video(
     return analyze_frames(recognizer, frames,
                           label_set, smooth=smooth, tracker=tracker, tta=tta,
                           redetect_every=redetect_every)
-
-
-# -- writing -----------------------------------------------------------------------------------
-class AtomicVideoWriter:
-    """cv2.VideoWriter (mp4v) into a hidden temporary file beside `path`, renamed on close.
-
-    Refuses to write over any of `protect`; `abort()` removes the temporary file. The frame
-    size is taken from the first frame.
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float, *, protect: Sequence[Path] = (),
-                 fourcc: str = "mp4v") -> None:
-        self.path = Path(path)
-        for p in protect:
-            p = Path(p)
-            if p.exists() and self.path.resolve() == p.resolve():
-                raise FerkitError(f"{self.path}: refusing to overwrite an input file")
-        if self.path.is_dir():
-            raise FerkitError(f"{self.path}: is a directory; give a file name such as out.mp4")
-        self.fps = fps if fps > 0 else 25.0
-        self.fourcc = fourcc
-        suffix = self.path.suffix or ".mp4"
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp{suffix}")
-        self._writer: cv2.VideoWriter | None = None
-        self.frames = 0
-
-    def write(self, frame_bgr: np.ndarray) -> None:
-        if self._writer is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-            height, width = frame_bgr.shape[:2]
-            with _quiet_opencv():
-                writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc),
-                                         self.fps, (width, height))
-            if not writer.isOpened():
-                self.abort()
-                raise FerkitError(f"{self.path}: cannot write a {self.fourcc} video there")
-            self._writer = writer
-        self._writer.write(frame_bgr)
-        self.frames += 1
-
-    def close(self) -> None:
-        """Finish the file and move it into place (nothing is written if no frame came)."""
-        if self._writer is None:
-            return
-        self._writer.release()
-        self._writer = None
-        try:
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self.abort()
-            raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-
-    def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> AtomicVideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None or exc_type is KeyboardInterrupt:
-            self.close()  # an interrupted recording is kept, up to the last frame
-        else:
-            self.abort()
 
 
 # -- timelines ---------------------------------------------------------------------------------
