@@ -512,6 +512,9 @@ def plot_timeline(
     """A PNG of each track's emotion probabilities over time, stacked, one subplot per track.
 
     `points` are (time_s, track_id, scores). The `max_tracks` longest tracks are drawn.
+    Tracks seen in one frame only (mostly false detections) get no panel of their own when
+    longer tracks exist; a note under the plot counts them. Alone, they are drawn one frame
+    step wide, so a panel is never blank.
     """
     import io
 
@@ -522,8 +525,13 @@ def plot_timeline(
     by_track: dict[int, list[tuple[float, Mapping[str, float]]]] = {}
     for time_s, track_id, scores in points:
         by_track.setdefault(track_id, []).append((time_s, scores))
-    chosen = sorted(by_track, key=lambda t: (-len(by_track[t]), t))[:max_tracks]
+    longer = [t for t in by_track if len(by_track[t]) > 1]
+    hidden = len(by_track) - len(longer) if longer else 0
+    chosen = sorted(longer or by_track, key=lambda t: (-len(by_track[t]), t))[:max_tracks]
     chosen.sort()
+    times_all = sorted({time_s for time_s, _, _ in points})
+    steps = [b - a for a, b in zip(times_all, times_all[1:], strict=False) if b > a]
+    step = min(steps) if steps else 0.04  # one analysed frame, as wide as it lasts
     rows = max(1, len(chosen))
     fig = Figure(figsize=(8, 1.2 + 1.6 * rows))
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)
@@ -532,8 +540,8 @@ def plot_timeline(
         series = sorted(by_track[track_id], key=lambda p: p[0])
         times = [t for t, _ in series]
         stack = [[s.get(n, 0.0) for _, s in series] for n in labels]
-        if len(times) == 1:  # one point draws nothing as an area: widen it a little
-            times = [times[0], times[0] + 1e-3]
+        if len(times) == 1:  # one point draws nothing as an area: one frame step wide
+            times = [times[0], times[0] + step]
             stack = [v * 2 for v in stack]
         ax.stackplot(times, stack, labels=labels, colors=colours, linewidth=0)
         ax.set_ylim(0, 1)
@@ -546,7 +554,8 @@ def plot_timeline(
     else:
         axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small",
                           frameon=False)
-    axes[-1, 0].set_xlabel("time (s)")
+    note = f"; {hidden} one-frame track(s) not drawn" if hidden else ""
+    axes[-1, 0].set_xlabel(f"time (s){note}")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
