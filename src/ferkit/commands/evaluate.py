@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.evaluation import evaluate_selection, plot_confusion, select
     from ferkit.model import ExpressionModel
     from ferkit.outputs import write_json
+    from ferkit.progress import progress
 
     model = (ExpressionModel(args.model, threads=args.threads) if args.model
              else ExpressionModel.shipped(threads=args.threads))
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     val_fold = int(model.metadata.get("training", {}).get("config", {})
                    .get("data", {}).get("val_fold", 0))
     # Skip decoding the other splits (28.7k FER2013 training faces for a validation score).
-    samples = read_source(args.data, splits=None if args.split == "all" else (args.split,))
+    samples = progress(read_source(args.data, splits=None if args.split == "all"
+                                   else (args.split,)), f"reading {path}")
     sel = select(samples, args.split, label_set, val_fold)
     if not (sel.labels or sel.no_majority or sel.not_in_label_set):
         if args.split == "all":
