@@ -281,3 +281,16 @@ def test_corrupt_data_after_a_good_header(tmp_path):
     photo = pil_bytes(Image.fromarray(np.full((64, 64, 3), 90, np.uint8)), "WEBP")
     with pytest.raises(ImageError, match="corrupt or truncated"):
         load_image(photo[:40] + b"\xff" * 200)
+
+
+def test_damaged_exif_gives_the_pixels_and_no_warning(recwarn):
+    import struct
+
+    jpeg = pil_bytes(Image.fromarray(np.full((8, 8, 3), 90, np.uint8)), "JPEG")
+    # An EXIF block whose Make tag points past the end of the file, and orientation 6.
+    tiff = (b"II*\x00\x08\x00\x00\x00\x02\x00" + struct.pack("<HHII", 0x010F, 2, 1000, 100)
+            + struct.pack("<HHII", 0x0112, 3, 1, 6) + b"\x00" * 4)
+    app1 = b"Exif\x00\x00" + tiff
+    data = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+    assert load_image(data).shape == (8, 8, 3)
+    assert [str(w.message) for w in recwarn] == []

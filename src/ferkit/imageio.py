@@ -175,6 +175,15 @@ def _open(data: bytes, name: str):
 
 
 def _decode(data: bytes, name: str, max_pixels: int | None, max_side: int | None) -> np.ndarray:
+    # Pillow warns about damaged metadata ("Corrupt EXIF data") in multi-line warnings; the
+    # pixels are what count, and a user gets one line or none.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _decode_quietly(data, name, max_pixels, max_side)
+
+
+def _decode_quietly(data: bytes, name: str, max_pixels: int | None, max_side: int | None
+                    ) -> np.ndarray:
     from PIL import ImageOps
 
     with _open(data, name) as im:
