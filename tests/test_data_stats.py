@@ -148,7 +148,7 @@ def test_cli_wrong_layout_is_one_line(make, face, tmp_path, capsys, only_data_co
     assert cli.main(["data", "stats", str(empty), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ferkit: error: {empty}: not a known dataset layout "
-                   "(FER2013, FER+, CK+, JAFFE, own: <emotion>/ subfolders)"]
+                   "(FER2013, FER+, CK+, RAF-DB, JAFFE, own: <emotion>/ subfolders)"]
     assert not (tmp_path / "o").exists()
 
 
