@@ -94,3 +94,12 @@ def test_headless_chromium_plays_the_h264_file_and_not_mp4v(tmp_path):
     assert played == {"ended": True, "width": 96, "height": 64, "duration": pytest.approx(2.0)}
     # MEDIA_ERR_SRC_NOT_SUPPORTED (4), or play() rejected: why mp4v is only the fallback.
     assert "error" in refused
+
+
+def test_a_folder_that_cannot_be_written_leaves_nothing(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where a folder should be")
+    writer = AtomicVideoWriter(blocked / "out.mp4", fps=10)
+    with pytest.raises(FerkitError, match="cannot write"):
+        writer.write(moving_square(0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

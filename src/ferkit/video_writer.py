@@ -60,14 +60,14 @@ class AtomicVideoWriter:
         self.frames = 0
 
     def write(self, frame_bgr: np.ndarray) -> None:
-        if self._sink is None:
-            self._open(frame_bgr.shape[1], frame_bgr.shape[0])
-        if frame_bgr.shape[1::-1] != self._size:
-            frame_bgr = cv2.resize(frame_bgr, self._size, interpolation=cv2.INTER_AREA)
         try:
+            if self._sink is None:
+                self._open(frame_bgr.shape[1], frame_bgr.shape[0])
+            if frame_bgr.shape[1::-1] != self._size:
+                frame_bgr = cv2.resize(frame_bgr, self._size, interpolation=cv2.INTER_AREA)
             self._sink.write(frame_bgr)
         except FerkitError:
-            self.abort()
+            self.abort()  # no half-written temporary file is left behind
             raise
         self.frames += 1
 
@@ -92,7 +92,10 @@ class AtomicVideoWriter:
                 sink.close()
             except Exception:  # noqa: BLE001 - the file is being thrown away anyway
                 pass
-        self._tmp.unlink(missing_ok=True)
+        try:
+            self._tmp.unlink(missing_ok=True)
+        except OSError:  # its folder could not be made: there is nothing to remove
+            pass
 
     def __enter__(self) -> AtomicVideoWriter:
         return self
@@ -126,13 +129,17 @@ class _PyAVSink:
         self._pad = (height % 2, width % 2)
         try:
             self._container = av.open(str(path), "w", options={"movflags": "+faststart"})
+        except Exception as exc:  # noqa: BLE001 - FFmpeg raises its own error types
+            raise FerkitError(f"{path}: cannot write an H.264 video there ({exc})") from None
+        try:
             stream = self._container.add_stream(
                 "libx264", rate=Fraction(fps).limit_denominator(1001),
                 options={"crf": "20", "preset": "veryfast"})
             stream.width, stream.height = width + self._pad[1], height + self._pad[0]
             stream.pix_fmt = "yuv420p"
-        except Exception as exc:  # noqa: BLE001 - FFmpeg raises its own error types
-            raise FerkitError(f"{path}: cannot write an H.264 video there ({exc})") from None
+        except Exception as exc:  # noqa: BLE001
+            self._container.close()
+            raise FerkitError(f"{path}: cannot set up H.264 encoding ({exc})") from None
         self._stream = stream
 
     def write(self, frame_bgr: np.ndarray) -> None:
