@@ -277,3 +277,67 @@ def test_subprocess_reports_errors_without_traceback(tmp_path, model, astronaut)
     assert all(line.startswith("ferkit:") for line in proc.stderr.splitlines()), proc.stderr
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
     assert [Path(r["path"]).name for r in rows] == ["good.jpg"]
+
+
+# -- hostile inputs and colliding outputs (issue 23) -------------------------------------------
+def test_extreme_aspect_ratio_gives_no_face_and_the_next_input_runs(tmp_path, capsys, model,
+                                                                     astronaut):
+    strip = tmp_path / "strip.png"
+    cv2.imwrite(str(strip), np.full((1, 4000, 3), 200, np.uint8))  # a 4000x1 PNG, ~95 bytes
+    tall = tmp_path / "tall.png"
+    cv2.imwrite(str(tall), np.full((30000, 1, 3), 200, np.uint8))
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), astronaut)
+    code, out, err = run(capsys, "image", strip, tall, good, "--model", model,
+                         "--annotate", tmp_path / "out")
+    assert code == 0, err
+    assert [r["path"] for r in json_rows(out)] == [str(good)]
+    assert f"no face found in {strip}" in err and f"no face found in {tall}" in err
+    assert cv2.imread(str(tmp_path / "out" / "strip.png")).shape == (1, 4000, 3)
+
+
+def test_fifo_and_device_are_refused_and_the_next_input_runs(tmp_path, capsys, model, astronaut):
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), astronaut)
+    code, out, err = run(capsys, "image", fifo, "/dev/zero", good, "--model", model)
+    assert code == 1
+    assert [r["path"] for r in json_rows(out)] == [str(good)]
+    assert err.count("not a regular file") == 2 and "2 of 3 inputs failed" in err
+
+
+def test_stdin_is_read_when_asked(monkeypatch, capsys, model):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(example_path().read_bytes())))
+    code, out, err = run(capsys, "image", "-", "--model", model)
+    assert code == 0, err
+    rows = json_rows(out)
+    assert len(rows) == 1 and rows[0]["path"] == "-" and center_in(rows[0], ASTRONAUT_BOX)
+
+
+def test_same_names_from_two_folders_keep_their_folders(tmp_path, capsys, model, astronaut):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "x.jpg"), astronaut)
+    out_dir = tmp_path / "out"
+    code, _, err = run(capsys, "image", tmp_path / "a" / "x.jpg", tmp_path / "b" / "x.jpg",
+                       "--model", model, "--annotate", out_dir)
+    assert code == 0, err
+    written = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*"))
+    assert written == ["a", "a/x.jpg", "b", "b/x.jpg"]
+
+
+def test_existing_annotations_are_kept_unless_overwrite(tmp_path, capsys, model, astronaut):
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), astronaut)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "photo.jpg").write_bytes(b"an earlier result")
+    code, out, err = run(capsys, "image", photo, "--model", model, "--annotate", out_dir)
+    assert code == 1 and out == ""  # refused before any work
+    assert "already exists" in err and "--overwrite" in err
+    assert (out_dir / "photo.jpg").read_bytes() == b"an earlier result"
+    code, out, err = run(capsys, "image", photo, "--model", model, "--annotate", out_dir,
+                         "--overwrite")
+    assert code == 0, err
+    assert cv2.imread(str(out_dir / "photo.jpg")).shape == astronaut.shape

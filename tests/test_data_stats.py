@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import cv2
 import numpy as np
@@ -146,7 +148,7 @@ def test_cli_wrong_layout_is_one_line(make, face, tmp_path, capsys, only_data_co
     assert cli.main(["data", "stats", str(empty), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"ferkit: error: {empty}: not a known dataset layout "
-                   "(FER2013, FER+, CK+, RAF-DB, JAFFE, own)"]
+                   "(FER2013, FER+, CK+, RAF-DB, JAFFE, own: <emotion>/ subfolders)"]
     assert not (tmp_path / "o").exists()
 
 
@@ -170,3 +172,18 @@ def test_cli_needs_an_action(capsys, only_data_command):
     with pytest.raises(SystemExit) as exc:
         cli.main(["data"])
     assert exc.value.code == 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_cli_progress_bars_on_a_terminal(two_sources, tmp_path, monkeypatch,
+                                         only_data_command):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli.main(["data", "stats", *two_sources, "--out", str(tmp_path / "o")]) == 0
+    shown = terminal.getvalue()
+    for phase in (f"reading {two_sources[0]}", "reading faces", "finding duplicates"):
+        assert phase in shown, phase

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import cv2
@@ -239,3 +241,38 @@ def test_real_ckplus_fold_is_subject_independent():
     train = {s.subject for s in samples if in_split(s, "train")}
     assert val and train and not val & train
     assert len(val | train) == 118
+
+
+def test_evaluate_own_folders_and_a_fer2013_test_folder_without_split(tiny_model, fer2013_dir,
+                                                                      tmp_path, capsys):
+    # The GUI's collected faces (<emotion>/*.png) have no splits: all of them are scored.
+    for k, label in enumerate(("happy", "sad", "happy")):
+        _png(tmp_path / "collected" / label / f"{k}.png", k)
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(tmp_path / "collected"),
+            "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "all" and report["samples"]["evaluated"] == 3
+    # FER2013's test/ folder on its own: its PublicTest faces are the validation split.
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir / "test"),
+            "--json", "--label-set", "fer2013"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "fer2013" and report["samples"]["evaluated"] == 12
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_evaluate_shows_progress_on_a_terminal_only(tiny_model, fer2013_dir, monkeypatch,
+                                                     capsys):
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--json"]
+    assert main(argv) == 0
+    assert capsys.readouterr().err == ""  # not a terminal: no bars in logs or pipes
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(argv) == 0
+    shown = terminal.getvalue()
+    assert f"reading {fer2013_dir}" in shown and "face" in shown and "scoring" in shown

@@ -181,3 +181,116 @@ def test_example_photos_ship_with_the_package():
         assert load_image(example_path(name)).shape == (512, 512, 3)
     with pytest.raises(ImageError, match="astronaut"):
         example_path("nobody")
+
+
+# -- hostile input: only the documented formats, header checked before decoding ---------------
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(
+        ">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG whose header announces width x height 8-bit gray pixels (data: a few rows)."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\x00" * (min(width, 64) + 1) * 2)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", rows)
+            + png_chunk(b"IEND", b""))
+
+
+def test_huge_declared_size_is_refused_from_the_header():
+    from ferkit.errors import ImageTooLargeError
+
+    data = png_declaring(100_000, 100_000)
+    assert len(data) < 120
+    with pytest.raises(ImageTooLargeError, match="100000x100000|too large"):
+        load_image(data)
+    with pytest.raises(ImageTooLargeError, match="60x50"):
+        load_image(png_declaring(60, 50), max_pixels=1000)
+
+
+def test_probe_reads_the_header_only():
+    from ferkit.imageio import probe_image
+
+    header = probe_image(png_declaring(40_000, 2_000))  # 80 MP: decoding would take 80 MB
+    assert (header.width, header.height, header.format, header.pixels) == (
+        40_000, 2_000, "PNG", 80_000_000)
+    with pytest.raises(ImageError, match="not an image file"):
+        probe_image(b"%!PS-Adobe-3.0 EPSF-3.0\n")
+
+
+@pytest.mark.parametrize("name, data", [
+    # Pillow would hand this to Ghostscript, whose endless loop never returns.
+    ("loop.eps", b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{ } loop\n"),
+    ("loop.ps", b"%!PS\n{ } loop\n"),
+    # OpenCV reads these, without a size check before allocating, and raises its own errors.
+    ("tiny.pfm", b"PF\n4 4\n-1.0\n" + b"\x00" * 40),
+    ("huge.hdr", b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 30000 +X 30000\n" + b"\x02" * 64),
+    ("image.ppm", b"P6\n2 2\n255\n" + b"\x80" * 12),
+])
+def test_formats_ferkit_does_not_document_are_refused(tmp_path, capfd, name, data):
+    with pytest.raises(ImageError, match="a format ferkit does not read") as info:
+        load_image(write(tmp_path, name, data))
+    assert name in str(info.value) and "\n" not in str(info.value)
+    assert capfd.readouterr() == ("", "")  # no external program wrote anything
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"])
+def test_documented_formats_decode(fmt):
+    rgb = np.zeros((8, 10, 3), np.uint8)
+    rgb[..., 1] = 200
+    image = load_image(pil_bytes(Image.fromarray(rgb), fmt))
+    assert image.shape == (8, 10, 3) and 150 < image[4, 5, 1]
+
+
+def test_first_frame_of_an_animated_gif():
+    frames = [Image.new("RGB", (4, 4), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    data = pil_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:])
+    assert tuple(load_image(data)[0, 0]) == RED_BGR
+
+
+def test_only_regular_files_are_read(tmp_path):
+    import os
+    import time
+
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image("/dev/zero")
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(ImageError, match="not a regular file"):
+        load_image(fifo)  # no writer: a plain open() would block forever
+    assert time.monotonic() - started < 5
+
+
+def test_file_size_limit(tmp_path):
+    from ferkit.errors import ImageTooLargeError
+
+    path = write(tmp_path, "big.png", png_bytes(np.zeros((64, 64), np.uint8)) + b"\x00" * 5000)
+    with pytest.raises(ImageTooLargeError, match="limit for one image file"):
+        load_image(path, max_bytes=4000)
+    assert load_image(path).shape == (64, 64, 3)  # trailing bytes after IEND are harmless
+
+
+def test_corrupt_data_after_a_good_header(tmp_path):
+    photo = pil_bytes(Image.fromarray(np.full((64, 64, 3), 90, np.uint8)), "WEBP")
+    with pytest.raises(ImageError, match="corrupt or truncated"):
+        load_image(photo[:40] + b"\xff" * 200)
+
+
+def test_damaged_exif_gives_the_pixels_and_no_warning(recwarn):
+    import struct
+
+    jpeg = pil_bytes(Image.fromarray(np.full((8, 8, 3), 90, np.uint8)), "JPEG")
+    # An EXIF block whose Make tag points past the end of the file, and orientation 6.
+    tiff = (b"II*\x00\x08\x00\x00\x00\x02\x00" + struct.pack("<HHII", 0x010F, 2, 1000, 100)
+            + struct.pack("<HHII", 0x0112, 3, 1, 6) + b"\x00" * 4)
+    app1 = b"Exif\x00\x00" + tiff
+    data = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+    assert load_image(data).shape == (8, 8, 3)
+    assert [str(w.message) for w in recwarn] == []

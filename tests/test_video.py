@@ -352,3 +352,30 @@ def test_plot_timeline_png():
         png = plot_timeline(data, LABELS, title="clip")
         image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
         assert png.startswith(b"\x89PNG") and image is not None and image.shape[0] > 100
+
+
+def _panels_painted(png: bytes, panels: int) -> list[float]:
+    """Share of non-white pixels in the middle of each panel's plot area (rough layout)."""
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    height, width = image.shape
+    top, bottom = int(height * 0.08), int(height * 0.88)
+    band = (bottom - top) / panels
+    shares = []
+    for k in range(panels):
+        y0, y1 = int(top + band * (k + 0.3)), int(top + band * (k + 0.7))
+        shares.append(float((image[y0:y1, int(width * 0.2):int(width * 0.7)] < 200).mean()))
+    return shares
+
+
+def test_plot_timeline_gives_no_empty_panel_for_one_frame_tracks():
+    steady = [(k / 10, 1, probs(0.6, 0.1, 0.1, 0.1, 0.1)) for k in range(100)]
+    blips = [(3.0, 7, probs(0.2, 0.2, 0.2, 0.2, 0.2)), (6.0, 9, probs(0.2, 0.2, 0.2, 0.2, 0.2))]
+    png = plot_timeline(steady + blips, LABELS)
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    one_panel = cv2.imdecode(np.frombuffer(plot_timeline(steady, LABELS), np.uint8),
+                             cv2.IMREAD_COLOR)
+    assert image.shape == one_panel.shape  # the blips get no panels of their own
+    assert _panels_painted(png, 1)[0] > 0.9
+    # Only blips: each is drawn a frame step wide, visibly.
+    alone = plot_timeline(blips, LABELS)
+    assert min(_panels_painted(alone, 2)) > 0.0

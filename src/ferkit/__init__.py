@@ -10,11 +10,12 @@ from ferkit.labels import EMOTIONS, LABEL_SETS, label_names, project
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from ferkit.imageio import load_image
     from ferkit.recognizer import Recognizer
 
 __all__ = [
     "EMOTIONS", "LABEL_SETS", "DatasetError", "FerkitError", "ImageError", "Recognizer",
-    "label_names", "project",
+    "label_names", "load_image", "project",
 ]
 
 
@@ -24,4 +25,8 @@ def __getattr__(name: str) -> Any:
         from ferkit.recognizer import Recognizer
 
         return Recognizer
+    if name == "load_image":
+        from ferkit.imageio import load_image
+
+        return load_image
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

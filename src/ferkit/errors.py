@@ -11,3 +11,7 @@ class DatasetError(FerkitError):
 
 class ImageError(FerkitError):
     """An image or video could not be read or is in an unsupported format."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image whose size (pixels or bytes) is over the limit it was read under."""

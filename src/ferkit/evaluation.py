@@ -14,6 +14,10 @@ from ferkit.datasets.combine import subject_fold
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
 from ferkit.outputs import write_figure
+from ferkit.progress import progress
+
+#: Faces per model call while scoring: small enough for a progress bar that moves.
+_BATCH = 512
 
 # -- metrics (pure functions of integer class indices) -----------------------------------------
 
@@ -155,8 +159,13 @@ def evaluate_selection(model, sel: Selection, label_set: str, head: str | None =
     if not sel.labels:
         raise FerkitError("no samples left to evaluate after the exclusions "
                           f"({sel.counts()})")
-    plain = model.head_probabilities(sel.images, head)
-    mirrored = model.head_probabilities([img[:, ::-1] for img in sel.images], head)
+    plain, mirrored = [], []
+    for start in progress(range(0, len(sel.images), _BATCH), "scoring",
+                          total=-(-len(sel.images) // _BATCH), unit="batch"):
+        batch = sel.images[start:start + _BATCH]
+        plain.append(model.head_probabilities(batch, head))
+        mirrored.append(model.head_probabilities([img[:, ::-1] for img in batch], head))
+    plain, mirrored = np.concatenate(plain), np.concatenate(mirrored)
     y_true = np.asarray(sel.labels)
     result = {"head": head, "classes": list(names)}
     for key, probs in (("plain", plain), ("flip_tta", (plain + mirrored) / 2)):

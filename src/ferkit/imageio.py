@@ -4,31 +4,60 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
-from ferkit.errors import ImageError
+from ferkit.errors import ImageError, ImageTooLargeError
 
 #: Default guard against decompression bombs and accidental gigapixel scans (100 MP).
 MAX_PIXELS = 100_000_000
 
+#: Default cap on the bytes read from a file or stdin (no photo ferkit reads comes near it).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+#: The formats ferkit decodes (Pillow's names), and nothing else: no external program
+#: (Ghostscript for EPS) and no decoder without a header-size check (OpenCV's HDR, PFM, ...)
+#: ever sees user input. GIF and animated WebP give their first frame; MPO is a camera JPEG.
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+
+_FORMAT_NAMES = ("JPEG", "PNG", "WebP", "BMP", "TIFF", "GIF")
+
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an encoded image's header announces, read without decoding its pixels."""
+
+    width: int
+    height: int
+    format: str
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+
 def load_image(
-    source: ImageSource, *, max_pixels: int | None = MAX_PIXELS, max_side: int | None = None
+    source: ImageSource, *, max_pixels: int | None = MAX_PIXELS, max_side: int | None = None,
+    max_bytes: int | None = MAX_FILE_BYTES,
 ) -> np.ndarray:
     """Read `source` into a BGR uint8 array of shape (H, W, 3).
 
-    Files and bytes are decoded with EXIF orientation applied; palette, gray, 16-bit, float,
-    CMYK and alpha images are converted (alpha is composited over white). Arrays are taken
-    as OpenCV lays them out: (H, W) gray, (H, W, 3) BGR or (H, W, 4) BGRA, any of uint8,
-    uint16, float in [0, 1] or bool; a BGR uint8 array comes back without a copy.
-    Images over `max_pixels` raise ImageError (None: no limit); `max_side` shrinks images
-    whose longer side exceeds it. Anything unreadable raises ImageError naming the source.
+    Files and bytes must be one of `FORMATS`; they are decoded with EXIF orientation applied;
+    palette, gray, 16-bit, float, CMYK and alpha images are converted (alpha is composited over
+    white). Arrays are taken as OpenCV lays them out: (H, W) gray, (H, W, 3) BGR or (H, W, 4)
+    BGRA, any of uint8, uint16, float in [0, 1] or bool; a BGR uint8 array comes back without
+    a copy. Only regular files are read, at most `max_bytes` of them. Images whose header
+    announces over `max_pixels` raise ImageTooLargeError before any decoding (None: no limit);
+    `max_side` shrinks images whose longer side exceeds it. Anything unreadable raises
+    ImageError naming the source.
     """
     if isinstance(source, np.ndarray):
         name = f"<array {source.dtype} {source.shape}>"
@@ -37,20 +66,63 @@ def load_image(
     elif isinstance(source, (bytes, bytearray, memoryview)):
         image = _decode(bytes(source), "<bytes>", max_pixels, max_side)
     elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"cannot read image {path}: no such file") from None
-        except IsADirectoryError:
-            raise ImageError(f"cannot read image {path}: it is a directory") from None
-        except OSError as exc:
-            raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
-        image = _decode(data, str(path), max_pixels, max_side)
+        image = _decode(read_file(source, max_bytes), str(source), max_pixels, max_side)
     else:
         raise ImageError(
             f"cannot read image from {type(source).__name__}: pass a path, bytes or an array")
     return _shrink(image, max_side)
+
+
+def probe_image(source: str | os.PathLike | bytes | bytearray | memoryview, *,
+                max_bytes: int | None = MAX_FILE_BYTES) -> ImageHeader:
+    """Size and format from the header alone (cheap: no pixels are decoded).
+
+    Raises ImageError for anything `load_image` would not decode, so a caller can budget
+    memory (`ImageHeader.pixels` x 3 bytes, and a few copies) before decoding.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data, name = bytes(source), "<bytes>"
+    else:
+        data, name = read_file(source, max_bytes), str(source)
+    with _open(data, name) as im:
+        return ImageHeader(im.size[0], im.size[1], im.format or "?")
+
+
+def read_file(path: str | os.PathLike, max_bytes: int | None = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, refusing devices, FIFOs and files over `max_bytes`."""
+    path = Path(path)
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it just below.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ImageError(f"cannot read image {path}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"cannot read image {path}: it is a directory") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise ImageError(f"cannot read image {path}: it is a directory")
+        raise ImageError(f"cannot read image {path}: not a regular file (a device, pipe "
+                         "or socket); give a file, or '-' for stdin where supported")
+    if hasattr(os, "set_blocking"):  # not on Windows before Python 3.12
+        os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
+        return read_limited(fh, max_bytes, str(path))
+
+
+def read_limited(stream: BinaryIO, max_bytes: int | None, name: str) -> bytes:
+    """Read `stream` to its end, refusing (ImageError) more than `max_bytes`."""
+    try:
+        data = stream.read() if max_bytes is None else stream.read(max_bytes + 1)
+    except OSError as exc:
+        raise ImageError(f"cannot read image {name}: {exc.strerror or exc}") from None
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageTooLargeError(f"cannot read image {name}: over the {max_bytes / 2**20:.0f} MiB "
+                         "limit for one image file")
+    return data
 
 
 def example_path(name: str = "astronaut") -> Path:
@@ -67,7 +139,7 @@ def example_path(name: str = "astronaut") -> Path:
 def _check_pixels(name: str, size_wh: tuple[int, int], max_pixels: int | None) -> None:
     width, height = size_wh
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(
+        raise ImageTooLargeError(
             f"image {name} is {width}x{height} ({width * height / 1e6:.0f} MP), over the "
             f"{max_pixels / 1e6:.0f} MP limit; shrink it first or raise max_pixels")
 
@@ -81,53 +153,69 @@ def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def _decode(data: bytes, name: str, max_pixels: int | None, max_side: int | None) -> np.ndarray:
+def _open(data: bytes, name: str):
+    """Pillow's lazy open of one of FORMATS: header parsed, pixels not yet decoded."""
     if not data:
         raise ImageError(f"cannot read image {name}: the file is empty")
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
-            # Our own pixel limit (checked below) decides; Pillow's warning would only add noise.
+            # Our own pixel limit (checked by the callers) decides; Pillow's warning is noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            return Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError:
-        raise ImageError(f"image {name} is too large to decode safely") from None
+        raise ImageTooLargeError(f"image {name} is too large to decode safely") from None
     except UnidentifiedImageError:
-        return _decode_with_opencv(data, name, max_pixels)
+        raise ImageError(f"cannot read image {name}: not an image file, or a format ferkit "
+                         f"does not read (it reads {', '.join(_FORMAT_NAMES)})") from None
     except Exception as exc:  # a known format whose header is damaged
         raise ImageError(f"cannot read image {name}: corrupt or truncated file "
                          f"({_first_line(exc)})") from None
-    with im:
+
+
+def _decode(data: bytes, name: str, max_pixels: int | None, max_side: int | None) -> np.ndarray:
+    # Pillow warns about damaged metadata ("Corrupt EXIF data") in multi-line warnings; the
+    # pixels are what count, and a user gets one line or none.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _decode_quietly(data, name, max_pixels, max_side)
+
+
+def _decode_quietly(data: bytes, name: str, max_pixels: int | None, max_side: int | None
+                    ) -> np.ndarray:
+    from PIL import ImageOps
+
+    with _open(data, name) as im:
         _check_pixels(name, im.size, max_pixels)
-        if max_side and im.format == "JPEG":
-            # JPEG can decode straight to 1/2, 1/4 or 1/8 scale: far faster for huge photos.
-            im.draft("RGB", (max_side, max_side))
+        fmt = im.format
         try:
+            if max_side and fmt in ("JPEG", "MPO"):
+                # JPEG can decode straight to 1/2, 1/4 or 1/8 scale: far faster for huge photos.
+                im.draft("RGB", (max_side, max_side))
             im.load()
+        except MemoryError:
+            raise ImageTooLargeError(f"image {name} is too large to decode in the memory "
+                                     "available") from None
         except Exception as exc:  # decoders raise many types; to the user all mean "corrupt"
-            raise ImageError(f"cannot read image {name}: corrupt or truncated {im.format} "
+            raise ImageError(f"cannot read image {name}: corrupt or truncated {fmt} "
                              f"file ({_first_line(exc)})") from None
         try:
             im = ImageOps.exif_transpose(im)
         except Exception:  # a broken EXIF block should not lose the pixels
             pass
-        return _from_pil(im, name)
+        try:
+            return _from_pil(im, name)
+        except ImageError:
+            raise
+        except Exception as exc:  # an odd mode or a lazily decoded tile that fails late
+            raise ImageError(f"cannot read image {name}: unsupported or corrupt {fmt} "
+                             f"file ({_first_line(exc)})") from None
 
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _decode_with_opencv(data: bytes, name: str, max_pixels: int | None) -> np.ndarray:
-    # Formats Pillow lacks (JPEG 2000 in some builds, HDR, ...) may still decode with OpenCV.
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageError(f"cannot read image {name}: not an image file, or a format "
-                         "neither Pillow nor OpenCV reads")
-    _check_pixels(name, image.shape[:2][::-1], max_pixels)
-    return _from_array(image, name)
 
 
 def _from_pil(im, name: str) -> np.ndarray:

@@ -82,6 +82,44 @@ def expand_inputs(paths: Sequence[Path], suffixes: set[str] = IMAGE_SUFFIXES
     return found
 
 
+def plan_outputs(inputs: Sequence[tuple[Path, Path]], out_dir: Path, *,
+                 overwrite: bool = False) -> list[Path]:
+    """One output path in `out_dir` per (file, relative name) of `expand_inputs`, checked
+    before any work: never an input, never one file for two inputs, never an existing file
+    unless `overwrite`.
+
+    Inputs keep their relative names; when two different inputs would share one (a/x.jpg and
+    b/x.jpg), every input mirrors its path below the inputs' common folder instead.
+    """
+    out_dir = Path(out_dir)
+    sources = [Path(os.path.abspath(p)) for p, _ in inputs]
+    outputs = [out_dir / rel for _, rel in inputs]
+    if _collide(sources, outputs):
+        common = Path(os.path.commonpath([p.parent for p in sources]))
+        outputs = [out_dir / p.relative_to(common) for p in sources]
+    if _collide(sources, outputs):  # cannot happen for distinct files; kept as a guard
+        raise FerkitError(f"two inputs would be written to the same file in {out_dir}")
+    resolved_inputs = {p.resolve() for p in sources if p.exists()}
+    for out in outputs:
+        if out.exists() and out.resolve() in resolved_inputs:
+            raise FerkitError(f"{out}: refusing to overwrite an input file; choose another "
+                              "output folder")
+    existing = sorted({out for out in outputs if out.exists()})
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise FerkitError(f"{existing[0]} already exists{more}; pass --overwrite to replace, "
+                          "or choose another output folder")
+    return outputs
+
+
+def _collide(sources: Sequence[Path], outputs: Sequence[Path]) -> bool:
+    owner: dict[Path, Path] = {}
+    for source, out in zip(sources, outputs, strict=True):
+        if owner.setdefault(out, source) != source:
+            return True
+    return False
+
+
 class RowWriter:
     """Streams result rows to a text stream as JSON lines or CSV (header from the first row)."""
 

@@ -103,7 +103,8 @@ class Recognizer:
         scale = DETECT_MAX_SIDE / max(height, width)
         if scale >= 1:
             return self._detector.detect(bgr)
-        small = cv2.resize(bgr, (round(width * scale), round(height * scale)),
+        # max(1, ...): a 4000x1 strip must not shrink to zero rows (OpenCV refuses that).
+        small = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
                            interpolation=cv2.INTER_AREA)
         return [_rescale(f, 1 / scale) for f in self._detector.detect(small)]
 

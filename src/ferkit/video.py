@@ -17,6 +17,7 @@ import numpy as np
 
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import BoxXYXY, Face
+from ferkit.video_writer import AtomicVideoWriter  # re-exported: its home is video_writer
 
 if TYPE_CHECKING:
     from ferkit.recognizer import Recognizer
@@ -503,75 +504,6 @@ def analyze_video(
                           redetect_every=redetect_every)
 
 
-# -- writing -----------------------------------------------------------------------------------
-class AtomicVideoWriter:
-    """cv2.VideoWriter (mp4v) into a hidden temporary file beside `path`, renamed on close.
-
-    Refuses to write over any of `protect`; `abort()` removes the temporary file. The frame
-    size is taken from the first frame.
-    """
-
-    def __init__(self, path: str | os.PathLike, fps: float, *, protect: Sequence[Path] = (),
-                 fourcc: str = "mp4v") -> None:
-        self.path = Path(path)
-        for p in protect:
-            p = Path(p)
-            if p.exists() and self.path.resolve() == p.resolve():
-                raise FerkitError(f"{self.path}: refusing to overwrite an input file")
-        if self.path.is_dir():
-            raise FerkitError(f"{self.path}: is a directory; give a file name such as out.mp4")
-        self.fps = fps if fps > 0 else 25.0
-        self.fourcc = fourcc
-        suffix = self.path.suffix or ".mp4"
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp{suffix}")
-        self._writer: cv2.VideoWriter | None = None
-        self.frames = 0
-
-    def write(self, frame_bgr: np.ndarray) -> None:
-        if self._writer is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-            height, width = frame_bgr.shape[:2]
-            with _quiet_opencv():
-                writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc),
-                                         self.fps, (width, height))
-            if not writer.isOpened():
-                self.abort()
-                raise FerkitError(f"{self.path}: cannot write a {self.fourcc} video there")
-            self._writer = writer
-        self._writer.write(frame_bgr)
-        self.frames += 1
-
-    def close(self) -> None:
-        """Finish the file and move it into place (nothing is written if no frame came)."""
-        if self._writer is None:
-            return
-        self._writer.release()
-        self._writer = None
-        try:
-            os.replace(self._tmp, self.path)
-        except OSError as exc:
-            self.abort()
-            raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-
-    def abort(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> AtomicVideoWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None or exc_type is KeyboardInterrupt:
-            self.close()  # an interrupted recording is kept, up to the last frame
-        else:
-            self.abort()
-
-
 # -- timelines ---------------------------------------------------------------------------------
 def plot_timeline(
     points: Sequence[tuple[float, int, Mapping[str, float]]], labels: Sequence[str], *,
@@ -580,6 +512,9 @@ def plot_timeline(
     """A PNG of each track's emotion probabilities over time, stacked, one subplot per track.
 
     `points` are (time_s, track_id, scores). The `max_tracks` longest tracks are drawn.
+    Tracks seen in one frame only (mostly false detections) get no panel of their own when
+    longer tracks exist; a note under the plot counts them. Alone, they are drawn one frame
+    step wide, so a panel is never blank.
     """
     import io
 
@@ -590,8 +525,13 @@ def plot_timeline(
     by_track: dict[int, list[tuple[float, Mapping[str, float]]]] = {}
     for time_s, track_id, scores in points:
         by_track.setdefault(track_id, []).append((time_s, scores))
-    chosen = sorted(by_track, key=lambda t: (-len(by_track[t]), t))[:max_tracks]
+    longer = [t for t in by_track if len(by_track[t]) > 1]
+    hidden = len(by_track) - len(longer) if longer else 0
+    chosen = sorted(longer or by_track, key=lambda t: (-len(by_track[t]), t))[:max_tracks]
     chosen.sort()
+    times_all = sorted({time_s for time_s, _, _ in points})
+    steps = [b - a for a, b in zip(times_all, times_all[1:], strict=False) if b > a]
+    step = min(steps) if steps else 0.04  # one analysed frame, as wide as it lasts
     rows = max(1, len(chosen))
     fig = Figure(figsize=(8, 1.2 + 1.6 * rows))
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)
@@ -600,8 +540,8 @@ def plot_timeline(
         series = sorted(by_track[track_id], key=lambda p: p[0])
         times = [t for t, _ in series]
         stack = [[s.get(n, 0.0) for _, s in series] for n in labels]
-        if len(times) == 1:  # one point draws nothing as an area: widen it a little
-            times = [times[0], times[0] + 1e-3]
+        if len(times) == 1:  # one point draws nothing as an area: one frame step wide
+            times = [times[0], times[0] + step]
             stack = [v * 2 for v in stack]
         ax.stackplot(times, stack, labels=labels, colors=colours, linewidth=0)
         ax.set_ylim(0, 1)
@@ -614,7 +554,8 @@ def plot_timeline(
     else:
         axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small",
                           frameon=False)
-    axes[-1, 0].set_xlabel("time (s)")
+    note = f"; {hidden} one-frame track(s) not drawn" if hidden else ""
+    axes[-1, 0].set_xlabel(f"time (s){note}")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -61,5 +61,34 @@ def test_unknown_layouts_are_dataset_errors(tmp_path):
     with pytest.raises(DatasetError, match="empty: not a known dataset layout"):
         detect_kind(tmp_path / "empty")
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(DatasetError, match="notes.txt: no such dataset file or folder"):
+    with pytest.raises(DatasetError, match="notes.txt: a file, not a dataset"):
         read_source(str(tmp_path / "notes.txt"))
+    (tmp_path / "stuff" / "holiday").mkdir(parents=True)
+    with pytest.raises(DatasetError, match=r"subfolders \(holiday\) are not emotions"):
+        detect_kind(tmp_path / "stuff")
+
+
+def test_an_image_file_is_not_a_dataset(make, face):
+    photo = make.own([("happy", "me.jpg", face(1))]) / "happy" / "me.jpg"
+    with pytest.raises(DatasetError, match="me.jpg: a file, not a dataset.*ferkit image"):
+        read_source(str(photo))
+
+
+def test_a_folder_of_datasets_names_them(layouts):
+    parent = layouts["ckplus"].parent  # every layout was made side by side in one folder
+    with pytest.raises(DatasetError, match="a folder of several datasets") as info:
+        detect_kind(parent)
+    message = str(info.value)
+    for kind in ("fer2013", "ferplus", "ckplus", "jaffe", "own"):
+        assert layouts[kind].name in message, kind
+    assert "unknown emotion" not in message
+
+
+def test_fer2013_test_folder_on_its_own(make, face):
+    root = make.fer2013_folders([("test", "happy", "PublicTest_1.jpg", face(1)),
+                                 ("test", "sad", "PrivateTest_2.jpg", face(2)),
+                                 ("train", "happy", "Training_3.jpg", face(3))])
+    assert detect_kind(root / "test") == "fer2013"
+    samples = list(read_source(str(root / "test")))
+    assert sorted((s.label, s.split) for s in samples) == [("happy", "val"), ("sad", "test")]
+    assert [s.label for s in read_source(str(root / "test"), splits=("val",))] == ["happy"]

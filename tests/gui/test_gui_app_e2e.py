@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from ferkit.datasets.folder import read_folder
 from ferkit.labels import label_names
+from ferkit.video import iter_frames
 
 
 @pytest.fixture
@@ -149,3 +152,47 @@ def test_ferkit_gui_fails_in_one_line(tiny_model, argv, message):
     assert done.returncode == 1
     assert done.stderr.startswith("ferkit: error:") and message in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_ferkit_gui_finalises_a_recording_on_a_signal(xvfb, tiny_model, tmp_path, signum,
+                                                      astronaut_small):
+    # A 20 s clip, so the recording is still running when the signal comes.
+    clip = tmp_path / "long.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (256, 256))
+    for i in range(200):
+        writer.write(np.roll(astronaut_small, i, axis=1))
+    writer.release()
+    env = {**os.environ, "DISPLAY": xvfb}
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferkit.cli", "gui", "--model", str(tiny_model), "--source",
+         str(clip), "--output", str(out), "--threads", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        found = subprocess.run(["xdotool", "search", "--sync", "--name", "^ferkit$"], env=env,
+                               capture_output=True, text=True, timeout=60)
+        window = found.stdout.split()[0]
+        deadline = time.monotonic() + 60
+        while len(rows_in(out)) < 5:  # the CSV grows frame by frame while recording
+            assert time.monotonic() < deadline and proc.poll() is None, "no recording started"
+            if not list(out.glob("recording-*.csv")):
+                subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+                subprocess.run(["xdotool", "key", "r"], env=env, timeout=10)
+            time.sleep(0.5)
+        proc.send_signal(signum)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.communicate()[0]
+    assert "Traceback" not in output, output
+    [video] = out.glob("recording-*.mp4")
+    assert len(list(iter_frames(video))) >= 5, output
+    assert not list(out.glob(".*tmp*")), "the temporary file was left behind"
+
+
+def rows_in(folder) -> list[str]:
+    found = list(folder.glob("recording-*.csv"))
+    return found[0].read_text().splitlines()[1:] if found else []

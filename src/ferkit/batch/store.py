@@ -74,6 +74,7 @@ class BatchStore:
     # -- the settings lock -----------------------------------------------------------------
     def open(self) -> None:
         """Create DIR or check it holds results of these same settings (FerkitError if not)."""
+        _pyarrow()  # a missing extra is said before any folder is made or input analysed
         if self.root.exists() and not self.root.is_dir():
             raise FerkitError(f"--out {self.root}: is a file, not a folder")
         lock = self.root / SETTINGS_FILE

@@ -20,8 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ONNX model from `ferkit export` (default: the shipped model)")
     p.add_argument("--data", required=True, metavar="SOURCE",
                    help="dataset folder or file (layout detected), or KIND=PATH")
-    p.add_argument("--split", default="val", choices=("train", "val", "test", "all"),
-                   help="split to score (default val; for CK+/JAFFE: the held-out subject fold)")
+    p.add_argument("--split", default=None, choices=("train", "val", "test", "all"),
+                   help="split to score (default: val, which for CK+/JAFFE is the held-out "
+                        "subject fold; all for your own <emotion>/ folders, which have no "
+                        "splits)")
     p.add_argument("--label-set", default=None, choices=("seed5", "fer2013", "ferplus"),
                    help="classes to score in (default: the dataset's own: fer2013 for FER2013 "
                         "and JAFFE, ferplus for FER+ and CK+, seed5 for own folders)")
@@ -44,10 +46,13 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.evaluation import evaluate_selection, plot_confusion, select
     from ferkit.model import ExpressionModel
     from ferkit.outputs import write_json
+    from ferkit.progress import progress
 
     model = (ExpressionModel(args.model, threads=args.threads) if args.model
              else ExpressionModel.shipped(threads=args.threads))
     kind, path = parse_source(args.data)
+    if args.split is None:  # own folders (the GUI's collected faces) are one split
+        args.split = "all" if kind == "own" else "val"
     label_set = args.label_set or _DEFAULT_LABEL_SET.get(kind, "seed5")
     if args.head is not None and args.head not in model.heads:
         raise FerkitError(f"model has no head {args.head!r} (heads: {', '.join(model.heads)})")
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     val_fold = int(model.metadata.get("training", {}).get("config", {})
                    .get("data", {}).get("val_fold", 0))
     # Skip decoding the other splits (28.7k FER2013 training faces for a validation score).
-    samples = read_source(args.data, splits=None if args.split == "all" else (args.split,))
+    samples = progress(read_source(args.data, splits=None if args.split == "all"
+                                   else (args.split,)), f"reading {path}")
     sel = select(samples, args.split, label_set, val_fold)
     if not (sel.labels or sel.no_majority or sel.not_in_label_set):
         if args.split == "all":

@@ -43,8 +43,25 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(args.label_set, args.detector, args.smoothing)
     app = create_app(args.model, source=args.source, settings=settings, output_dir=args.output,
                      collect_dir=args.collect_dir, threads=args.threads)
+    stop_on_signals(app)
     try:
         app.root.mainloop()
     finally:
-        app.close()
+        app.close()  # finalises a recording in progress
     return 0
+
+
+def stop_on_signals(app) -> None:
+    """Ctrl+C and SIGTERM close the app the way its window's close button does.
+
+    Python's default SIGINT raises KeyboardInterrupt inside whichever Tk callback runs, and Tk
+    prints and swallows it; SIGTERM would kill the process mid-recording (an MP4 without its
+    index). Tk's main loop runs Python handlers between events, so closing from one is safe.
+    """
+    import signal
+
+    def close(signum, frame) -> None:
+        app.root.after(0, app.close)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, close)

@@ -31,10 +31,14 @@ def add_common_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("image", help="find faces and their expressions in photos")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image files or folders")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                   help="image files or folders; '-' reads one image from stdin")
     p.add_argument("--example", action="store_true", help="also analyse the built-in photo")
     p.add_argument("--annotate", type=Path, metavar="DIR",
-                   help="write annotated copies into DIR (never over the inputs)")
+                   help="write annotated copies into DIR (never over the inputs; inputs "
+                        "with the same name from different folders keep their folders)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace annotated copies that already exist in DIR")
     p.add_argument("--tta", action="store_true", help="average with the mirrored face")
     add_common_options(p)
     p.set_defaults(run=run)
@@ -43,31 +47,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw
     from ferkit.faces import faces_to_records
-    from ferkit.imageio import example_path, load_image
+    from ferkit.imageio import MAX_FILE_BYTES, example_path, load_image, read_limited
     from ferkit.labels import label_names
-    from ferkit.outputs import RowWriter, expand_inputs, write_image
+    from ferkit.outputs import RowWriter, expand_inputs, plan_outputs, write_image
     from ferkit.recognizer import Recognizer
 
     paths = list(args.paths) + ([example_path()] if args.example else [])
     if not paths:
         raise FerkitError("give at least one image or folder (or --example)")
-    inputs = expand_inputs(paths)
+    # '-' is stdin, annotated as stdin.png
+    inputs = [(p, Path("stdin.png") if str(p) == "-" else rel) for p, rel in expand_inputs(paths)]
     if not inputs:
         raise FerkitError("no images found in " + ", ".join(map(str, paths)))
+    annotated = (plan_outputs(inputs, args.annotate, overwrite=args.overwrite)
+                 if args.annotate is not None else [None] * len(inputs))
     recognizer = Recognizer(args.model, detector=args.detector)
     writer = RowWriter(sys.stdout, args.format)
     names = label_names(args.label_set)
     failed = 0
-    for path, relative in inputs:
+    for (path, _), out in zip(inputs, annotated, strict=True):
         try:
-            image = load_image(path)
+            image = load_image(read_limited(sys.stdin.buffer, MAX_FILE_BYTES, "<stdin>")
+                               if str(path) == "-" else path)
             faces = recognizer.analyze(image, args.label_set, tta=args.tta)
             for row in faces_to_records(faces, names, path=str(path)):
                 writer.write(row)
             if not faces:
                 print(f"ferkit: no face found in {path}", file=sys.stderr)
-            if args.annotate is not None:
-                write_image(args.annotate / relative, draw(image, faces),
+            if out is not None:
+                write_image(out, draw(image, faces),
                             protect=[p for p, _ in inputs])
         except FerkitError as exc:
             failed += 1

@@ -27,6 +27,7 @@ from ferkit.datasets.ferplus import soft_label
 from ferkit.datasets.sources import parse_source, read_source
 from ferkit.errors import DatasetError
 from ferkit.labels import EMOTIONS, label_names
+from ferkit.progress import progress
 
 SIZE = 48
 #: Which model head learns from which source.
@@ -155,7 +156,7 @@ def combine(
     splits: list[str] = []
     test_faces: list[np.ndarray] = []
     dropped_classes: Counter[str] = Counter()
-    for s in samples:
+    for s in progress(samples, "reading faces"):
         split = _split_of(s, val_fold)
         if split == "test":
             test_faces.append(_to_face(s.image))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ferkit.progress import progress
+
 #: Images whose 16x16 thumbnails correlate above this, and whose pixels differ by less than
 #: MAX_MEAN_ABS_DIFF grey levels on average, are the same face (e.g. a JPEG and a PNG copy).
 MIN_CORRELATION = 0.998
@@ -14,7 +16,8 @@ MAX_MEAN_ABS_DIFF = 4.0
 def thumbnails(images: np.ndarray, size: int = 16) -> np.ndarray:
     """Zero-mean, unit-norm `size`x`size` thumbnails, one row per image (N, size*size)."""
     small = np.stack(
-        [cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) for img in images]
+        [cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+         for img in progress(images, "thumbnails for duplicate search")]
     ).reshape(len(images), -1).astype(np.float32)
     small -= small.mean(axis=1, keepdims=True)
     return small / (np.linalg.norm(small, axis=1, keepdims=True) + 1e-6)
@@ -46,7 +49,7 @@ def duplicate_groups(images: np.ndarray, chunk: int = 4096) -> np.ndarray:
     feats = thumbnails(images)
     textured = np.linalg.norm(feats, axis=1) > 0.5
     pixels = images.reshape(n, -1).astype(np.float32)
-    for start in range(0, n, chunk):
+    for start in progress(range(0, n, chunk), "finding duplicates", unit="chunk"):
         sims = feats[start : start + chunk] @ feats.T
         rows, cols = np.nonzero(sims > MIN_CORRELATION)
         keep = cols > rows + start

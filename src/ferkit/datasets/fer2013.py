@@ -60,12 +60,20 @@ def split_from_filename(name: str) -> str:
         ) from None
 
 
+def is_fer2013_part(folder: Path) -> bool:
+    """Whether `folder` looks like FER2013's train/ or test/: <class>/<Usage>_<id>.jpg."""
+    return any(next(folder.glob(f"*/{usage}_*.jpg"), None) is not None
+               for usage in _USAGE_TO_SPLIT)
+
+
 def read_fer2013_folders(root: str | Path, splits: Collection[str] | None = None
                          ) -> Iterator[FaceSample]:
     """Yield samples from the `train|test/<class>/<Usage>_<id>.jpg` layout, of `splits` only
     when given (the split comes from the file name, so the others are never decoded)."""
     root = require_dir(Path(root), "a FER2013 folder with train/ and test/")
     parts = [p for p in (root / "train", root / "test") if p.is_dir()]
+    if not parts and is_fer2013_part(root):
+        parts = [root]  # the train/ or test/ folder itself: file names still give the split
     if not parts:
         raise DatasetError(f"{root}: expected train/ and/or test/ class folders (FER2013 layout)")
     for part in parts:

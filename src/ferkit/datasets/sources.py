@@ -7,12 +7,13 @@ from pathlib import Path
 
 from ferkit.datasets.base import FaceSample
 from ferkit.datasets.ckplus import read_ckplus
-from ferkit.datasets.fer2013 import read_fer2013_csv, read_fer2013_folders
+from ferkit.datasets.fer2013 import is_fer2013_part, read_fer2013_csv, read_fer2013_folders
 from ferkit.datasets.ferplus import read_ferplus
 from ferkit.datasets.folder import read_folder
 from ferkit.datasets.jaffe import read_jaffe
 from ferkit.datasets.rafdb import is_rafdb, read_rafdb
-from ferkit.errors import DatasetError
+from ferkit.errors import DatasetError, FerkitError
+from ferkit.labels import canonical
 
 READERS: dict[str, Callable[[Path], Iterator[FaceSample]]] = {
     "fer2013": read_fer2013_folders,
@@ -29,8 +30,32 @@ def detect_kind(path: Path) -> str:
     """Guess which reader fits `path` from its layout, or raise DatasetError."""
     if path.is_file() and path.suffix.lower() == ".csv":
         return "fer2013csv"
+    if path.is_file():
+        raise DatasetError(f"{path}: a file, not a dataset; a dataset is a folder (FER2013, "
+                           "FER+, CK+, RAF-DB, JAFFE, or <emotion>/ subfolders of your own "
+                           "photos) or FER2013's .csv (to analyse a photo: ferkit image)")
     if not path.is_dir():
         raise DatasetError(f"{path}: no such dataset file or folder")
+    kind = _known_layout(path)
+    if kind is not None:
+        return kind
+    subfolders = sorted(p for p in path.iterdir() if p.is_dir())
+    if not subfolders:
+        raise DatasetError(f"{path}: not a known dataset layout (FER2013, FER+, CK+, RAF-DB, "
+                           "JAFFE, own: <emotion>/ subfolders)")
+    if any(_is_emotion(p.name) for p in subfolders):
+        return "own"
+    datasets = [p.name for p in subfolders if _known_layout(p) or _has_emotion_folders(p)]
+    if datasets:
+        raise DatasetError(f"{path}: a folder of several datasets ({', '.join(datasets)}); "
+                           f"name one, e.g. {path / datasets[0]}")
+    names = ", ".join(p.name for p in subfolders[:5]) + (", ..." if len(subfolders) > 5 else "")
+    raise DatasetError(f"{path}: not a known dataset layout (FER2013, FER+, CK+, RAF-DB, "
+                       f"JAFFE, own: <emotion>/ subfolders), and its subfolders ({names}) are "
+                       "not emotions")
+
+
+def _known_layout(path: Path) -> str | None:
     if (path / "fer2013new.csv").is_file():
         return "ferplus"
     if (path / "CK+48").is_dir() or (path / "cohn-kanade-images").is_dir() or path.name == "CK+48":
@@ -42,10 +67,21 @@ def detect_kind(path: Path) -> str:
     for part in ("train", "test"):
         if (path / part).is_dir() and any((path / part).glob("*/*_*.jpg")):
             return "fer2013"
-    if any(p.is_dir() for p in path.iterdir()):
-        return "own"
-    raise DatasetError(
-        f"{path}: not a known dataset layout (FER2013, FER+, CK+, RAF-DB, JAFFE, own)")
+    if is_fer2013_part(path):  # FER2013's test/ (or train/) folder on its own
+        return "fer2013"
+    return None
+
+
+def _is_emotion(name: str) -> bool:
+    try:
+        canonical(name)
+    except FerkitError:
+        return False
+    return True
+
+
+def _has_emotion_folders(path: Path) -> bool:
+    return any(p.is_dir() and _is_emotion(p.name) for p in path.iterdir())
 
 
 def parse_source(spec: str) -> tuple[str, Path]:

@@ -19,6 +19,7 @@ from ferkit.datasets.combine import (
 from ferkit.datasets.sources import READERS, parse_source
 from ferkit.labels import EMOTIONS
 from ferkit.outputs import write_figure
+from ferkit.progress import progress
 
 #: Row name for FER+ images without a majority emotion (unknown, not a face, or no majority).
 EXCLUDED = "excluded"
@@ -45,7 +46,7 @@ def check_sources(specs: Sequence[str]) -> list[tuple[str, str, Path]]:
 
 def read_sources(specs: Sequence[str]) -> list[SourceSamples]:
     """Read every sample of every source into memory (a few hundred MB for FER2013 + FER+)."""
-    return [SourceSamples(spec, kind, list(READERS[kind](path)))
+    return [SourceSamples(spec, kind, list(progress(READERS[kind](path), f"reading {spec}")))
             for spec, kind, path in check_sources(specs)]
 
 

@@ -7,13 +7,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ferkit.errors import FerkitError
 from ferkit.faces import POSE_COLUMNS, Face, faces_to_records
 from ferkit.labels import label_names
 from ferkit.outputs import write_image
+from ferkit.video_writer import AtomicVideoWriter
 
 _COLUMNS = ["frame", "time_s", "face", "track_id", "x1", "y1", "x2", "y2", "detector_score",
             *POSE_COLUMNS, "label"]
@@ -39,7 +39,9 @@ def save_snapshot(folder: str | Path, annotated_bgr: np.ndarray) -> Path:
 class Recorder:
     """Writes annotated frames to `<stem>.mp4` and results to `<stem>.csv` until `close()`.
 
-    The video opens with the first frame's size; frames of another size are resized to it.
+    The video (ferkit's one video writer: H.264 where PyAV is installed) opens with the first
+    frame's size and appears at `<stem>.mp4` only when closed, playable; frames of another size
+    are resized to it.
     """
 
     def __init__(self, stem: str | Path, fps: float, label_set: str):
@@ -47,8 +49,7 @@ class Recorder:
         self.csv_path = Path(stem).with_suffix(".csv")
         self.fps = fps if fps > 0 else 10.0
         self._names = label_names(label_set)
-        self._writer: cv2.VideoWriter | None = None
-        self._size: tuple[int, int] | None = None
+        self._writer = AtomicVideoWriter(self.video_path, self.fps)
         try:
             self.video_path.parent.mkdir(parents=True, exist_ok=True)
             self._csv_file = self.csv_path.open("w", newline="")
@@ -61,15 +62,6 @@ class Recorder:
 
     def write(self, annotated_bgr: np.ndarray, faces: Sequence[Face], frame_index: int,
               time_s: float) -> None:
-        if self._writer is None:
-            h, w = annotated_bgr.shape[:2]
-            self._size = (w, h)
-            self._writer = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"),
-                                           self.fps, self._size)
-            if not self._writer.isOpened():
-                raise FerkitError(f"{self.video_path}: cannot open a video writer")
-        if annotated_bgr.shape[1::-1] != self._size:
-            annotated_bgr = cv2.resize(annotated_bgr, self._size)
         self._writer.write(annotated_bgr)
         for row in faces_to_records(faces, self._names, frame=frame_index,
                                     time_s=round(time_s, 3)):
@@ -78,8 +70,8 @@ class Recorder:
         self.frames += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        if not self._csv_file.closed:
-            self._csv_file.close()
+        try:
+            self._writer.close()
+        finally:
+            if not self._csv_file.closed:
+                self._csv_file.close()
