@@ -14,7 +14,6 @@ Prints a markdown table; `--out` also writes robustness.md and robustness.json t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -49,7 +48,7 @@ def markdown(report: dict) -> str:
     lines = [head, "|---|" + "---:|" * (2 * len(sets))]
     for name in report["conditions"]:
         cells = []
-        for key, s in sets.items():
+        for s in sets.values():
             r, clean = s["scores"][name], s["scores"][CLEAN]
             for metric in ("accuracy", "macro_recall"):
                 drop = "" if name == CLEAN else f" ({100 * (r[metric] - clean[metric]):+.1f})"

@@ -1,4 +1,4 @@
-"""Calibration: ECE by hand, temperature fitting, temperatures in the model file, `ferkit calibrate`."""
+"""Calibration: ECE by hand, fitting temperatures, temperatures in the model, `ferkit calibrate`."""
 
 from __future__ import annotations
 
