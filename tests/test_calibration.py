@@ -212,6 +212,9 @@ def test_calibrate_writes_a_new_model(tiny_onnx_model, fer2013_val, tmp_path, ca
     assert h["faces_fit"] + h["faces_held_out"] == 60 and h["label_set"] == "fer2013"
     assert ExpressionModel(out).temperatures["fer2013"] == pytest.approx(h["temperature"])
     assert r["temperatures"] == {"fer2013": h["temperature"], "ferplus": 1.0, "posed": 1.0}
+    for when in ("before", "after"):
+        figure = tmp_path / f"cal-fer2013-{when}.png"
+        assert h[f"reliability_figure_{when}"] == str(figure) and figure.stat().st_size > 0
     # Asked to, it replaces its output; without --overwrite it refuses (tested below).
     assert main([*argv, "--overwrite"]) == 0
 

@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replace --out if it exists (it may then be MODEL itself)")
     p.add_argument("--min-faces", type=int, default=None,
                    help="fewest faces in a fitting half (default 200)")
-    p.add_argument("--report", type=Path, default=None, help="also write the report as JSON")
+    p.add_argument("--report", type=Path, default=None,
+                   help="also write the report as JSON, with reliability diagrams of each "
+                        "head's held-out half before and after beside it")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.calibration import MIN_FIT_FACES, fit_on_halves, write_temperatures
     from ferkit.datasets.sources import parse_source, read_source
     from ferkit.errors import FerkitError
-    from ferkit.evaluation import DEFAULT_LABEL_SET, select, val_fold_of
+    from ferkit.evaluation import DEFAULT_LABEL_SET, plot_reliability, select, val_fold_of
     from ferkit.labels import project
     from ferkit.model import ExpressionModel
     from ferkit.outputs import write_json
@@ -96,6 +98,13 @@ def run(args: argparse.Namespace) -> int:
     report = {"model": str(model.path), "out": str(written),
               "temperatures": dict(calibrated.temperatures), "heads": results}
     if args.report:
+        for head, h in results.items():
+            for when, t in (("before", h["temperature_before"]), ("after", h["temperature"])):
+                figure = args.report.with_name(f"{args.report.stem}-{head}-{when}.png")
+                h[f"reliability_figure_{when}"] = str(plot_reliability(
+                    h[f"reliability_bins_{when}"], figure,
+                    f"head {head}, {h['kind']} val held-out half ({h['faces_held_out']} "
+                    f"faces)\nT {t:.3f}: ECE {h[f'ece_{when}']:.3f}"))
         write_json(args.report, report)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
