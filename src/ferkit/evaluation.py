@@ -243,8 +243,8 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str)
 
 
 def plot_reliability(bins: Sequence[dict], path: Path, title: str) -> Path:
-    """Save a reliability diagram as PNG: accuracy per confidence bin against the diagonal,
-    with the share of faces in each bin below."""
+    """Save a reliability diagram as PNG: accuracy and mean confidence per confidence bin
+    against the diagonal, with the share of faces in each bin below."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -259,9 +259,10 @@ def plot_reliability(bins: Sequence[dict], path: Path, title: str) -> Path:
                                       gridspec_kw={"height_ratios": [3, 1]})
     top.bar(lower, acc, width=width, align="edge", color="#4c78a8", edgecolor="white",
             label="accuracy")
-    gap_bottom = np.minimum(acc, conf)
-    top.bar(lower, np.abs(conf - acc), bottom=gap_bottom, width=width, align="edge",
-            color="#e45756", alpha=0.35, edgecolor="none", label="gap to confidence")
+    # Mean confidence as an outline: where it rises above the blue, the model overclaims.
+    seen = counts > 0
+    top.bar(lower[seen], conf[seen], width=width, align="edge", fill=False, edgecolor="#d62728",
+            linewidth=1.2, label="mean confidence")
     top.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", label="calibrated")
     top.set_ylim(0, 1)
     top.set_ylabel("accuracy")
