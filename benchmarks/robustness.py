@@ -22,6 +22,7 @@ import numpy as np
 
 from ferkit.corruptions import CORRUPTIONS, corrupt_all
 from ferkit.datasets.sources import read_source
+from ferkit.errors import FerkitError
 from ferkit.evaluation import DEFAULT_LABEL_SET, Selection, evaluate_selection, select
 from ferkit.labels import label_names
 from ferkit.model import ExpressionModel, shipped_model_path
@@ -74,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for robustness.md and robustness.json")
     args = parser.parse_args(argv)
-    heads = dict(item.split("=", 1) for item in args.head)
+    heads = dict(item.partition("=")[::2] for item in args.head)
+    if any(key not in {k for k, _, _ in DATASETS} or not head for key, head in heads.items()):
+        parser.error(f"--head takes DATASET=HEAD with DATASET one of "
+                     f"{', '.join(k for k, _, _ in DATASETS)}, got {args.head}")
     names = args.only or list(CORRUPTIONS)
     unknown = [n for n in names if n not in CORRUPTIONS]
     if unknown:
@@ -121,4 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except FerkitError as exc:
+        sys.exit(f"robustness.py: error: {exc}")

@@ -71,3 +71,30 @@ def test_bad_input(image, message):
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(FerkitError, match="choose one of blur, noise"):
         get_corruption("fog")
+
+
+def test_robustness_benchmark_on_a_small_set(tiny_onnx_model, make, face, tmp_path, capsys):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "robustness.py"
+    spec = importlib.util.spec_from_file_location("robustness", script)
+    robustness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(robustness)
+    make.fer2013_folders([("test", label, f"PublicTest_{i}.jpg", face(i))
+                          for i, label in enumerate(["angry", "happy", "sad"] * 4)],
+                         name="datasets/fer2013")
+    out = tmp_path / "report"
+    argv = [str(tmp_path / "datasets"), "--model", str(tiny_onnx_model), "--only", "blur",
+            "--only", "mask", "--out", str(out)]
+    assert robustness.main(argv) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| corruption | FER2013 val acc | FER2013 val macro recall |"
+    assert [row.split(":")[0] for row in table[2:5]] == ["| clean", "| blur", "| mask"]
+    report = json.loads((out / "robustness.json").read_text())
+    assert list(report["datasets"]) == ["fer2013"]  # the other sets are absent: skipped
+    scores = report["datasets"]["fer2013"]["scores"]
+    assert report["datasets"]["fer2013"]["faces"] == 12 and set(scores) == {
+        "clean", "blur", "mask"}
+    assert (out / "robustness.md").read_text().count("\n| ") == 4
