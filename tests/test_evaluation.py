@@ -19,6 +19,7 @@ from ferkit.evaluation import (
     confusion_matrix,
     in_split,
     macro_f1,
+    macro_recall,
     per_class,
     select,
 )
@@ -46,6 +47,15 @@ def test_scores_by_hand():
     np.testing.assert_allclose(pc["f1"], [1 / 2, 2 / 3, 4 / 5])
     np.testing.assert_array_equal(pc["support"], [2, 1, 3])
     assert macro_f1(cm) == pytest.approx((1 / 2 + 2 / 3 + 4 / 5) / 3)
+    assert macro_recall(cm) == pytest.approx((1 / 2 + 1 / 1 + 2 / 3) / 3)
+
+
+def test_macro_recall_punishes_a_never_predicted_class():
+    # 90 % accuracy by never saying class 1, which has 10 % of the faces.
+    cm = confusion_matrix([0] * 9 + [1], [0] * 10, 3)
+    assert accuracy(cm) == pytest.approx(0.9)
+    assert macro_recall(cm) == pytest.approx(0.5)  # class 2 has no faces: left out
+    assert macro_recall(np.zeros((3, 3), int)) == 0.0
 
 
 @pytest.mark.parametrize(("y_true", "y_pred", "expected"), [
@@ -168,7 +178,45 @@ def test_evaluate_json_and_figure(tiny_model, fer2013_dir, tmp_path, capsys):
     assert sum(c["support"] for c in report["per_class"].values()) == 9
     assert Path(report["figure"]) == out / "confusion-fer2013-seed5.png"
     assert cv2.imread(report["figure"]) is not None
+    assert Path(report["reliability_figure"]) == out / "reliability-fer2013-seed5.png"
+    assert cv2.imread(report["reliability_figure"]) is not None
     assert json.loads((out / "eval-fer2013-seed5.json").read_text()) == report
+    assert report["macro_recall"] == pytest.approx(
+        np.mean([report["per_class"][c]["recall"] for c in ("happy", "angry", "neutral")]))
+    bins = report["reliability_bins"]
+    assert len(bins) == 15 and sum(b["count"] for b in bins) == 9
+    assert report["ece"] == pytest.approx(sum(
+        b["count"] / 9 * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"]))
+    assert report["temperature"] == 1.0 and report["corruption"] is None
+
+
+def test_evaluate_corrupted_faces(tiny_model, fer2013_dir, capsys):
+    base = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--json"]
+    assert main([*base, "--corrupt", "mask"]) == 0
+    masked = json.loads(capsys.readouterr().out)
+    assert main(base) == 0
+    clean = json.loads(capsys.readouterr().out)
+    assert masked["corruption"] == "mask" and masked["corruption_seed"] == 0
+    assert masked["samples"] == clean["samples"]
+    assert masked["reliability_bins"] != clean["reliability_bins"]  # other faces, other output
+    assert main([*base, "--corrupt", "fog"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown corruption 'fog'; choose one of blur" in err and err.count("\n") == 1
+
+
+def test_evaluate_rafdb_in_fer2013_classes(tiny_model, tmp_path, capsys):
+    from ferkit.datasets.rafdb import rafdb_split
+
+    names = [f"train_{i:05d}_aligned.jpg" for i in range(1, 80)]
+    val = [n for n in names if rafdb_split(n) == "val"]
+    assert val
+    for i, name in enumerate(names):
+        _png(tmp_path / "rafdb" / "train" / str(1 + i % 7) / name, i)
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(tmp_path / "rafdb"), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["source"] == "rafdb" and report["label_set"] == "fer2013"
+    assert report["samples"]["evaluated"] == len(val)
 
 
 def test_evaluate_table_tta_and_head(tiny_model, fer2013_dir, capsys):

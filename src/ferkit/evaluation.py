@@ -1,4 +1,4 @@
-"""Evaluation: pure metric functions, the validation protocols per dataset, and the figure."""
+"""Evaluation: pure metric functions, the validation protocols per dataset, and the figures."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ferkit.calibration import reliability
 from ferkit.datasets.base import FaceSample
 from ferkit.datasets.combine import subject_fold
 from ferkit.errors import FerkitError
@@ -67,15 +68,30 @@ def macro_f1(cm: np.ndarray) -> float:
     return float(per_class(cm)["f1"][seen].mean())
 
 
+def macro_recall(cm: np.ndarray) -> float:
+    """Mean recall over the classes that occur as a true label (balanced accuracy).
+
+    A model that never predicts a rare class loses that class's whole share, however rare it
+    is; a class with no true faces (neutral on CK+) has no recall and is left out.
+    """
+    cm = np.asarray(cm)
+    present = cm.sum(axis=1) > 0
+    if not present.any():
+        return 0.0
+    return float(per_class(cm)["recall"][present].mean())
+
+
 # -- which samples a protocol evaluates --------------------------------------------------------
 
 
 @dataclass
 class Selection:
-    """The faces a protocol keeps, their label indices, and what it left out and why."""
+    """The faces a protocol keeps, their label indices and file paths, and what it left out
+    and why."""
 
     images: list[np.ndarray] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
     read: int = 0
     other_split: int = 0
     no_majority: int = 0
@@ -90,6 +106,18 @@ class Selection:
             "excluded_no_majority": self.no_majority,
             "excluded_not_in_label_set": dict(sorted(self.not_in_label_set.items())),
         }
+
+
+#: The label set a source is scored in by default: its own classes (RAF-DB has FER2013's 7).
+DEFAULT_LABEL_SET = {"fer2013": "fer2013", "fer2013csv": "fer2013", "jaffe": "fer2013",
+                     "rafdb": "fer2013", "ferplus": "ferplus", "ckplus": "ferplus",
+                     "own": "seed5"}
+
+
+def val_fold_of(model) -> int:
+    """The subject fold a model's training held out (CK+ and JAFFE are scored on it)."""
+    return int(model.metadata.get("training", {}).get("config", {})
+               .get("data", {}).get("val_fold", 0))
 
 
 def in_split(sample: FaceSample, split: str, val_fold: int = 0) -> bool:
@@ -127,17 +155,28 @@ def select(samples: Iterable[FaceSample], split: str, label_set: str,
         else:
             sel.images.append(s.image)
             sel.labels.append(names.index(s.label))
+            sel.paths.append(s.path)
     return sel
 
 
 # -- running a model ---------------------------------------------------------------------------
 
 
-def _scores(cm: np.ndarray, names: Sequence[str]) -> dict:
+def scores(y_true: np.ndarray, probs: np.ndarray, names: Sequence[str]) -> dict:
+    """Accuracy, macro recall, macro-F1, per-class scores, confusion matrix and calibration
+    (ECE and its reliability bins) of probabilities (N, len(names)) against true indices."""
+    y_true = np.asarray(y_true, np.int64)
+    cm = confusion_matrix(y_true, np.asarray(probs).argmax(axis=1), len(names))
     pc = per_class(cm)
+    calibration = reliability(probs, y_true)
     return {
         "accuracy": accuracy(cm),
+        "macro_recall": macro_recall(cm),
         "macro_f1": macro_f1(cm),
+        "ece": calibration["ece"],
+        "nll": calibration["nll"],
+        "mean_confidence": calibration["mean_confidence"],
+        "reliability_bins": calibration["bins"],
         "per_class": {
             name: {"precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]),
                    "f1": float(pc["f1"][i]), "support": int(pc["support"][i])}
@@ -147,34 +186,41 @@ def _scores(cm: np.ndarray, names: Sequence[str]) -> dict:
     }
 
 
-def evaluate_selection(model, sel: Selection, label_set: str, head: str | None = None) -> dict:
+def evaluate_selection(model, sel: Selection, label_set: str, head: str | None = None,
+                       *, tta: bool = True) -> dict:
     """Scores of an `ExpressionModel` on a selection, without and with horizontal-flip TTA.
 
     `head` defaults to the one the model's metadata assigns to `label_set`. TTA averages the
-    head's probabilities for each face and its mirror before projecting onto the label set,
-    exactly as `ExpressionModel.probabilities(..., tta=True)` does.
+    head's (calibrated) probabilities for each face and its mirror before projecting onto the
+    label set, exactly as `ExpressionModel.probabilities(..., tta=True)` does. `tta=False`
+    scores the plain probabilities only (half the inference).
     """
     names = label_names(label_set)
     head = head or model.head_for(label_set)
     if not sel.labels:
         raise FerkitError("no samples left to evaluate after the exclusions "
                           f"({sel.counts()})")
-    plain, mirrored = [], []
+    plain_parts, mirrored_parts = [], []
     for start in progress(range(0, len(sel.images), _BATCH), "scoring",
                           total=-(-len(sel.images) // _BATCH), unit="batch"):
         batch = sel.images[start:start + _BATCH]
-        plain.append(model.head_probabilities(batch, head))
-        mirrored.append(model.head_probabilities([img[:, ::-1] for img in batch], head))
-    plain, mirrored = np.concatenate(plain), np.concatenate(mirrored)
+        plain_parts.append(model.head_probabilities(batch, head))
+        if tta:
+            mirrored_parts.append(model.head_probabilities([img[:, ::-1] for img in batch],
+                                                           head))
+    plain = np.concatenate(plain_parts)
+    views = {"plain": plain}
+    if tta:
+        views["flip_tta"] = (plain + np.concatenate(mirrored_parts)) / 2
     y_true = np.asarray(sel.labels)
-    result = {"head": head, "classes": list(names)}
-    for key, probs in (("plain", plain), ("flip_tta", (plain + mirrored) / 2)):
-        pred = project(probs, model.emotions, label_set).argmax(axis=1)
-        result[key] = _scores(confusion_matrix(y_true, pred, len(names)), names)
+    result = {"head": head, "classes": list(names),
+              "temperature": model.temperatures[head]}
+    for key, probs in views.items():
+        result[key] = scores(y_true, project(probs, model.emotions, label_set), names)
     return result
 
 
-# -- the figure --------------------------------------------------------------------------------
+# -- the figures -------------------------------------------------------------------------------
 
 
 def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str) -> Path:
@@ -200,6 +246,44 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str)
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
                     color="white" if share[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    fig.tight_layout()
+    try:
+        return write_figure(path, fig, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+def plot_reliability(bins: Sequence[dict], path: Path, title: str) -> Path:
+    """Save a reliability diagram as PNG: accuracy and mean confidence per confidence bin
+    against the diagonal, with the share of faces in each bin below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lower = np.array([b["lower"] for b in bins])
+    width = float(bins[0]["upper"] - bins[0]["lower"]) if bins else 1.0
+    counts = np.array([b["count"] for b in bins], dtype=np.float64)
+    acc = np.array([b["accuracy"] if b["count"] else 0.0 for b in bins])
+    conf = np.array([b["confidence"] if b["count"] else 0.0 for b in bins])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.8, 5.6), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    top.bar(lower, acc, width=width, align="edge", color="#4c78a8", edgecolor="white",
+            label="accuracy")
+    # Mean confidence as an outline: where it rises above the blue, the model overclaims.
+    seen = counts > 0
+    top.bar(lower[seen], conf[seen], width=width, align="edge", fill=False, edgecolor="#d62728",
+            linewidth=1.2, label="mean confidence")
+    top.plot([0, 1], [0, 1], color="black", linewidth=1, linestyle="--", label="calibrated")
+    top.set_ylim(0, 1)
+    top.set_ylabel("accuracy")
+    top.set_title(title, fontsize=9)
+    top.legend(loc="upper left", fontsize=8)
+    share = counts / counts.sum() if counts.sum() else counts
+    bottom.bar(lower, share, width=width, align="edge", color="#888888", edgecolor="white")
+    bottom.set_xlim(0, 1)
+    bottom.set_xlabel("top-1 confidence")
+    bottom.set_ylabel("share of faces")
     fig.tight_layout()
     try:
         return write_figure(path, fig, dpi=110)

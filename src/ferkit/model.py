@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ferkit.calibration import apply_temperature
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
 from ferkit.runtime import session_options
@@ -36,12 +37,14 @@ class ExpressionModel:
     Immutable after construction and safe to share between threads (ONNX Runtime's `run` is
     thread-safe and nothing here changes per call). Every preprocessing fact — input size,
     normalisation, emotion order, which head serves which label set — comes from the model
-    file's metadata.
+    file's metadata, and so does each head's temperature (`ferkit calibrate`), applied to
+    every probability returned; a model without temperatures has T = 1 (probabilities as the
+    network gives them).
     """
 
     __slots__ = ("_path", "_session", "_meta", "_emotions", "_heads", "_outputs",
                  "_label_set_heads", "_input_name", "_input_size", "_mean", "_std",
-                 "_architecture")
+                 "_architecture", "_temperatures")
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
         """Load `path`; `threads` sets ONNX Runtime's intra-op threads (None: its default)."""
@@ -75,6 +78,7 @@ class ExpressionModel:
         set_(self, "_mean", float(meta["mean"]))
         set_(self, "_std", float(meta["std"]))
         set_(self, "_architecture", str(meta.get("architecture", "unknown")))
+        set_(self, "_temperatures", MappingProxyType(_temperatures(path, meta)))
 
     @classmethod
     def shipped(cls, *, threads: int | None = None) -> ExpressionModel:
@@ -119,6 +123,11 @@ class ExpressionModel:
         return self._label_set_heads
 
     @property
+    def temperatures(self) -> Mapping[str, float]:
+        """Each head's calibration temperature (1.0 where the metadata gives none)."""
+        return self._temperatures
+
+    @property
     def input_size(self) -> int:
         return self._input_size
 
@@ -154,11 +163,15 @@ class ExpressionModel:
         return (x / 255.0 - self._mean) / self._std
 
     def head_probabilities(self, crops: Iterable[np.ndarray], head: str, *,
-                           tta: bool = False) -> np.ndarray:
-        """Softmax output (N, len(emotions)) of one head; `tta` averages with mirrored crops."""
+                           tta: bool = False, calibrated: bool = True) -> np.ndarray:
+        """Probabilities (N, len(emotions)) of one head; `tta` averages with mirrored crops.
+
+        `calibrated=False` skips the head's temperature: the network's own softmax, which is
+        what a temperature is fitted on.
+        """
         if head not in self._outputs:
             raise FerkitError(f"model has no head {head!r} (heads: {', '.join(self._heads)})")
-        return self._run(self.preprocess(crops), head, tta)
+        return self._run(self.preprocess(crops), head, tta, calibrated)
 
     def probabilities(self, crops: Iterable[np.ndarray], label_set: str = "seed5", *,
                       tta: bool = False) -> np.ndarray:
@@ -169,19 +182,24 @@ class ExpressionModel:
         horizontal mirror.
         """
         head = self.head_for(label_set)
-        return project(self._run(self.preprocess(crops), head, tta), self._emotions, label_set)
+        return project(self._run(self.preprocess(crops), head, tta, True), self._emotions,
+                       label_set)
 
-    def _run(self, x: np.ndarray, head: str, tta: bool) -> np.ndarray:
+    def _run(self, x: np.ndarray, head: str, tta: bool, calibrated: bool) -> np.ndarray:
         output = self._outputs[head]
+        temperature = self._temperatures[head] if calibrated else 1.0
         parts = []
         for start in range(0, len(x), _CHUNK):
             batch = x[start : start + _CHUNK]
             if tta:
                 both = np.concatenate([batch, batch[..., ::-1]])
-                p = self._session.run([output], {self._input_name: both})[0]
+                # Each view calibrated, then averaged: T was fitted on single views.
+                p = apply_temperature(self._session.run([output], {self._input_name: both})[0],
+                                      temperature)
                 parts.append((p[: len(batch)] + p[len(batch) :]) / 2)
             else:
-                parts.append(self._session.run([output], {self._input_name: batch})[0])
+                parts.append(apply_temperature(
+                    self._session.run([output], {self._input_name: batch})[0], temperature))
         if not parts:
             return np.zeros((0, len(self._emotions)), np.float32)
         return np.concatenate(parts).astype(np.float32, copy=False)
@@ -204,6 +222,22 @@ def _read_metadata(path: Path, raw: Mapping[str, str]) -> dict[str, Any]:
         raise FerkitError(f"{path}: model format {meta['format_version']} is newer than this "
                           f"ferkit understands ({_SUPPORTED_FORMAT}); upgrade ferkit")
     return meta
+
+
+def _temperatures(path: Path, meta: Mapping[str, Any]) -> dict[str, float]:
+    """Each head's temperature from the optional `temperatures` entry (absent: all 1.0)."""
+    given = meta.get("temperatures", {})
+    if not isinstance(given, dict) or not set(given) <= set(meta["heads"]):
+        raise FerkitError(f"{path}: metadata 'temperatures' must map heads "
+                          f"({', '.join(meta['heads'])}) to numbers, got {given!r}")
+    out = {}
+    for head in meta["heads"]:
+        t = given.get(head, 1.0)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < float("inf"):
+            raise FerkitError(f"{path}: head {head!r} has temperature {t!r}; "
+                              "expected a positive number")
+        out[head] = float(t)
+    return out
 
 
 def _to_gray_face(crop: Any, size: int, index: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`ferkit evaluate`: accuracy, macro-F1, per-class scores and a confusion matrix on real data."""
+"""`ferkit evaluate`: accuracy, macro recall and F1, per-class scores, calibration and figures."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-#: The label set a dataset is scored in when --label-set is not given: its own classes.
-_DEFAULT_LABEL_SET = {"fer2013": "fer2013", "fer2013csv": "fer2013", "jaffe": "fer2013",
-                      "ferplus": "ferplus", "ckplus": "ferplus", "own": "seed5"}
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score an ONNX model on a labelled dataset",
                        description="Score an exported model on a dataset's validation split. "
                        "FER+ uses the majority protocol; CK+ and JAFFE use the subject fold "
-                       "held out of training.")
+                       "held out of training; RAF-DB its fixed hash split of train. Reports "
+                       "accuracy, macro recall (mean per-class recall), macro-F1 and the "
+                       "expected calibration error (ECE: 15 equal-width bins of the top-1 "
+                       "probability) of the probabilities the model returns.")
     p.add_argument("--model", type=Path, default=None,
                    help="ONNX model from `ferkit export` (default: the shipped model)")
     p.add_argument("--data", required=True, metavar="SOURCE",
@@ -25,25 +24,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "subject fold; all for your own <emotion>/ folders, which have no "
                         "splits)")
     p.add_argument("--label-set", default=None, choices=("seed5", "fer2013", "ferplus"),
-                   help="classes to score in (default: the dataset's own: fer2013 for FER2013 "
-                        "and JAFFE, ferplus for FER+ and CK+, seed5 for own folders)")
+                   help="classes to score in (default: the dataset's own: fer2013 for FER2013, "
+                        "RAF-DB and JAFFE, ferplus for FER+ and CK+, seed5 for own folders)")
     p.add_argument("--head", default=None,
                    help="score this model head instead of the one the model assigns to the "
                         "label set (to choose heads by validation)")
     p.add_argument("--tta", action="store_true",
                    help="per-class scores and figure from flip test-time augmentation "
                         "(both accuracies are always reported)")
+    p.add_argument("--corrupt", default=None, metavar="NAME",
+                   help="score faces with this corruption applied (seeded, deterministic), "
+                        "e.g. blur, low_res, sunglasses, mask (a wrong name lists them all)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --corrupt (default 0)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", type=Path, default=None,
-                   help="folder for confusion-<source>-<labelset>.png and the JSON report")
+                   help="folder for the JSON report eval-<source>-<labelset>.json, "
+                        "confusion-*.png and reliability-*.png (the reliability diagram)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferkit.corruptions import corrupt_all, get_corruption
     from ferkit.datasets.sources import parse_source, read_source
     from ferkit.errors import FerkitError
-    from ferkit.evaluation import evaluate_selection, plot_confusion, select
+    from ferkit.evaluation import (
+        DEFAULT_LABEL_SET,
+        evaluate_selection,
+        plot_confusion,
+        plot_reliability,
+        select,
+        val_fold_of,
+    )
     from ferkit.model import ExpressionModel
     from ferkit.outputs import write_json
     from ferkit.progress import progress
@@ -53,12 +65,12 @@ def run(args: argparse.Namespace) -> int:
     kind, path = parse_source(args.data)
     if args.split is None:  # own folders (the GUI's collected faces) are one split
         args.split = "all" if kind == "own" else "val"
-    label_set = args.label_set or _DEFAULT_LABEL_SET.get(kind, "seed5")
+    label_set = args.label_set or DEFAULT_LABEL_SET.get(kind, "seed5")
+    if args.corrupt is not None:
+        get_corruption(args.corrupt)  # a wrong name fails before the data is read
     if args.head is not None and args.head not in model.heads:
         raise FerkitError(f"model has no head {args.head!r} (heads: {', '.join(model.heads)})")
-    # Score subject folds against the fold this model's training held out.
-    val_fold = int(model.metadata.get("training", {}).get("config", {})
-                   .get("data", {}).get("val_fold", 0))
+    val_fold = val_fold_of(model)
     # Skip decoding the other splits (28.7k FER2013 training faces for a validation score).
     samples = progress(read_source(args.data, splits=None if args.split == "all"
                                    else (args.split,)), f"reading {path}")
@@ -69,30 +81,39 @@ def run(args: argparse.Namespace) -> int:
         # Layouts with splits were read for this split alone, so they may show none.
         seen = f" (the source has: {', '.join(sorted(sel.splits_seen))})" if sel.read else ""
         raise FerkitError(f"{path}: no samples in split {args.split!r}{seen}")
+    if args.corrupt:
+        sel.images = corrupt_all(sel.images, args.corrupt, seed=args.seed)
     result = evaluate_selection(model, sel, label_set, args.head)
     primary = result["flip_tta" if args.tta else "plain"]
     report = {
         "model": str(model.path), "architecture": model.architecture,
         "data": str(path), "source": kind, "split": args.split,
         "subject_fold": val_fold if "all" in sel.splits_seen else None,
-        "label_set": label_set, "head": result["head"], "tta": args.tta,
+        "label_set": label_set, "head": result["head"], "temperature": result["temperature"],
+        "tta": args.tta, "corruption": args.corrupt,
+        "corruption_seed": args.seed if args.corrupt else None,
         "samples": sel.counts(),
-        "accuracy": primary["accuracy"], "macro_f1": primary["macro_f1"],
-        "accuracy_plain": result["plain"]["accuracy"],
-        "accuracy_flip_tta": result["flip_tta"]["accuracy"],
-        "macro_f1_plain": result["plain"]["macro_f1"],
-        "macro_f1_flip_tta": result["flip_tta"]["macro_f1"],
+        **{key: primary[key] for key in ("accuracy", "macro_recall", "macro_f1", "ece", "nll",
+                                         "mean_confidence")},
+        **{f"{key}_{view}": result[view][key]
+           for key in ("accuracy", "macro_recall", "macro_f1", "ece")
+           for view in ("plain", "flip_tta")},
         "classes": result["classes"],
         "per_class": primary["per_class"], "confusion_matrix": primary["confusion_matrix"],
+        "reliability_bins": primary["reliability_bins"],
     }
     if args.out:
-        stem = f"{kind}-{label_set}"
-        title = (f"{model.architecture} on {kind} {args.split} ({label_set}, head "
-                 f"{result['head']}{', flip TTA' if args.tta else ''}): "
-                 f"acc {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}")
-        figure = plot_confusion(primary["confusion_matrix"], result["classes"],
-                                args.out / f"confusion-{stem}.png", title)
-        report["figure"] = str(figure)
+        stem = f"{kind}-{label_set}" + (f"-{args.corrupt}" if args.corrupt else "")
+        what = (f"{model.architecture} on {kind} {args.split}"
+                f"{', ' + args.corrupt if args.corrupt else ''} ({label_set}, head "
+                f"{result['head']}{', flip TTA' if args.tta else ''})")
+        report["figure"] = str(plot_confusion(
+            primary["confusion_matrix"], result["classes"], args.out / f"confusion-{stem}.png",
+            f"{what}: acc {report['accuracy']:.3f}, macro recall "
+            f"{report['macro_recall']:.3f}, macro-F1 {report['macro_f1']:.3f}"))
+        report["reliability_figure"] = str(plot_reliability(
+            primary["reliability_bins"], args.out / f"reliability-{stem}.png",
+            f"{what}\nECE {report['ece']:.3f}, T {report['temperature']:.2f}"))
         write_json(args.out / f"eval-{stem}.json", report)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
@@ -105,15 +126,21 @@ def format_table(r: dict) -> str:
     if s["excluded_no_majority"]:
         excluded.insert(0, f"{s['excluded_no_majority']} without a majority label")
     fold = f", subject fold {r['subject_fold']}" if r["subject_fold"] is not None else ""
+    if r.get("corruption"):
+        fold += f", corrupted: {r['corruption']} (seed {r['corruption_seed']})"
     lines = [
-        f"model     {r['model']} ({r['architecture']}, head {r['head']})",
+        f"model     {r['model']} ({r['architecture']}, head {r['head']}, "
+        f"temperature {r['temperature']:.3g})",
         f"data      {r['data']} ({r['source']}, split {r['split']}{fold})",
         f"label set {r['label_set']}: {', '.join(r['classes'])}",
         f"samples   {s['evaluated']} evaluated"
         + (f"; excluded {', '.join(excluded)}" if excluded else ""),
         "",
-        f"accuracy  {r['accuracy_plain']:.4f}   with flip TTA {r['accuracy_flip_tta']:.4f}",
-        f"macro-F1  {r['macro_f1_plain']:.4f}   with flip TTA {r['macro_f1_flip_tta']:.4f}",
+        f"accuracy      {r['accuracy_plain']:.4f}   with flip TTA {r['accuracy_flip_tta']:.4f}",
+        f"macro recall  {r['macro_recall_plain']:.4f}   with flip TTA "
+        f"{r['macro_recall_flip_tta']:.4f}",
+        f"macro-F1      {r['macro_f1_plain']:.4f}   with flip TTA {r['macro_f1_flip_tta']:.4f}",
+        f"ECE (15 bins) {r['ece_plain']:.4f}   with flip TTA {r['ece_flip_tta']:.4f}",
         "",
         f"per class{' (flip TTA)' if r['tta'] else ''}:",
         f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
@@ -122,5 +149,6 @@ def format_table(r: dict) -> str:
         lines.append(f"{name:<10} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>7.3f} "
                      f"{m['support']:>8d}")
     if r.get("figure"):
-        lines += ["", f"confusion matrix: {r['figure']}"]
+        lines += ["", f"confusion matrix:    {r['figure']}",
+                  f"reliability diagram: {r['reliability_figure']}"]
     return "\n".join(lines)
