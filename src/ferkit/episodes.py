@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,11 +252,9 @@ def _merge_short(runs: list[tuple[int | str, int, int]], span: Sequence[tuple[in
         _, k, neighbours = min(candidates)
         _, lo, hi = runs[k]
         inside = [s for s in samples[lo:hi + 1] if s is not None]
-
-        def support(j: int) -> float:
-            return float(np.mean([s.scores[runs[j][0]] for s in inside]))
-
-        winner = runs[max(neighbours, key=lambda j: (support(j), duration(runs[j])))][0]
+        support = {j: (float(np.mean([s.scores[runs[j][0]] for s in inside])),
+                       duration(runs[j])) for j in neighbours}
+        winner = runs[max(neighbours, key=support.__getitem__)][0]
         runs[k] = (winner, lo, hi)
         runs = _coalesce(runs)
 
@@ -292,12 +290,6 @@ def episodes_to_records(episodes: Iterable[Episode]) -> list[dict[str, object]]:
              "mean_probability": (None if e.mean_probability is None
                                   else round(e.mean_probability, 4))}
             for e in episodes]
-
-
-def frame_ends(recording: Recording) -> Mapping[int, float]:
-    """Frame index -> the time its analysed frame ends."""
-    return dict(zip((i for i, _ in recording.frames),
-                    _frame_ends(recording.frames, recording.nominal_step_s), strict=True))
 
 
 __all__ = [
