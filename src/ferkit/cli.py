@@ -12,7 +12,7 @@ from ferkit.errors import FerkitError
 
 #: Subcommand modules under ferkit.commands, imported lazily so `ferkit --help` stays fast.
 COMMANDS = ("image", "video", "webcam", "data", "train", "evaluate", "export", "head", "gui",
-            "serve", "batch")
+            "serve", "batch", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,6 +97,35 @@ def progress(total: int | None, enabled: bool, desc: str):
                 disable=not enabled, dynamic_ncols=True, leave=False)
 
 
+class EpisodeHook:
+    """`--episodes DIR`: records the stream, then writes its episodes, exports and report."""
+
+    def __init__(self, args: argparse.Namespace, info) -> None:
+        from ferkit.commands.report import episode_options, new_recording, report_settings
+
+        self.out_dir: Path = args.episodes
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise FerkitError(f"--episodes {self.out_dir}: not a directory")
+        self.options = episode_options(args)  # bad values fail before the model loads
+        self.recording = new_recording(args, info)
+        self.settings = report_settings(args, info)
+
+    def add(self, result) -> None:
+        self.recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+
+    def write(self, source: Path, recognizer) -> None:
+        from ferkit.coding import write_coding_outputs
+        from ferkit.episodes import segment
+        from ferkit.report import model_summary
+
+        episodes = segment(self.recording, self.options)
+        written = write_coding_outputs(self.out_dir, self.recording, episodes, source,
+                                       settings=self.settings,
+                                       model=model_summary(recognizer.model))
+        print(f"ferkit: {len(episodes)} episodes of {len(self.recording.track_ids)} faces; "
+              f"report {written['report']}", file=sys.stderr)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video", help="faces and expressions in every frame of a video",
                        description=__doc__)
@@ -108,9 +137,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(mp4v; with --every N, the analysed frames at 1/N the frame rate)")
     p.add_argument("--plot", type=Path, metavar="OUT.png",
                    help="draw each tracked face's emotions over time")
+    p.add_argument("--episodes", type=Path, metavar="DIR",
+                   help="write each face's emotion episodes into DIR: ELAN .eaf, Praat "
+                        ".TextGrid, BORIS events (.tsv, .xlsx), a per-frame table and an "
+                        "HTML report")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
     add_stream_options(p)
+    from ferkit.commands.report import add_episode_options
+
+    add_episode_options(p)
     p.set_defaults(run=run)
 
 
@@ -130,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     names = label_names(args.label_set)
     source: Path = args.path
     info = probe_video(source)  # a bad file fails here, before the model loads
+    coding = EpisodeHook(args, info) if args.episodes is not None else None
     recognizer = make_recognizer(args)
     protect = [source]
     for out in (args.out, args.annotate, args.plot):
@@ -153,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
                     writer.write(row)
                 if annotated is not None:
                     annotated.write(draw(result.frame_bgr, result.faces))
+                if coding is not None:
+                    coding.add(result)
                 if args.plot is not None:
                     points.extend((result.time_s, f.track_id, f.scores) for f in result.faces)
                 frames += 1
@@ -168,6 +207,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         png = plot_timeline(points, names, title=source.name)
         atomic_write_bytes(args.plot, png, protect=protect)
+    if coding is not None:
+        coding.write(source, recognizer)
     tracks = len(track_ids)
     print(f"ferkit: {frames} frames analysed, {faces} faces in {tracks} "
           f"track{'' if tracks == 1 else 's'}", file=sys.stderr)
