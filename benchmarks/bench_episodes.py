@@ -7,7 +7,8 @@ and how often the episodes' labels agree with the photos shown; prints a Markdow
 The clip is tools/coding_clip.py's slideshow of RAF-DB faces (../shared/datasets/rafdb): each
 of 3 slots shows one photo for 2-6 s, then crossfades into a photo of another expression, so
 the "true" episode rate is the number of photo changes. The clip is analysed once with the
-`ferkit video` defaults (shipped model, seed5, no smoothing unless --smooth); the frames are
+`ferkit video` defaults (shipped model, its video detector and --redetect-every, seed5, no
+smoothing unless --smooth); the frames are
 then segmented with every (margin, minimum duration) pair. "episodes/min" counts emotion
 episodes (not "no face" gaps) per minute of video, over all faces; "agreement" is the share
 of face time, outside the 0.4 s crossfades, whose episode label is the RAF-DB label of the
@@ -42,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smooth", type=float, default=1.0)
-    parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2])
+    parser.add_argument("--margins", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.2, 0.3])
     parser.add_argument("--durations", type=float, nargs="+",
-                        default=[0.0, 0.25, 0.5, 1.0, 2.0])
+                        default=[0.0, 0.5, 1.0, 2.0])
     args = parser.parse_args(argv)
 
+    from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector
     from ferkit.episodes import EpisodeOptions, Recording, segment
     from ferkit.labels import label_names
     from ferkit.recognizer import Recognizer
@@ -58,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         clip = Path(tmp) / "people.mp4"
         schedule = tool.make_clip(clip, seconds=args.seconds, fps=args.fps, seed=args.seed)
         recording = Recording(labels, nominal_step_s=1 / args.fps)
-        for result in analyze_video(Recognizer(), clip, "seed5", smooth=args.smooth):
+        recognizer = Recognizer(detector=parse_detector(VIDEO_DETECTOR))
+        for result in analyze_video(recognizer, clip, "seed5", smooth=args.smooth,
+                                    redetect_every=REDETECT_EVERY):
             recording.add(result.index, result.time_s, result.faces)
     minutes = args.seconds / 60
     changes = sum(len(shows) - 1 for shows in schedule)
