@@ -58,7 +58,10 @@ def test_every_export_reads_back_with_its_own_parser(media, tmp_path):
 
     # ELAN: one tier per face, times in ms, the video linked absolutely and relatively.
     eaf = pympi.Elan.Eaf(str(written["elan"]))
+    assert written["elan"].read_bytes().startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
     assert sorted(eaf.get_tier_names()) == ["face 1", "face 2"]
+    slots = [eaf.timeslots[f"ts{k}"] for k in range(1, len(eaf.timeslots) + 1)]
+    assert slots == sorted(slots)  # numbered in time order, as ELAN writes them
     assert sorted(eaf.get_annotation_data_for_tier("face 1")) == [
         (0, 1500, "happy"), (1500, 1800, NO_FACE), (1800, 2500, "happy"), (2500, 4000, "sad")]
     assert sorted(eaf.get_annotation_data_for_tier("face 2")) == [(1000, 4000, "neutral")]

@@ -4,12 +4,14 @@
 
 There is no real multi-person interview video in the repository or in ../shared, so this
 composes one from RAF-DB's in-the-wild faces (../shared/datasets/rafdb/train, aligned
-100x100 colour photos): `--people` slots side by side on a textured background, each showing
-a sequence of photos of one expression label at a time. A photo stays 2-6 s, then crossfades
-(0.4 s) into the next; each slot sways and zooms a little every frame, and the middle slot
-leaves the picture for 2 s at about a third of the clip. Each slot is one tracked "face"
-whose expression changes at the photo changes: real faces and real classifier noise, but
-the changes are cuts between people rather than one person's face moving. `--plan` prints
+100x100 colour photos; only those of ferkit's fixed RAF-DB validation split, so no model
+trained by ferkit on RAF-DB has seen them): `--people` slots side by side on a textured
+background, each showing a sequence of photos of one expression label at a time. A photo
+stays 2-6 s, then crossfades (0.4 s) into the next; each slot sways and zooms a little every
+frame, and the middle slot leaves the picture for 2 s at about a third of the clip. Each
+slot is one tracked "face" whose expression changes at the photo changes: real faces and
+real classifier noise, but the changes are cuts between people rather than one person's face
+moving. `--plan` prints
 the ground-truth schedule (slot, start s, end s, RAF-DB label) as JSON.
 """
 
@@ -24,10 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ferkit.datasets.rafdb import RAFDB_CODES, rafdb_split
+
 RAFDB = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "rafdb"
-#: RAF-DB label ids (the "DATASET" layout's folder names) to ferkit's names.
-RAF_LABELS = {1: "surprise", 2: "fear", 3: "disgust", 4: "happy", 5: "sad", 6: "angry",
-              7: "neutral"}
 SEED5 = ("happy", "angry", "sad", "neutral", "surprise")
 SIZE_WH = (960, 540)
 FACE_PX = 170
@@ -35,12 +36,12 @@ FADE_S = 0.4
 
 
 def read_faces(root: Path) -> dict[str, list[Path]]:
-    """RAF-DB train photos by label name (seed5 labels only), sorted by file name."""
+    """RAF-DB photos of the validation split by label name (seed5 labels only), sorted."""
     by_label: dict[str, list[Path]] = {}
     with open(root / "train_labels.csv", newline="") as fh:
         for row in csv.DictReader(fh):
-            label = RAF_LABELS[int(row["label"])]
-            if label in SEED5:
+            label = RAFDB_CODES[int(row["label"])]
+            if label in SEED5 and rafdb_split(row["image"]) == "val":
                 path = root / "train" / row["label"] / row["image"]
                 by_label.setdefault(label, []).append(path)
     if not by_label:

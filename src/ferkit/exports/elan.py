@@ -34,28 +34,27 @@ def eaf_bytes(episodes: Sequence[Episode], track_ids: Sequence[int], media_path:
         "RELATIVE_MEDIA_URL": _relative_url(media_path, Path(eaf_dir))})
     last_id = ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"})
     slots = ET.SubElement(root, "TIME_ORDER")
-    n_slots = n_annotations = 0
-    for track_id in track_ids:
-        tier = ET.SubElement(root, "TIER", {"LINGUISTIC_TYPE_REF": LINGUISTIC_TYPE,
-                                            "TIER_ID": tier_name(track_id)})
-        for episode in (e for e in episodes if e.track_id == track_id):
-            start_ms, end_ms = round(episode.start_s * 1000), round(episode.end_s * 1000)
-            if end_ms <= start_ms:
-                continue  # shorter than a millisecond: ELAN cannot show it
-            refs = []
-            for ms in (start_ms, end_ms):
-                n_slots += 1
-                refs.append(f"ts{n_slots}")
-                ET.SubElement(slots, "TIME_SLOT", {"TIME_SLOT_ID": refs[-1],
-                                                   "TIME_VALUE": str(ms)})
-            n_annotations += 1
-            annotation = ET.SubElement(ET.SubElement(tier, "ANNOTATION"),
-                                       "ALIGNABLE_ANNOTATION", {
-                                           "ANNOTATION_ID": f"a{n_annotations}",
-                                           "TIME_SLOT_REF1": refs[0],
-                                           "TIME_SLOT_REF2": refs[1]})
-            ET.SubElement(annotation, "ANNOTATION_VALUE").text = episode.label
-    last_id.text = str(n_annotations)
+    spans = [(track_id, round(e.start_s * 1000), round(e.end_s * 1000), e.label)
+             for track_id in track_ids for e in episodes if e.track_id == track_id]
+    spans = [s for s in spans if s[2] > s[1]]  # under a millisecond: ELAN cannot show it
+    # Time slots numbered in time order, as ELAN itself writes them.
+    ends = sorted((ms, k, side) for k, span in enumerate(spans)
+                  for side, ms in ((0, span[1]), (1, span[2])))
+    slot_of = {}
+    for number, (ms, k, side) in enumerate(ends, 1):
+        slot_of[k, side] = f"ts{number}"
+        ET.SubElement(slots, "TIME_SLOT", {"TIME_SLOT_ID": f"ts{number}", "TIME_VALUE": str(ms)})
+    tiers = {track_id: ET.SubElement(root, "TIER", {"LINGUISTIC_TYPE_REF": LINGUISTIC_TYPE,
+                                                    "TIER_ID": tier_name(track_id)})
+             for track_id in track_ids}
+    for k, (track_id, _, _, label) in enumerate(spans):
+        annotation = ET.SubElement(ET.SubElement(tiers[track_id], "ANNOTATION"),
+                                   "ALIGNABLE_ANNOTATION", {
+                                       "ANNOTATION_ID": f"a{k + 1}",
+                                       "TIME_SLOT_REF1": slot_of[k, 0],
+                                       "TIME_SLOT_REF2": slot_of[k, 1]})
+        ET.SubElement(annotation, "ANNOTATION_VALUE").text = label
+    last_id.text = str(len(spans))
     ET.SubElement(root, "LINGUISTIC_TYPE", {"GRAPHIC_REFERENCES": "false",
                                             "LINGUISTIC_TYPE_ID": LINGUISTIC_TYPE,
                                             "TIME_ALIGNABLE": "true"})
@@ -69,7 +68,9 @@ def eaf_bytes(episodes: Sequence[Episode], track_ids: Sequence[int], media_path:
                             "interval, gaps are allowed")):
         ET.SubElement(root, "CONSTRAINT", {"DESCRIPTION": description, "STEREOTYPE": stereotype})
     ET.indent(root)
-    return ET.tostring(root, encoding="UTF-8", xml_declaration=True) + b"\n"
+    # The declaration as ELAN writes it (ElementTree's own uses single quotes).
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")
 
 
 def _relative_url(media_path: Path, eaf_dir: Path) -> str:
