@@ -29,7 +29,7 @@ class EpisodeOptions:
     in docs/episodes.md.
     """
 
-    margin: float = 0.1
+    margin: float = 0.2
     min_duration_s: float = 1.0
     uncertain_below: float = 0.0
 
