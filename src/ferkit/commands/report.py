@@ -1,4 +1,4 @@
-"""`ferkit report`: one self-contained HTML page of a video's faces, emotions and episodes."""
+"""`ferkit report` (one self-contained HTML page per video) and `ferkit video --episodes`."""
 
 from __future__ import annotations
 
@@ -52,11 +52,39 @@ def report_settings(args: argparse.Namespace, info) -> dict[str, object]:
             "uncertain below": args.uncertain_below}
 
 
+class EpisodeHook:
+    """`--episodes DIR`: records the stream, then writes its episodes, exports and report."""
+
+    def __init__(self, args: argparse.Namespace, info) -> None:
+        self.out_dir: Path = args.episodes
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise FerkitError(f"--episodes {self.out_dir}: not a directory")
+        self.options = episode_options(args)  # bad values fail before the model loads
+        self.recording = new_recording(args, info)
+        self.settings = report_settings(args, info)
+
+    def add(self, result) -> None:
+        self.recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+
+    def write(self, source: Path, recognizer) -> None:
+        from ferkit.coding import write_coding_outputs
+        from ferkit.episodes import segment
+        from ferkit.report import model_summary
+
+        episodes = segment(self.recording, self.options)
+        written = write_coding_outputs(self.out_dir, self.recording, episodes, source,
+                                       settings=self.settings,
+                                       model=model_summary(recognizer.model))
+        print(f"ferkit: {len(episodes)} episodes of {len(self.recording.track_ids)} faces; "
+              f"report {written['report']}", file=sys.stderr)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from ferkit.commands.video import add_stream_options
 
     p = sub.add_parser("report", help="an HTML report of a video's faces and emotion episodes",
-                       description=__doc__)
+                       description="One self-contained HTML page of a video: per face a thumbnail, "
+                       "timelines, share of time per emotion and episodes; the exports inside.")
     p.add_argument("path", type=Path, metavar="VIDEO", help="a video file")
     p.add_argument("--out", type=Path, required=True, metavar="REPORT.html",
                    help="where to write the report (the exports are inside it as downloads)")

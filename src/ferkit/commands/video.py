@@ -97,35 +97,6 @@ def progress(total: int | None, enabled: bool, desc: str):
                 disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-class EpisodeHook:
-    """`--episodes DIR`: records the stream, then writes its episodes, exports and report."""
-
-    def __init__(self, args: argparse.Namespace, info) -> None:
-        from ferkit.commands.report import episode_options, new_recording, report_settings
-
-        self.out_dir: Path = args.episodes
-        if self.out_dir.exists() and not self.out_dir.is_dir():
-            raise FerkitError(f"--episodes {self.out_dir}: not a directory")
-        self.options = episode_options(args)  # bad values fail before the model loads
-        self.recording = new_recording(args, info)
-        self.settings = report_settings(args, info)
-
-    def add(self, result) -> None:
-        self.recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
-
-    def write(self, source: Path, recognizer) -> None:
-        from ferkit.coding import write_coding_outputs
-        from ferkit.episodes import segment
-        from ferkit.report import model_summary
-
-        episodes = segment(self.recording, self.options)
-        written = write_coding_outputs(self.out_dir, self.recording, episodes, source,
-                                       settings=self.settings,
-                                       model=model_summary(recognizer.model))
-        print(f"ferkit: {len(episodes)} episodes of {len(self.recording.track_ids)} faces; "
-              f"report {written['report']}", file=sys.stderr)
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video", help="faces and expressions in every frame of a video",
                        description=__doc__)
@@ -146,7 +117,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_stream_options(p)
     from ferkit.commands.report import add_episode_options
 
-    add_episode_options(p)
+    add_episode_options(p)  # used with --episodes
     p.set_defaults(run=run)
 
 
@@ -166,6 +137,8 @@ def run(args: argparse.Namespace) -> int:
     names = label_names(args.label_set)
     source: Path = args.path
     info = probe_video(source)  # a bad file fails here, before the model loads
+    from ferkit.commands.report import EpisodeHook
+
     coding = EpisodeHook(args, info) if args.episodes is not None else None
     recognizer = make_recognizer(args)
     protect = [source]
