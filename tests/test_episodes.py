@@ -136,3 +136,18 @@ def test_frames_out_of_order_and_bad_options_are_refused():
     for bad in ({"margin": 1.5}, {"min_duration_s": -1}, {"uncertain_below": 1}):
         with pytest.raises(FerkitError):
             EpisodeOptions(**bad)
+
+
+def test_two_faces_crossing_through_the_real_tracker():
+    # Face A walks right, smiling; face B walks left, sad; their boxes overlap around frame 10.
+    # The tracker's velocity prediction keeps each id on its own face; episodes follow the ids.
+    from ferkit.video import IoUTracker
+
+    tracker = IoUTracker()
+    rec = Recording(LABELS)
+    for k in range(21):
+        a = Face((20 + 12 * k, 40, 80 + 12 * k, 100), 0.9, scores=probs("happy"))
+        b = Face((260 - 12 * k, 44, 320 - 12 * k, 104), 0.9, scores=probs("sad"))
+        rec.add(k, k / 10, tracker.update([a, b]))
+    episodes = segment(rec)
+    assert summary(episodes) == [(1, "happy", 0.0, 2.1, 21), (2, "sad", 0.0, 2.1, 21)]
