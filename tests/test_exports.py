@@ -35,7 +35,8 @@ def two_faces() -> Recording:
                               track_id=1))
         if k >= 10:
             faces.append(Face((100, 10, 140, 50), 0.8,
-                              scores=probs("angry" if k == 20 else "neutral"), track_id=2))
+                              scores=probs("angry" if k == 20 else "neutral"), track_id=2,
+                              head_pose_deg=(12.5, -3.0, 1.25)))
         rec.add(k, k / 10, faces)
     return rec
 
@@ -107,6 +108,9 @@ def test_every_export_reads_back_with_its_own_parser(media, tmp_path):
     found = frames[frames.success == 1]
     assert found[list(LABELS)].sum(axis=1).round(4).eq(1).all()
     assert frames.loc[(frames.frame == 20) & (frames.face_id == 2), "label"].item() == "angry"
+    # Head pose where the detector gave one (face 2), empty where not (face 1).
+    pose = frames[frames.success == 1].groupby("face_id")[["yaw_deg", "pitch_deg", "roll_deg"]]
+    assert pose.first().loc[2].tolist() == [12.5, -3.0, 1.2] and pose.count().loc[1].sum() == 0
 
     episodes_table = pd.read_csv(written["episodes"])
     assert len(episodes_table) == len(episodes)

@@ -54,6 +54,7 @@ class FaceSample:
     scores: tuple[float, ...]
     confidence: float
     box_xyxy: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    head_pose_deg: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ class Recording:
                 continue
             scores = tuple(float(face.scores.get(name, 0.0)) for name in self.labels)
             self.samples.append(FaceSample(face.track_id, int(index), float(time_s), scores,
-                                           face.detector_score, face.box_xyxy))
+                                           face.detector_score, face.box_xyxy,
+                                           face.head_pose_deg))
             if frame_bgr is not None:
                 self._keep_thumbnail(face, frame_bgr)
 

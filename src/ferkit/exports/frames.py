@@ -7,6 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 
 from ferkit.episodes import Recording
+from ferkit.faces import POSE_COLUMNS
 
 #: Columns named as OpenFace names them (R and pandas scripts written for OpenFace's CSV keep
 #: working); `confidence` is ferkit's face-detector score, `success` 0 where a tracked face
@@ -15,7 +16,7 @@ OPENFACE_COLUMNS = ("frame", "face_id", "timestamp", "confidence", "success")
 
 
 def frame_columns(labels: tuple[str, ...]) -> tuple[str, ...]:
-    return (*OPENFACE_COLUMNS, "label", *labels, "x1", "y1", "x2", "y2")
+    return (*OPENFACE_COLUMNS, "label", *labels, "x1", "y1", "x2", "y2", *POSE_COLUMNS)
 
 
 def frame_records(recording: Recording) -> list[dict[str, object]]:
@@ -45,6 +46,9 @@ def frame_records(recording: Recording) -> list[dict[str, object]]:
                                                                    strict=True)})
                 row.update(dict(zip(("x1", "y1", "x2", "y2"),
                                     (round(v, 1) for v in sample.box_xyxy), strict=True)))
+                if sample.head_pose_deg is not None:  # where the landmarks allow an estimate
+                    row.update(dict(zip(POSE_COLUMNS, (round(v, 1) for v in sample.head_pose_deg),
+                                        strict=True)))
             rows.append(row)
     return rows
 
