@@ -11,8 +11,8 @@ from ferkit import __version__
 from ferkit.errors import FerkitError
 
 #: Subcommand modules under ferkit.commands, imported lazily so `ferkit --help` stays fast.
-COMMANDS = ("image", "video", "webcam", "data", "train", "evaluate", "calibrate", "export",
-            "head", "gui", "serve", "batch")
+COMMANDS = ("image", "video", "webcam", "report", "data", "train", "evaluate", "calibrate",
+            "export", "head", "gui", "serve", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

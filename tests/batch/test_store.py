@@ -60,6 +60,26 @@ def test_rows_and_summary(tmp_path):
     assert pq.read_table(tmp_path / "out" / "summary.parquet").to_pylist() == [summary.row()]
 
 
+def test_episodes_and_per_face_shares(tmp_path):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"v")
+    store = store_at(tmp_path / "out")
+    item = InputItem(source, "video")
+    store.write_input(item, frames())
+    episodes = pq.read_table(store.episodes_dir / f"{item.key}.parquet").to_pylist()
+    # Face 1: happy in frames 0 and 4, away in frame 2; face 2 only in frame 0 (lasting until
+    # the next analysed frame, 0.5 s later).
+    assert [(e["face_id"], e["label"], e["start_s"], e["end_s"], e["frames"])
+            for e in episodes] == [(1, "happy", 0.0, 0.5, 1), (1, "no face", 0.5, 1.0, 1),
+                                   (1, "happy", 1.0, 1.5, 1), (2, "sad", 0.0, 0.5, 1)]
+    assert all(e["input"] == str(source) for e in episodes)
+    store.write_summary()
+    faces = pq.read_table(tmp_path / "out" / "faces_summary.parquet").to_pylist()
+    assert [(f["face_id"], f["share_happy"], f["share_sad"], f["share_no_face"])
+            for f in faces] == [(1, pytest.approx(2 / 3), 0.0, pytest.approx(1 / 3)),
+                                (2, 0.0, 1.0, 0.0)]
+
+
 def test_an_input_with_no_face_is_done_with_zero_rows(tmp_path):
     source = tmp_path / "blank.jpg"
     source.write_bytes(b"i")

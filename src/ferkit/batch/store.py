@@ -60,15 +60,18 @@ class Failure:
 
 
 class BatchStore:
-    """Owns DIR: `faces/<stem>-<hash>.parquet` per finished input, `batch.json` (the settings
-    fingerprint every file in DIR was made with), `summary.parquet`, `failures.parquet` and
-    `report.json`. Every file is written to a hidden temporary name and renamed into place, so
-    a killed run leaves only whole files (readers skip the dot-files, as pyarrow does)."""
+    """Owns DIR: `faces/<stem>-<hash>.parquet` per finished input and its
+    `episodes/<stem>-<hash>.parquet`, `batch.json` (the settings fingerprint every file in DIR
+    was made with), `summary.parquet`, `faces_summary.parquet` (each face's share of time per
+    label), `failures.parquet` and `report.json`. Every file is written to a hidden temporary
+    name and renamed into place, so a killed run leaves only whole files (readers skip the
+    dot-files, as pyarrow does)."""
 
     def __init__(self, root: Path, identity: dict[str, object], fingerprint: str,
                  labels: Sequence[str]) -> None:
         self.root = Path(root)
         self.faces_dir = self.root / "faces"
+        self.episodes_dir = self.root / "episodes"
         self.identity, self.fingerprint, self.labels = identity, fingerprint, tuple(labels)
 
     # -- the settings lock -----------------------------------------------------------------
@@ -100,7 +103,7 @@ class BatchStore:
             raise FerkitError(f"--out {self.root}: cannot write (permission denied)")
         if not lock.is_file():
             write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
-        for folder in (self.root, self.faces_dir):  # temporary files a killed run left
+        for folder in (self.root, self.faces_dir, self.episodes_dir):  # a killed run's temps
             for pattern in (".*.parquet.*.tmp", ".*.json.*.tmp"):
                 for stale in folder.glob(pattern):
                     stale.unlink(missing_ok=True)
@@ -116,8 +119,12 @@ class BatchStore:
             meta.get("source") == _source_stamp(item.path)
 
     def write_input(self, item: InputItem, results: Iterable[FrameResult]) -> InputSummary:
-        """Write the tracked faces of `item` as its Parquet file, atomically; its summary."""
+        """Write the tracked faces of `item` as its Parquet file, atomically, after its
+        episodes (`episodes/`, default EpisodeOptions); its summary."""
+        from ferkit.episodes import Recording
+
         pa, pq = _pyarrow()
+        recording = Recording(self.labels)
         columns: dict[str, list] = {name: [] for name in self.schema().names}
         frames = frames_with_faces = 0
         first_time = last_time = 0.0
@@ -125,6 +132,7 @@ class BatchStore:
         for result in results:
             first_time = result.time_s if frames == 0 else first_time
             last_time = result.time_s
+            recording.add(result.index, result.time_s, result.faces)
             frames += 1
             frames_with_faces += bool(result.faces)
             for face in result.faces:
@@ -147,11 +155,38 @@ class BatchStore:
             duration_s=last_time - first_time,
             shares={n: (labels.count(n) / len(labels) if labels else 0.0) for n in self.labels})
         meta = {"input": str(item.path), "kind": item.kind, "fingerprint": self.fingerprint,
-                "source": _source_stamp(item.path), "summary": summary.row()}
+                "source": _source_stamp(item.path), "summary": summary.row(),
+                "face_shares": self._write_episodes(item, recording)}
         table = pa.table(columns, schema=self.schema()).replace_schema_metadata(
             {META_KEY: json.dumps(meta).encode()})
         self._write_parquet(self.path_for(item), table)
         return summary
+
+    def _write_episodes(self, item: InputItem, recording) -> list[dict[str, Any]]:
+        """`episodes/<key>.parquet`, one row per episode; each face's share of time per
+        label (rows of faces_summary.parquet)."""
+        from ferkit.episodes import GAPS, emotion_shares, episodes_to_records, segment
+
+        pa, _ = _pyarrow()
+        episodes = segment(recording)
+        table = pa.Table.from_pylist(
+            [{"input": str(item.path), **row} for row in episodes_to_records(episodes)],
+            schema=self.episode_schema())
+        self.episodes_dir.mkdir(parents=True, exist_ok=True)
+        self._write_parquet(self.episodes_dir / f"{item.key}.parquet", table)
+        return [{"input": str(item.path), "face_id": track_id,
+                 **{f"share_{name.replace(' ', '_')}": shares.get(name, 0.0)
+                    for name in (*self.labels, *GAPS)}}
+                for track_id, shares in sorted(emotion_shares(episodes).items())]
+
+    def episode_schema(self):
+        """Columns of the per-input episode files (ferkit.episodes.episodes_to_records)."""
+        pa, _ = _pyarrow()
+        return pa.schema([("input", pa.string()), ("face_id", pa.int64()), ("label", pa.string()),
+                          ("start_s", pa.float64()), ("end_s", pa.float64()),
+                          ("duration_s", pa.float64()), ("first_frame", pa.int64()),
+                          ("last_frame", pa.int64()), ("frames", pa.int64()),
+                          ("mean_probability", pa.float64())])
 
     def schema(self):
         """Columns of the per-input files: one row per face per analysed frame."""
@@ -167,12 +202,20 @@ class BatchStore:
     def write_summary(self) -> int:
         """summary.parquet: one row per finished input in DIR (this run's and earlier ones')."""
         pa, _ = _pyarrow()
-        rows = []
+        rows, face_rows = [], []
         for file in sorted(self.faces_dir.glob("*.parquet")):
             meta = self._meta(file)
             if meta is not None and meta.get("fingerprint") == self.fingerprint:
                 rows.append(meta["summary"])
+                face_rows += meta.get("face_shares", [])
         rows.sort(key=lambda r: r["input"])
+        face_rows.sort(key=lambda r: (r["input"], r["face_id"]))
+        from ferkit.episodes import GAPS
+
+        shares = [f"share_{name.replace(' ', '_')}" for name in (*self.labels, *GAPS)]
+        self._write_parquet(self.root / "faces_summary.parquet", pa.Table.from_pylist(
+            face_rows, schema=pa.schema([("input", pa.string()), ("face_id", pa.int64())]
+                                        + [(name, pa.float64()) for name in shares])))
         schema = pa.schema(
             [("input", pa.string()), ("kind", pa.string()), ("frames", pa.int64()),
              ("frames_with_faces", pa.int64()), ("faces", pa.int64()), ("tracks", pa.int64()),

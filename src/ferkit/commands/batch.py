@@ -14,8 +14,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "batch", help="analyse many photos and videos into Parquet, on all cores or Ray",
         description=__doc__ + " Writes DIR/faces/*.parquet (one file per input, one row per "
-        "face per analysed frame), DIR/summary.parquet, DIR/failures.parquet and "
-        "DIR/report.json. Rerun the same command to resume: finished inputs are skipped.")
+        "face per analysed frame), DIR/episodes/*.parquet (each face's emotion episodes, "
+        "as ferkit video --episodes cuts them by default), DIR/summary.parquet, "
+        "DIR/faces_summary.parquet (each face's share of time per emotion), "
+        "DIR/failures.parquet and DIR/report.json. Rerun the same command to resume: "
+        "finished inputs are skipped.")
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                    help="image or video files, folders (searched recursively) or .txt "
                         "manifests listing one path per line")

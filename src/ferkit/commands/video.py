@@ -108,9 +108,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(mp4v; with --every N, the analysed frames at 1/N the frame rate)")
     p.add_argument("--plot", type=Path, metavar="OUT.png",
                    help="draw each tracked face's emotions over time")
+    p.add_argument("--episodes", type=Path, metavar="DIR",
+                   help="write each face's emotion episodes into DIR: ELAN .eaf, Praat "
+                        ".TextGrid, BORIS events (.tsv, .xlsx), a per-frame table and an "
+                        "HTML report")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
     add_stream_options(p)
+    from ferkit.commands.report import add_episode_options
+
+    add_episode_options(p)  # used with --episodes
     p.set_defaults(run=run)
 
 
@@ -130,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     names = label_names(args.label_set)
     source: Path = args.path
     info = probe_video(source)  # a bad file fails here, before the model loads
+    from ferkit.commands.report import EpisodeHook
+
+    coding = EpisodeHook(args, info) if args.episodes is not None else None
     recognizer = make_recognizer(args)
     protect = [source]
     for out in (args.out, args.annotate, args.plot):
@@ -153,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
                     writer.write(row)
                 if annotated is not None:
                     annotated.write(draw(result.frame_bgr, result.faces))
+                if coding is not None:
+                    coding.add(result)
                 if args.plot is not None:
                     points.extend((result.time_s, f.track_id, f.scores) for f in result.faces)
                 frames += 1
@@ -168,6 +180,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         png = plot_timeline(points, names, title=source.name)
         atomic_write_bytes(args.plot, png, protect=protect)
+    if coding is not None:
+        coding.write(source, recognizer)
     tracks = len(track_ids)
     print(f"ferkit: {frames} frames analysed, {faces} faces in {tracks} "
           f"track{'' if tracks == 1 else 's'}", file=sys.stderr)

@@ -1,0 +1,65 @@
+"""Video coding outputs in one folder: a video's episodes, every export, and its report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ferkit.episodes import Episode, Recording
+from ferkit.exports import export_bytes, export_paths
+from ferkit.outputs import atomic_write_bytes
+from ferkit.report import Download, render_report
+
+#: What each export is, as the report's download list says it.
+DESCRIPTIONS = {
+    "elan": ("ELAN annotation file, one tier per face", "application/xml"),
+    "praat": ("Praat TextGrid, one interval tier per face", "text/plain"),
+    "boris_tsv": ("BORIS events (start/stop per episode), tab-separated",
+                  "text/tab-separated-values"),
+    "boris_xlsx": ("BORIS events as an Excel sheet",
+                   "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "frames": ("per-frame table, one row per face per frame (OpenFace column names)", "text/csv"),
+    "episodes": ("episodes table, one row per episode", "text/csv"),
+}
+#: Exports larger than this are linked, not embedded in the report.
+EMBED_LIMIT_BYTES = 4_000_000
+
+
+def write_coding_outputs(out_dir: Path, recording: Recording, episodes: Sequence[Episode],
+                         media_path: Path, *, settings: Mapping[str, object],
+                         model: Mapping[str, str], stem: str | None = None) -> dict[str, Path]:
+    """Every export and `<stem>.report.html` into `out_dir`, atomically, never over the
+    video; the report links the files beside it. Returns the paths by kind."""
+    media_path = Path(media_path)
+    stem = stem or media_path.stem
+    paths = export_paths(out_dir, stem)
+    data = export_bytes(recording, episodes, media_path, paths)
+    for kind, content in data.items():
+        atomic_write_bytes(paths[kind], content, protect=[media_path])
+    downloads = [Download(paths[kind].name, DESCRIPTIONS[kind][0], href=paths[kind].name,
+                          mime=DESCRIPTIONS[kind][1]) for kind in data]
+    report = Path(out_dir) / f"{stem}.report.html"
+    write_report(report, recording, episodes, title=media_path.name, settings=settings,
+                 model=model, downloads=downloads, protect=[media_path])
+    return {**{kind: paths[kind] for kind in data}, "report": report}
+
+
+def embedded_downloads(recording: Recording, episodes: Sequence[Episode], media_path: Path,
+                       report_path: Path) -> list[Download]:
+    """Every export as a download inside the report itself (a file that travels alone);
+    large ones are left out."""
+    paths = export_paths(Path(report_path).parent, Path(media_path).stem)
+    data = export_bytes(recording, episodes, media_path, paths)
+    return [Download(paths[kind].name, DESCRIPTIONS[kind][0], data=content,
+                     mime=DESCRIPTIONS[kind][1])
+            for kind, content in data.items() if len(content) <= EMBED_LIMIT_BYTES]
+
+
+def write_report(path: Path, recording: Recording, episodes: Sequence[Episode], *, title: str,
+                 settings: Mapping[str, object], model: Mapping[str, str],
+                 downloads: Sequence[Download] = (), protect: Sequence[Path] = ()) -> Path:
+    """The HTML report at `path`, atomically."""
+    page = render_report(recording, episodes, title=title, settings=settings, model=model,
+                         downloads=downloads)
+    atomic_write_bytes(Path(path), page.encode("utf-8"), protect=protect)
+    return Path(path)

@@ -1,0 +1,127 @@
+"""`ferkit report` (one self-contained HTML page per video) and `ferkit video --episodes`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ferkit.errors import FerkitError
+
+
+def add_episode_options(p: argparse.ArgumentParser) -> None:
+    """The episode options `ferkit video --episodes` and `ferkit report` share."""
+    from ferkit.episodes import EpisodeOptions
+
+    default = EpisodeOptions()
+    group = p.add_argument_group("episodes")
+    group.add_argument("--min-episode", type=float, default=default.min_duration_s,
+                       metavar="SECONDS", help="merge emotion episodes shorter than this into "
+                       f"their neighbour (default: {default.min_duration_s:g})")
+    group.add_argument("--margin", type=float, default=default.margin, metavar="P",
+                       help="a face's label changes only when another emotion's probability "
+                       f"beats it by P (default: {default.margin:g})")
+    group.add_argument("--uncertain-below", type=float, default=default.uncertain_below,
+                       metavar="P", help="frames whose top probability is below P are "
+                       f"'uncertain' (default: {default.uncertain_below:g}, never)")
+
+
+def episode_options(args: argparse.Namespace):
+    from ferkit.episodes import EpisodeOptions
+
+    return EpisodeOptions(margin=args.margin, min_duration_s=args.min_episode,
+                          uncertain_below=args.uncertain_below)
+
+
+def new_recording(args: argparse.Namespace, info):
+    """A Recording for the stream `info` describes, analysed every `args.every` frames."""
+    from ferkit.episodes import Recording
+    from ferkit.labels import label_names
+
+    step = args.every / info.fps if info.fps else 0.04
+    return Recording(label_names(args.label_set), nominal_step_s=step)
+
+
+def report_settings(args: argparse.Namespace, info) -> dict[str, object]:
+    """The settings a report lists, as the user gave them."""
+    return {"video": info.name, "frame rate": f"{info.fps:g} fps" if info.fps else "unknown",
+            "label set": args.label_set, "detector": args.detector,
+            "every": args.every, "smooth": args.smooth, "redetect every": args.redetect_every,
+            "tta": args.tta, "episode margin": args.margin,
+            "minimum episode": f"{args.min_episode:g} s",
+            "uncertain below": args.uncertain_below}
+
+
+class EpisodeHook:
+    """`--episodes DIR`: records the stream, then writes its episodes, exports and report."""
+
+    def __init__(self, args: argparse.Namespace, info) -> None:
+        self.out_dir: Path = args.episodes
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise FerkitError(f"--episodes {self.out_dir}: not a directory")
+        self.options = episode_options(args)  # bad values fail before the model loads
+        self.recording = new_recording(args, info)
+        self.settings = report_settings(args, info)
+
+    def add(self, result) -> None:
+        self.recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+
+    def write(self, source: Path, recognizer) -> None:
+        from ferkit.coding import write_coding_outputs
+        from ferkit.episodes import segment
+        from ferkit.report import model_summary
+
+        episodes = segment(self.recording, self.options)
+        written = write_coding_outputs(self.out_dir, self.recording, episodes, source,
+                                       settings=self.settings,
+                                       model=model_summary(recognizer.model))
+        print(f"ferkit: {len(episodes)} episodes of {len(self.recording.track_ids)} faces; "
+              f"report {written['report']}", file=sys.stderr)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ferkit.commands.video import add_stream_options
+
+    p = sub.add_parser("report", help="an HTML report of a video's faces and emotion episodes",
+                       description="One self-contained HTML page of a video: per face a thumbnail, "
+                       "timelines, share of time per emotion and episodes; the exports inside.")
+    p.add_argument("path", type=Path, metavar="VIDEO", help="a video file")
+    p.add_argument("--out", type=Path, required=True, metavar="REPORT.html",
+                   help="where to write the report (the exports are inside it as downloads)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar on stderr")
+    add_stream_options(p, row_formats=False)
+    add_episode_options(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ferkit.coding import embedded_downloads, write_report
+    from ferkit.commands.video import make_recognizer, progress
+    from ferkit.episodes import segment
+    from ferkit.report import model_summary
+    from ferkit.video import analyze_video, probe_video, quiet_ffmpeg
+
+    quiet_ffmpeg()
+    options = episode_options(args)
+    source: Path = args.path
+    if args.out.is_dir():
+        raise FerkitError(f"{args.out}: is a directory; give a file name such as report.html")
+    info = probe_video(source)
+    recognizer = make_recognizer(args)
+    recording = new_recording(args, info)
+    total = -(-info.frame_count // args.every) if info.frame_count else None
+    with progress(total, args.progress, source.name) as bar:
+        for result in analyze_video(recognizer, source, args.label_set, every=args.every,
+                                    smooth=args.smooth, tta=args.tta,
+                                    redetect_every=args.redetect_every):
+            recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+            bar.update(1)
+    episodes = segment(recording, options)
+    write_report(args.out, recording, episodes, title=source.name,
+                 settings=report_settings(args, info), model=model_summary(recognizer.model),
+                 downloads=embedded_downloads(recording, episodes, source, args.out),
+                 protect=[source])
+    print(f"ferkit: report of {len(recording.track_ids)} faces, {len(episodes)} episodes "
+          f"written to {args.out}", file=sys.stderr)
+    return 0
