@@ -34,9 +34,8 @@ from bench_detect import backgrounds, head_patch, sources  # noqa: E402
 
 from ferkit.batch import BatchSettings, run_batch  # noqa: E402
 from ferkit.batch.local import LocalEngine  # noqa: E402
-from ferkit.detect.spec import VIDEO_DETECTOR, parse_detector  # noqa: E402
-from ferkit.recognizer import Recognizer  # noqa: E402
-from ferkit.video import AtomicVideoWriter, analyze_video  # noqa: E402
+from ferkit.detect.spec import VIDEO_DETECTOR  # noqa: E402
+from ferkit.video import AtomicVideoWriter, StreamOptions, analyze_video  # noqa: E402
 
 
 def make_video(path: Path, frames: int, fps: float, seed: int, size_wh=(1280, 720)) -> Path:
@@ -109,11 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {engine_name} | {workers} | {r['engine_start_s']:.1f} | "
                       f"{r['analysis_s']:.1f} | {fps:.1f} | {r['throughput']['faces_per_s']:.1f} "
                       f"| {fps / workers:.1f} | {cpu_ms:.0f} |", flush=True)
-        recognizer = Recognizer(settings.model, detector=parse_detector(VIDEO_DETECTOR))
+        options = StreamOptions(detector=VIDEO_DETECTOR, every=args.every, model=settings.model,
+                                redetect_every=settings.redetect_every)
+        recognizer = options.recognizer()
         began, count, faces = time.perf_counter(), 0, 0
         for video in videos:
-            for result in analyze_video(recognizer, video, every=args.every,
-                                        redetect_every=settings.redetect_every):
+            for result in analyze_video(video, options, recognizer=recognizer):
                 count += 1
                 faces += len(result.faces)
         elapsed = time.perf_counter() - began

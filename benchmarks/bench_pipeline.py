@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_detect import backgrounds, compose, head_patch, match, sources  # noqa: E402
 
 from ferkit.detect import DEFAULT_DETECTOR  # noqa: E402
-from ferkit.detect.spec import VIDEO_DETECTOR, parse_detector  # noqa: E402
+from ferkit.detect.spec import VIDEO_DETECTOR  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402
-from ferkit.video import AtomicVideoWriter, analyze_video  # noqa: E402
+from ferkit.video import AtomicVideoWriter, StreamOptions, analyze_video  # noqa: E402
 
 SCENES = {  # name: (size_wh, face widths at that size)
     "640x480, 1 face": ((640, 480), (96,)),
@@ -83,7 +83,8 @@ def median_ms(fn, items, repeats: int) -> tuple[float, float]:
 
 def video_fps(recognizer: Recognizer, path: Path) -> float:
     start = time.perf_counter()
-    n = sum(1 for _ in analyze_video(recognizer, path, smooth=0.5))
+    options = StreamOptions(smooth=0.5, redetect_every=1)  # the whole frame, every frame
+    n = sum(1 for _ in analyze_video(path, options, recognizer=recognizer))
     return n / (time.perf_counter() - start)
 
 
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         video = pan_video(Path(tmp) / "pan720.mp4", args.video_frames)
         for spec in args.detectors:
-            recognizer = Recognizer(args.model, detector=parse_detector(spec))
+            recognizer = Recognizer(args.model, detector=spec)
             cells, hits, total = [], 0, 0
             for name, frames in scenes.items():
                 ms, cpu_ms = median_ms(lambda ft, r=recognizer: r.analyze(ft[0]), frames,

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_detect import backgrounds, compose, head_patch, match, sources  # noqa: E402
 from bench_pipeline import SCENES  # noqa: E402
 
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector  # noqa: E402
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402
-from ferkit.video import AtomicVideoWriter, analyze_video, iter_frames  # noqa: E402
+from ferkit.video import AtomicVideoWriter, StreamOptions, analyze_video, iter_frames  # noqa: E402
 
 FPS = 30.0
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench_vs_fer import FerPipeline
 
         fer = FerPipeline()
-    recognizer = Recognizer(args.model, detector=parse_detector(args.detector))
+    recognizer = Recognizer(args.model, detector=args.detector)
     print(f"{len(os.sched_getaffinity(0))} cores; detector {args.detector}; {args.frames}-frame "
           f"clips at {FPS:.0f} fps. Cells: frames/s (x real time), faces found\n")
     header = ("| clip | " + " | ".join(f"redetect every {k}" for k in args.redetect)
@@ -112,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{name} ({len(truths[0])} placed)" if len(truths[0]) < len(widths) else name
             cells = []
             for k in args.redetect:
-                list(analyze_video(recognizer, path, max_frames=5))  # warm-up
+                list(analyze_video(path, StreamOptions(detector=args.detector),  # warm-up
+                                   recognizer=recognizer, max_frames=5))
                 start = time.perf_counter()
-                results = list(analyze_video(recognizer, path, redetect_every=k))
+                options = StreamOptions(detector=args.detector, redetect_every=k)
+                results = list(analyze_video(path, options, recognizer=recognizer))
                 fps = len(results) / (time.perf_counter() - start)
                 hits = sum(sum(match(r.faces, t)[0]) for r, t in zip(results, truths,
                                                                      strict=True))

@@ -36,7 +36,7 @@ from bench_pipeline import SCENES, median_ms, scene_frames  # noqa: E402
 
 from ferkit.datasets.sources import read_source  # noqa: E402
 from ferkit.detect import DEFAULT_DETECTOR  # noqa: E402
-from ferkit.detect.spec import VIDEO_DETECTOR, parse_detector  # noqa: E402
+from ferkit.detect.spec import VIDEO_DETECTOR  # noqa: E402
 from ferkit.faces import Face  # noqa: E402
 from ferkit.labels import label_names, project  # noqa: E402
 from ferkit.recognizer import Recognizer  # noqa: E402
@@ -130,7 +130,7 @@ def speed_table(fer: FerPipeline, model: Path | None, frames: int, repeats: int,
               in SCENES.items()}
     pipelines = {"fer (Haar + mini-Xception)": fer.detect_emotions}
     for spec in dict.fromkeys((VIDEO_DETECTOR, DEFAULT_DETECTOR, *also)):
-        recognizer = Recognizer(model, detector=parse_detector(spec))
+        recognizer = Recognizer(model, detector=spec)
         pipelines[f"ferkit `{spec}`"] = recognizer.analyze
     header = "| pipeline | " + " | ".join(SCENES) + " | found (5 faces) |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]

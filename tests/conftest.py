@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ferkit.imageio import example_path, load_image
+
 FER_HEADER = ["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger",
               "disgust", "fear", "contempt", "unknown", "NF"]
 FERPLUS_FOLDERS = {"Training": "FER2013Train", "PublicTest": "FER2013Valid",
@@ -172,3 +174,22 @@ def tiny_onnx_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "tiny.onnx"
     export_tiny_model(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def astronaut_small() -> np.ndarray:
+    """The shipped example photo at 256x256, so detection stays fast on a busy CPU."""
+    return cv2.resize(load_image(example_path()), (256, 256), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="session")
+def video_file(tmp_path_factory, astronaut_small) -> tuple:
+    """A 12-frame, 10 fps mp4 of the astronaut drifting right by 2 px per frame."""
+    path = tmp_path_factory.mktemp("gui-video") / "drift.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (256, 256))
+    if not writer.isOpened():
+        pytest.skip("OpenCV cannot write mp4v video here")
+    for i in range(12):
+        writer.write(np.roll(astronaut_small, 2 * i, axis=1))
+    writer.release()
+    return path, 12

@@ -206,7 +206,7 @@ def test_other_detector(capsys, model, clip):
 def test_webcam_without_a_camera(capsys, model):
     code, out, err = run(capsys, "webcam", "--camera", "99", "--model", model)
     assert code == 1 and out == ""
-    assert err == "ferkit: error: no camera at index 99\n"
+    assert err == "ferkit: error: no camera at index 99 (is one connected and free?)\n"
 
 
 def test_webcam_replays_a_video_path(tmp_path, capsys, model, clip):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ferkit.errors import FerkitError
-from ferkit.faces import Face, faces_from_json, faces_to_dataframe, faces_to_json, faces_to_records
+from ferkit.faces import Face, faces_from_json, faces_to_json
 
 
 def make_face(**overrides) -> Face:
@@ -64,32 +64,14 @@ def test_json_round_trip():
     assert Face.from_dict(faces[0].to_dict()) == faces[0]
 
 
-def test_records_have_box_columns_and_one_column_per_emotion():
-    rows = faces_to_records([make_face(), make_face(scores=None)],
-                            labels=("happy", "sad", "angry"), image="a.jpg")
-    assert list(rows[0])[:6] == ["image", "face", "x1", "y1", "x2", "y2"]
-    assert rows[0]["happy"] == 0.7 and rows[0]["angry"] is None
-    assert rows[1]["face"] == 1 and rows[1]["label"] is None and rows[1]["happy"] is None
-    assert "neutral" not in rows[0]
-    assert faces_to_records([]) == []
-
-
-def test_dataframe():
-    pd = pytest.importorskip("pandas")
-    frame = faces_to_dataframe([make_face()], image="a.jpg")
-    assert isinstance(frame, pd.DataFrame)
-    assert frame.loc[0, "x2"] == 110 and frame.loc[0, "happy"] == 0.7
-    empty = faces_to_dataframe([], labels=("happy",), image="b.jpg")
-    assert len(empty) == 0 and {"image", "x1", "happy"} <= set(empty.columns)
-
-
 def test_head_pose_travels_through_json_and_rows():
-    from ferkit.faces import POSE_COLUMNS, Face, faces_from_json, faces_to_json, faces_to_records
+    from ferkit.faces import POSE_COLUMNS
+    from ferkit.rows import face_rows
 
     posed = Face((0, 0, 10, 10), 0.9, head_pose_deg=(12.5, -3, 4))
     plain = Face((0, 0, 10, 10), 0.9)
     assert faces_from_json(faces_to_json([posed, plain])) == [posed, plain]
-    rows = faces_to_records([posed, plain])
+    rows = face_rows([posed, plain], ())
     assert [[row[c] for c in POSE_COLUMNS] for row in rows] == [[12.5, -3.0, 4.0],
                                                                 [None, None, None]]
     assert list(rows[0]).index("yaw_deg") == list(rows[0]).index("detector_score") + 1
@@ -97,7 +79,6 @@ def test_head_pose_travels_through_json_and_rows():
 
 def test_a_head_pose_of_other_than_three_angles_is_a_one_line_error():
     from ferkit.errors import FerkitError
-    from ferkit.faces import Face
 
     with pytest.raises(FerkitError, match="head pose must be"):
         Face((0, 0, 10, 10), 0.9, head_pose_deg=(1.0, 2.0))

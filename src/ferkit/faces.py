@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -105,41 +105,3 @@ def faces_to_json(faces: Iterable[Face], **dumps_kwargs: Any) -> str:
 
 def faces_from_json(text: str) -> list[Face]:
     return [Face.from_dict(item) for item in json.loads(text)]
-
-
-def faces_to_records(
-    faces: Sequence[Face], labels: Sequence[str] | None = None, **extra: Any
-) -> list[dict[str, Any]]:
-    """Flat rows for CSV or pandas: `extra` columns first, then face index, box, score, head
-    pose (yaw_deg, pitch_deg, roll_deg: empty where the detector gives none), label, and one
-    column per emotion (in `labels` order if given, else as the scores list them).
-
-    Landmarks are left out: they have no fixed column layout across detectors.
-    """
-    rows = []
-    for index, face in enumerate(faces):
-        x1, y1, x2, y2 = face.box_xyxy
-        pose = zip(POSE_COLUMNS, face.head_pose_deg or (None, None, None), strict=True)
-        row: dict[str, Any] = {**extra, "face": index, "x1": x1, "y1": y1, "x2": x2, "y2": y2,
-                               "detector_score": face.detector_score, **dict(pose),
-                               "label": face.label}
-        if face.track_id is not None:
-            row["track_id"] = face.track_id
-        scores = face.scores or {}
-        for name in (labels if labels is not None else scores):
-            row[name] = scores.get(name)
-        rows.append(row)
-    return rows
-
-
-def faces_to_dataframe(faces: Sequence[Face], labels: Sequence[str] | None = None, **extra: Any):
-    """`faces_to_records` as a pandas DataFrame (pandas is optional, imported only here)."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise ImportError("faces_to_dataframe needs pandas: pip install pandas") from None
-    columns = None
-    if not faces:
-        columns = [*extra, "face", "x1", "y1", "x2", "y2", "detector_score", *POSE_COLUMNS,
-                   "label", *(labels or ())]
-    return pd.DataFrame(faces_to_records(faces, labels, **extra), columns=columns)

@@ -1,15 +1,15 @@
-"""Writing results safely: atomic files, never over a user's input, CSV/JSON-lines rows."""
+"""Writing results safely: atomic files, never over a user's input; JSON, figures, images."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import cv2
 import numpy as np
@@ -19,33 +19,101 @@ from ferkit.errors import FerkitError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, protect: Iterable[Path] = ()) -> None:
-    """Write `data` to `path` via a temporary file in the same folder, then rename.
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
-    Refuses (FerkitError) when `path` is one of the `protect`ed inputs.
+
+#: Read once, at import: os.umask can only be read by setting it, which is not thread-safe.
+_UMASK = _read_umask()
+
+
+class AtomicFile:
+    """The one way ferkit writes a file: to a hidden temporary file `tmp` beside `path`,
+    renamed over `path` by `commit()` (or on leaving a `with` block without an error), removed
+    by `abort()`. So a reader never sees half a file, and a failed run leaves the old one.
+
+    Refuses (FerkitError) to write over any of the `protect`ed inputs. `tmp` ends in ".tmp"
+    (so globs such as "*.parquet" never see it), or with `keep_suffix` in the suffix of `path`
+    as well, for writers that pick a format by suffix (OpenCV's video writer).
     """
-    path = Path(path)
-    for p in protect:
-        if Path(p).exists() and path.exists() and path.resolve() == Path(p).resolve():
-            raise FerkitError(f"{path}: refusing to overwrite an input file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+    def __init__(self, path: str | os.PathLike, *, protect: Iterable[Path] = (),
+                 fsync: bool = False, keep_suffix: bool = False) -> None:
+        self.path, self.fsync = Path(path), fsync
+        for p in protect:
+            if Path(p).exists() and self.path.exists() and \
+                    self.path.resolve() == Path(p).resolve():
+                raise FerkitError(f"{self.path}: refusing to overwrite an input file")
+        if self.path.is_dir():
+            raise FerkitError(f"{self.path}: is a folder; give a file name")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
+                                       suffix=".tmp" + (self.path.suffix if keep_suffix else ""))
+            os.close(fd)
+        except OSError as exc:
+            raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        self.tmp = Path(tmp)
+
+    def commit(self) -> Path:
+        try:
+            if self.fsync:  # on disk before the rename makes it count as done
+                with open(self.tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            # mkstemp makes the file private (0600); give it the mode a plain open() would.
+            os.chmod(self.tmp, 0o666 & ~_UMASK)
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        return self.path
+
+    def abort(self) -> None:
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+@contextmanager
+def atomic_text(path: Path, *, protect: Iterable[Path] = ()) -> Iterator[TextIO]:
+    """A text stream (UTF-8, universal newlines off, for CSV) written to `path` atomically."""
+    with AtomicFile(path, protect=protect) as file, \
+            file.tmp.open("w", newline="", encoding="utf-8") as stream:
+        yield stream
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, protect: Iterable[Path] = ()) -> None:
+    """Write `data` to `path` atomically; FerkitError over a `protect`ed input."""
+    with AtomicFile(path, protect=protect) as file:
+        try:
+            file.tmp.write_bytes(data)
+        except OSError as exc:
+            raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def write_json(path: Path, data: Any) -> Path:
     """Write `data` as indented JSON at `path`, atomically; return `path`."""
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
     return Path(path)
+
+
+def new_figure(what: str, **kwargs: Any) -> Any:
+    """A matplotlib Figure (no pyplot: no global backend or figure state) for `what`, e.g.
+    "--plot"; FerkitError naming the extra to install when matplotlib is missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise FerkitError(f"{what} needs matplotlib: pip install 'ferkit[plot]'") from None
+    return Figure(**kwargs)
 
 
 def write_figure(path: Path, fig: Any, **savefig: Any) -> Path:
@@ -118,21 +186,3 @@ def _collide(sources: Sequence[Path], outputs: Sequence[Path]) -> bool:
         if owner.setdefault(out, source) != source:
             return True
     return False
-
-
-class RowWriter:
-    """Streams result rows to a text stream as JSON lines or CSV (header from the first row)."""
-
-    def __init__(self, stream: io.TextIOBase, fmt: str = "json"):
-        self.stream, self.fmt = stream, fmt
-        self._csv: csv.DictWriter | None = None
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.fmt == "json":
-            self.stream.write(json.dumps(row) + "\n")
-        else:
-            if self._csv is None:
-                self._csv = csv.DictWriter(self.stream, fieldnames=list(row), extrasaction="ignore")
-                self._csv.writeheader()
-            self._csv.writerow(row)
-        self.stream.flush()

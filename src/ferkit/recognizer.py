@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -107,6 +109,36 @@ class Recognizer:
         small = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
                            interpolation=cv2.INTER_AREA)
         return [_rescale(f, 1 / scale) for f in self._detector.detect(small)]
+
+
+class RecognizerPool:
+    """One recognizer per detector spec, built on first use and shared; thread-safe.
+
+    `factory(spec)` builds one; by default a `Recognizer` on one `ExpressionModel` (`model`,
+    None for the shipped one, with `threads`) that every spec shares, loaded on first use.
+    The server and the app hold one pool each.
+    """
+
+    def __init__(self, factory: Callable[[str], Any] | None = None, *,
+                 model: str | Path | None = None, threads: int | None = None) -> None:
+        self._factory = factory or self._shared_model_factory
+        self._model, self._threads = model, threads
+        self._expression: ExpressionModel | None = None
+        self._lock = threading.Lock()
+        self._recognizers: dict[str, Any] = {}
+
+    def _shared_model_factory(self, detector: str) -> Recognizer:
+        if self._expression is None:  # under the lock of `get`
+            self._expression = (ExpressionModel.shipped(threads=self._threads)
+                                if self._model is None
+                                else ExpressionModel(self._model, threads=self._threads))
+        return Recognizer(self._expression, detector=detector)
+
+    def get(self, detector: str) -> Any:
+        with self._lock:  # creation is rare; holding the lock keeps it to one per spec
+            if detector not in self._recognizers:
+                self._recognizers[detector] = self._factory(detector)
+            return self._recognizers[detector]
 
 
 def _rescale(face: Face, factor: float) -> Face:

@@ -13,10 +13,9 @@ from cli_helpers import run
 from ferkit.batch import BatchSettings, run_batch
 from ferkit.batch.local import LocalEngine
 from ferkit.batch.plan import InputItem, Job
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector
-from ferkit.faces import POSE_COLUMNS
-from ferkit.recognizer import Recognizer
-from ferkit.video import analyze_video, track_faces
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
+from ferkit.rows import frame_rows
+from ferkit.video import FrameResult, StreamOptions, analyze_video, track_faces
 
 DETECTOR = VIDEO_DETECTOR  # what `ferkit batch` runs by default
 
@@ -29,24 +28,18 @@ def media(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(media):
     """What the single-process pipeline says for each readable input, as batch rows."""
-    rec = Recognizer(None, detector=parse_detector(DETECTOR), threads=1)
+    options = StreamOptions(detector=DETECTOR, redetect_every=REDETECT_EVERY, threads=1)
+    rec = options.recognizer()
     rows = []
     for path in sorted(media.rglob("*")):
         if path.suffix == ".mp4" and path.name != "broken.mp4":
-            results = list(analyze_video(rec, path, redetect_every=REDETECT_EVERY))
+            results = list(analyze_video(path, options, recognizer=rec))
         elif path.suffix in (".jpg", ".png"):  # a photo: one frame, faces numbered 1, 2, ...
-            results = list(track_faces([(0, 0.0, None, rec.analyze(path))]))
+            results = list(track_faces([FrameResult(0, 0.0, None, rec.analyze(path))]))
         else:
             continue
         for r in results:
-            for f in r.faces:
-                rows.append({"input": str(path), "frame": r.index, "time_s": r.time_s,
-                             "track_id": f.track_id, "x1": f.box_xyxy[0], "y1": f.box_xyxy[1],
-                             "x2": f.box_xyxy[2], "y2": f.box_xyxy[3],
-                             "detector_score": f.detector_score,
-                             **dict(zip(POSE_COLUMNS, f.head_pose_deg or (None,) * 3,
-                                        strict=True)),
-                             **{n: f.scores[n] for n in SEED5}, "label": f.label})
+            rows.extend(frame_rows(r, SEED5, input=str(path)))
     return sorted(rows, key=lambda r: (r["input"], r["frame"], r["track_id"]))
 
 

@@ -20,7 +20,7 @@ from ferkit.batch.plan import (
 from ferkit.batch.plan import fingerprint as settings_fingerprint
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import Face
-from ferkit.video import analyze_frames, iter_frames, track_faces
+from ferkit.video import Frame, FrameResult, StreamOptions, analyze_frames, iter_frames, track_faces
 
 
 def numbered_frames(count: int, size_wh=(64, 48)) -> list[np.ndarray]:
@@ -134,9 +134,10 @@ def test_track_faces_is_the_tracking_half_of_analyze_frames():
 
     per_frame = [[box(10 + 4 * k, 0.1 * k), box(200 - 3 * k, 0.5)] if k != 4 else []
                  for k in range(9)]
-    frames = [(k, k / 10, None) for k in range(9)]
-    expected = [r.faces for r in analyze_frames(_Replay(per_frame), iter(frames), smooth=0.4)]
-    got = [r.faces for r in track_faces(((k, t, None, f) for (k, t, _), f
-                                          in zip(frames, per_frame, strict=True)), smooth=0.4)]
+    frames = [Frame(k, k / 10, None) for k in range(9)]
+    options = StreamOptions(smooth=0.4)
+    expected = [r.faces for r in analyze_frames(_Replay(per_frame), frames, options)]
+    got = [r.faces for r in track_faces((FrameResult(k, t, None, f) for (k, t, _), f
+                                         in zip(frames, per_frame, strict=True)), options)]
     assert got == expected
     assert {f.track_id for faces in got for f in faces} == {1, 2}

@@ -12,6 +12,7 @@ from ferkit.batch.plan import InputItem
 from ferkit.batch.store import BatchStore, Failure
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
+from ferkit.rows import columns
 from ferkit.video import FrameResult
 
 LABELS = ("happy", "sad")
@@ -42,14 +43,12 @@ def test_rows_and_summary(tmp_path):
     item = InputItem(source, "video")
     summary = store.write_input(item, frames())
     table = pq.read_table(store.path_for(item))
-    assert table.column_names == ["input", "frame", "time_s", "track_id", "x1", "y1", "x2", "y2",
-                                  "detector_score", "yaw_deg", "pitch_deg", "roll_deg", "happy",
-                                  "sad", "label"]
+    assert table.column_names == ["input", *columns(("happy", "sad"))]
     assert table.to_pylist()[1] == {
-        "input": str(source), "frame": 0, "time_s": 0.0, "track_id": 2, "x1": 50.0, "y1": 0.0,
-        "x2": 60.0, "y2": 10.0, "detector_score": pytest.approx(0.8), "yaw_deg": None,
-        "pitch_deg": None, "roll_deg": None, "happy": 0.2,
-        "sad": pytest.approx(0.8), "label": "sad"}
+        "input": str(source), "frame": 0, "time_s": 0.0, "track_id": 2, "face": 1, "x1": 50.0,
+        "y1": 0.0, "x2": 60.0, "y2": 10.0, "detector_score": pytest.approx(0.8),
+        "yaw_deg": None, "pitch_deg": None, "roll_deg": None, "label": "sad", "happy": 0.2,
+        "sad": pytest.approx(0.8)}
     assert table.column("frame").to_pylist() == [0, 0, 4]
     assert (summary.frames, summary.frames_with_faces, summary.faces, summary.tracks,
             summary.duration_s) == (3, 2, 3, 2, 1.0)

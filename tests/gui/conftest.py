@@ -1,4 +1,4 @@
-"""GUI test fixtures: a tiny real ONNX model, a short video file, and an Xvfb display."""
+"""GUI test fixtures: a tiny real ONNX model and an Xvfb display (the video: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,36 +7,13 @@ import shutil
 import subprocess
 import time
 
-import cv2
-import numpy as np
 import pytest
-
-from ferkit.imageio import example_path, load_image
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_onnx_model):
     """The shared tiny exported fernet_xs (tests/conftest.py)."""
     return tiny_onnx_model
-
-
-@pytest.fixture(scope="session")
-def astronaut_small() -> np.ndarray:
-    """The shipped example photo at 256x256, so detection stays fast on a busy CPU."""
-    return cv2.resize(load_image(example_path()), (256, 256), interpolation=cv2.INTER_AREA)
-
-
-@pytest.fixture(scope="session")
-def video_file(tmp_path_factory, astronaut_small) -> tuple:
-    """A 12-frame, 10 fps mp4 of the astronaut drifting right by 2 px per frame."""
-    path = tmp_path_factory.mktemp("gui-video") / "drift.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (256, 256))
-    if not writer.isOpened():
-        pytest.skip("OpenCV cannot write mp4v video here")
-    for i in range(12):
-        writer.write(np.roll(astronaut_small, 2 * i, axis=1))
-    writer.release()
-    return path, 12
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,9 @@ from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.gui.collect import collect_emotion, save_face_crops
 from ferkit.gui.record import Recorder, save_snapshot
+from ferkit.labels import label_names
+from ferkit.rows import columns
+from ferkit.video import FrameResult
 
 
 def frame(h=120, w=160) -> np.ndarray:
@@ -50,8 +53,11 @@ def test_snapshot_and_recording(tmp_path):
 
     recorder = Recorder(tmp_path / "rec", 10.0, "seed5")
     for i in range(5):
-        recorder.write(frame(), FACES if i % 2 == 0 else [], i, i / 10)
-    recorder.write(frame(60, 80), FACES[:1], 5, 0.5)  # other sizes are resized
+        image = frame()
+        recorder.write(image, FrameResult(i, i / 10, image, FACES if i % 2 == 0 else []))
+    assert not recorder.video_path.exists() and not recorder.csv_path.exists()  # not yet
+    small = frame(60, 80)
+    recorder.write(small, FrameResult(5, 0.5, small, FACES[:1]))  # other sizes are resized
     recorder.close()
     capture = cv2.VideoCapture(str(recorder.video_path))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
@@ -59,6 +65,6 @@ def test_snapshot_and_recording(tmp_path):
     with recorder.csv_path.open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["frame"] for r in rows] == ["0", "0", "2", "2", "4", "4", "5"]
-    assert list(rows[0])[:4] == ["frame", "time_s", "face", "track_id"]
+    assert list(rows[0]) == columns(label_names("seed5"))
     assert rows[1]["label"] == "sad" and float(rows[1]["sad"]) == pytest.approx(0.9)
     assert rows[1]["angry"] == ""  # emotions the face has no score for stay empty

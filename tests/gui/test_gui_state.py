@@ -9,14 +9,15 @@ import pytest
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.gui.state import (
+    SMOOTHING,
     FpsMeter,
     Settings,
-    Smoother,
     ViewTransform,
     face_at,
     probability_bars,
     selected_face,
 )
+from ferkit.video.pipeline import StreamOptions
 
 
 def face(x1, y1, x2, y2, track_id=None, **scores) -> Face:
@@ -78,16 +79,9 @@ def test_fps_meter_over_its_window():
     assert meter.fps == 0.0
 
 
-def test_smoother_keeps_ids_and_averages_scores_when_asked():
-    smoother = Smoother(alpha=0.5)
-    first = smoother.update([face(0, 0, 50, 50, happy=1.0, sad=0.0),
-                             face(100, 0, 150, 50, happy=0.0, sad=1.0)])
-    assert [f.track_id for f in first] == [1, 2]
-    moved = smoother.update([face(105, 0, 155, 50, happy=1.0, sad=0.0),  # order swapped
-                             face(3, 0, 53, 50, happy=0.0, sad=1.0)])
-    assert [f.track_id for f in moved] == [2, 1]
-    assert moved[0].scores == pytest.approx({"happy": 0.5, "sad": 0.5})
-    raw = smoother.update([face(3, 0, 53, 50, happy=0.0, sad=1.0)], smooth=False)
-    assert raw[0].track_id == 1 and raw[0].scores == {"happy": 0.0, "sad": 1.0}
-    smoother.reset()
-    assert smoother.update([face(3, 0, 53, 50, happy=1.0)])[0].track_id == 1
+def test_settings_are_stream_options_with_the_app_smoothing():
+    assert Settings().options() == StreamOptions(smooth=SMOOTHING)
+    assert Settings("fer2013", "haar", False).options() == StreamOptions(
+        label_set="fer2013", detector="haar", smooth=1.0)
+    with pytest.raises(FerkitError, match="unknown face detector"):
+        Settings(detector="nope")

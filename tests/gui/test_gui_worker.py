@@ -8,13 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from ferkit.errors import FerkitError
+from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import Face
 from ferkit.gui.record import Recorder
-from ferkit.gui.sources import Frame, SourceError, StillImage
 from ferkit.gui.state import GUI_DETECTORS, FrameProcessor, Settings
 from ferkit.gui.worker import Worker
 from ferkit.labels import label_names
+from ferkit.video.io import Frame, StillImage
 
 
 class FakeRecognizer:
@@ -23,7 +23,7 @@ class FakeRecognizer:
     def __init__(self, detector: str):
         self.detector, self.calls, self.near = detector, 0, []
 
-    def analyze(self, image, label_set="seed5", near=None):
+    def analyze(self, image, label_set="seed5", *, tta=False, near=None):
         self.calls += 1
         self.near.append(near)
         h, w = image.shape[:2]
@@ -103,7 +103,7 @@ def test_camera_that_fails_is_dropped_with_a_message(worker):
         kind, seekable, name, fps, frame_count = "camera", False, "camera 0", 30.0, None
 
         def read(self):
-            raise SourceError("camera 0 stopped delivering frames (disconnected?)")
+            raise ImageError("camera 0 stopped delivering frames (disconnected?)")
 
         def close(self):
             pass
@@ -115,7 +115,7 @@ def test_camera_that_fails_is_dropped_with_a_message(worker):
 
 def test_analysis_errors_are_reported_not_fatal():
     class Broken:
-        def analyze(self, image, label_set="seed5"):
+        def analyze(self, image, label_set="seed5", **options):
             raise FerkitError("model exploded")
 
     w = Worker(FrameProcessor(lambda name: Broken()))
@@ -146,10 +146,12 @@ def test_video_frames_search_near_known_faces_between_whole_frame_searches():
     image = np.zeros((40, 60, 3), np.uint8)
     settings = Settings()
     for index in (0, 1, 2, 3, 4, 5, 6, 9, 10):  # a seek from 6 to 9
-        processor.process(Frame(image, index, index / 30), settings)
+        if index == 9:
+            processor.reset()  # as the worker does on a seek
+        processor.process(Frame(index, index / 30, image), settings)
     box = [(15.0, 10.0, 45.0, 30.0)]
     assert made[settings.detector].near == [None, box, box, box, box, None, box, None, box]
     photo = FrameProcessor(lambda name: made.setdefault("photo", FakeRecognizer(name)))
     for _ in range(3):  # a still image is frame 0 every time: always a whole-frame search
-        photo.process(Frame(image, 0, 0.0), settings)
+        photo.process(Frame(0, 0.0, image), settings)
     assert made["photo"].near == [None, None, None]

@@ -13,7 +13,6 @@ import httpx
 import numpy as np
 import pytest
 
-from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.imageio import example_path
 
 pytest.importorskip("fastapi")
@@ -21,6 +20,7 @@ pytest.importorskip("fastapi")
 from clips import png_header, write_video  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
+from ferkit.detect.spec import VIDEO_DETECTOR  # noqa: E402
 from ferkit.faces import Face  # noqa: E402
 from ferkit.server.app import create_app  # noqa: E402
 
@@ -55,8 +55,8 @@ def test_video_job_matches_ferkit_video_csv(server, video, tmp_path):
     job = r.json()
     assert r.headers["location"] == f"/v1/videos/{job['id']}"
     assert job["status"] in ("queued", "running")
-    assert (job["frames_total"], job["filename"], job["every"], job["redetect_every"]) == \
-        (5, "clip.mp4", 2, 5)  # the defaults of `ferkit video`
+    assert (job["frames_total"], job["filename"], job["every"], job["redetect_every"],
+            job["detector"]) == (5, "clip.mp4", 2, 5, VIDEO_DETECTOR)  # `ferkit video`'s defaults
 
     body = wait_done(get, job["id"])
     assert body["status"] == "done", body
@@ -72,8 +72,8 @@ def test_video_job_matches_ferkit_video_csv(server, video, tmp_path):
     # The same video through `ferkit video --csv` with the same options: the same bytes.
     out = tmp_path / "cli.csv"
     subprocess.run([sys.executable, "-m", "ferkit.cli", "video", str(video), "--csv",
-                    "--label-set", "ferplus", "--every", "2", "--detector", DEFAULT_DETECTOR,
-                    "--no-progress", "--out", str(out)], check=True, capture_output=True)
+                    "--label-set", "ferplus", "--every", "2", "--no-progress", "--out", str(out)],
+                   check=True, capture_output=True)
     assert csv_response.content == out.read_bytes()
 
 

@@ -11,11 +11,9 @@ from pathlib import Path
 
 import cv2
 
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.errors import FerkitError
-from ferkit.labels import label_names
 from ferkit.outputs import IMAGE_SUFFIXES, expand_inputs
-from ferkit.video import TrackerConfig, probe_video
+from ferkit.video import StreamOptions, TrackerConfig, probe_video
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
                   ".flv", ".ts", ".3gp"}
@@ -26,29 +24,13 @@ DEFAULT_CHUNK_FRAMES = 300
 
 
 @dataclass(frozen=True)
-class BatchSettings:
-    """How each input is analysed. All but `threads` can change result rows, so all but
-    `threads` go into the fingerprint that guards an output folder against mixed results."""
+class BatchSettings(StreamOptions):
+    """How each input is analysed: the stream options, with one ONNX Runtime thread per
+    worker's model by default (one worker per core fills the cores). All but `threads` can
+    change result rows, so all but `threads` go into the fingerprint that guards an output
+    folder against mixed results."""
 
-    label_set: str = "seed5"
-    detector: str = VIDEO_DETECTOR
-    model: str | None = None  # an .onnx path; None: the model shipped with ferkit
-    every: int = 1
-    smooth: float = 1.0
-    tta: bool = False
-    redetect_every: int = REDETECT_EVERY
-    threads: int = 1  # ONNX Runtime threads per worker's model: one per worker fills the cores
-
-    def __post_init__(self) -> None:
-        label_names(self.label_set)  # FerkitError naming the choices
-        if self.every < 1:
-            raise FerkitError(f"--every must be 1 or more, got {self.every}")
-        if not 0 < self.smooth <= 1:
-            raise FerkitError(f"--smooth must be in (0, 1] (1 = off), got {self.smooth}")
-        if self.redetect_every < 1:
-            raise FerkitError(f"--redetect-every must be 1 or more, got {self.redetect_every}")
-        if self.threads < 1:
-            raise FerkitError(f"--threads must be 1 or more, got {self.threads}")
+    threads: int | None = 1
 
     def identity(self) -> dict[str, object]:
         """The settings that decide the rows, with the model by content, not by path."""
@@ -166,8 +148,8 @@ def plan_jobs(item: InputItem, every: int, chunk_frames: int) -> tuple[list[Job]
 
     A video is split into ranges of `chunk_frames` analysed frames (0: never split) so one
     long video keeps many workers busy. Splitting cannot change a result: workers only detect
-    and classify (`ferkit.video.detect_frames`, whose whole-frame searches fall on the same
-    frames when `chunk_frames` comes from `chunk_size`); tracking and smoothing run over the
+    and classify (`ferkit.video.pipeline.detect_frames`, whose whole-frame searches fall on the
+    same frames when `chunk_frames` comes from `chunk_size`); tracking and smoothing run over the
     stitched frames in order. The last range is open-ended because container frame counts
     are estimates. Raises ImageError for a video that cannot be opened.
     """

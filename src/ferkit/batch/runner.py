@@ -23,10 +23,11 @@ from ferkit.batch.plan import (
 )
 from ferkit.batch.plan import fingerprint as settings_fingerprint
 from ferkit.batch.store import BatchStore, Failure
-from ferkit.batch.work import JobResult, make_recognizer
+from ferkit.batch.work import JobResult
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names
-from ferkit.video import quiet_ffmpeg, track_faces
+from ferkit.video.io import quiet_ffmpeg
+from ferkit.video.pipeline import track_faces
 
 
 class Engine(Protocol):
@@ -80,7 +81,7 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     started_at = _now()
     quiet_ffmpeg()  # probing a corrupt video must not spray FFmpeg lines over the progress bars
     items = find_inputs(arguments)
-    make_recognizer(settings)  # a bad model or detector fails here, once, not in every worker
+    settings.recognizer()  # a bad model or detector fails here, once, not in every worker
     identity = settings.identity()
     labels = label_names(settings.label_set)
     store = BatchStore(out, identity, settings_fingerprint(identity), labels)
@@ -197,8 +198,7 @@ def _tracked(assembly: _Assembly, settings: BatchSettings):
     `analyze_video` would over the whole file: parts only ever split the stateless work."""
     frames = (frame for part in sorted(assembly.results)
               for frame in assembly.results[part].frames)
-    return track_faces(((f.index, f.time_s, None, list(f.faces)) for f in frames),
-                       smooth=settings.smooth)
+    return track_faces(frames, settings)
 
 
 class _Bars:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +11,8 @@ from typing import Any
 
 from ferkit.batch.plan import InputItem
 from ferkit.errors import FerkitError
-from ferkit.faces import POSE_COLUMNS
-from ferkit.outputs import write_json
+from ferkit.outputs import AtomicFile, write_json
+from ferkit.rows import COLUMN_TYPES, columns, frame_rows
 from ferkit.video import FrameResult
 
 #: Parquet key-value metadata key under which each per-input file describes itself.
@@ -135,19 +134,10 @@ class BatchStore:
             recording.add(result.index, result.time_s, result.faces)
             frames += 1
             frames_with_faces += bool(result.faces)
-            for face in result.faces:
-                x1, y1, x2, y2 = face.box_xyxy
-                scores = face.scores or {}
-                values = {"input": str(item.path), "frame": result.index,
-                          "time_s": result.time_s, "track_id": face.track_id, "x1": x1,
-                          "y1": y1, "x2": x2, "y2": y2, "detector_score": face.detector_score,
-                          **dict(zip(POSE_COLUMNS, face.head_pose_deg or (None,) * 3,
-                                     strict=True)),
-                          **{name: scores.get(name) for name in self.labels},
-                          "label": face.label}
-                for name, value in values.items():
-                    columns[name].append(value)
-                tracks.add(face.track_id)
+            for row in frame_rows(result, self.labels, input=str(item.path)):
+                for name, values in columns.items():
+                    values.append(row[name])
+                tracks.add(row["track_id"])
         labels = columns["label"]
         summary = InputSummary(
             input=str(item.path), kind=item.kind, frames=frames,
@@ -189,14 +179,12 @@ class BatchStore:
                           ("mean_probability", pa.float64())])
 
     def schema(self):
-        """Columns of the per-input files: one row per face per analysed frame."""
+        """Columns of the per-input files, one row per face per analysed frame: "input", then
+        the columns of every ferkit row (`ferkit.rows.columns`)."""
         pa, _ = _pyarrow()
-        return pa.schema(
-            [("input", pa.string()), ("frame", pa.int64()), ("time_s", pa.float64()),
-             ("track_id", pa.int64())]
-            + [(name, pa.float64()) for name in ("x1", "y1", "x2", "y2", "detector_score",
-                                                 *POSE_COLUMNS)]
-            + [(name, pa.float64()) for name in self.labels] + [("label", pa.string())])
+        kinds = {int: pa.int64(), float: pa.float64(), str: pa.string()}
+        return pa.schema([(name, kinds[COLUMN_TYPES.get(name, float)])
+                          for name in columns(self.labels, leading=("input",))])
 
     # -- tables over the whole folder ------------------------------------------------------
     def write_summary(self) -> int:
@@ -252,19 +240,11 @@ class BatchStore:
 
     def _write_parquet(self, path: Path, table) -> None:
         _, pq = _pyarrow()
-        tmp = None
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            os.close(fd)
-            pq.write_table(table, tmp)
-            with open(tmp, "rb+") as fh:  # on disk before the rename makes it count as done
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except OSError as exc:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-            raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        with AtomicFile(path, fsync=True) as file:  # fsync: on disk before it counts as done
+            try:
+                pq.write_table(table, file.tmp)
+            except OSError as exc:
+                raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _source_stamp(path: Path) -> list[int] | None:

@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 from ferkit.batch.plan import BatchSettings, Job
 from ferkit.errors import FerkitError
-from ferkit.faces import Face
-
-
-@dataclass(frozen=True)
-class FrameFaces:
-    """The detected, classified (not yet tracked) faces of one frame."""
-
-    index: int
-    time_s: float
-    faces: tuple[Face, ...]
+from ferkit.video.io import iter_frames
+from ferkit.video.pipeline import FrameResult, detect_frames
 
 
 @dataclass(frozen=True)
@@ -24,19 +17,10 @@ class JobResult:
     """What a worker sends back for a Job: its frames in order, or the error that stopped it."""
 
     job: Job
-    frames: tuple[FrameFaces, ...] = ()
+    frames: tuple[FrameResult, ...] = ()  # detected, not yet tracked; no pixels
     error: str | None = None
     seconds: float = 0.0  # the worker's wall time on this job
     cpu_seconds: float = 0.0  # its process's CPU time (all threads: decoding, ONNX Runtime)
-
-
-def make_recognizer(settings: BatchSettings):
-    """The Recognizer `settings` describe (FerkitError for a bad model or detector)."""
-    from ferkit.detect.spec import parse_detector
-    from ferkit.recognizer import Recognizer
-
-    return Recognizer(settings.model, detector=parse_detector(settings.detector),
-                      threads=settings.threads)
 
 
 class Worker:
@@ -44,11 +28,11 @@ class Worker:
     than one frame, so each worker process or Ray actor builds it once."""
 
     def __init__(self, settings: BatchSettings) -> None:
-        from ferkit.video import quiet_ffmpeg
+        from ferkit.video.io import quiet_ffmpeg
 
         quiet_ffmpeg()  # a corrupt file is reported once, in the failures table
         self.settings = settings
-        self.recognizer = make_recognizer(settings)
+        self.recognizer = settings.recognizer()
 
     def ready(self) -> bool:
         """True once constructed; lets a Ray driver surface a failed start before any work."""
@@ -68,15 +52,12 @@ class Worker:
         return JobResult(job, frames, error, seconds=time.perf_counter() - began,
                          cpu_seconds=time.process_time() - began_cpu)
 
-    def _frames(self, job: Job):
-        from ferkit.video import detect_frames, iter_frames
-
+    def _frames(self, job: Job) -> Iterator[FrameResult]:
         s = self.settings
         if job.item.kind == "image":
             faces = self.recognizer.analyze(job.item.path, s.label_set, tta=s.tta)
-            yield FrameFaces(0, 0.0, tuple(faces))
+            yield FrameResult(0, 0.0, None, faces)
             return
         frames = iter_frames(job.item.path, s.every, start=job.start, stop=job.stop)
-        for index, time_s, _, faces in detect_frames(self.recognizer, frames, s.label_set,
-                                                     tta=s.tta, redetect_every=s.redetect_every):
-            yield FrameFaces(index, time_s, tuple(faces))
+        for result in detect_frames(self.recognizer, frames, s):
+            yield replace(result, frame_bgr=None)  # pixels stay in the worker

@@ -46,11 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw
-    from ferkit.faces import faces_to_records
     from ferkit.imageio import MAX_FILE_BYTES, example_path, load_image, read_limited
     from ferkit.labels import label_names
-    from ferkit.outputs import RowWriter, expand_inputs, plan_outputs, write_image
+    from ferkit.outputs import expand_inputs, plan_outputs, write_image
     from ferkit.recognizer import Recognizer
+    from ferkit.rows import RowWriter, columns, face_rows
 
     paths = list(args.paths) + ([example_path()] if args.example else [])
     if not paths:
@@ -62,16 +62,15 @@ def run(args: argparse.Namespace) -> int:
     annotated = (plan_outputs(inputs, args.annotate, overwrite=args.overwrite)
                  if args.annotate is not None else [None] * len(inputs))
     recognizer = Recognizer(args.model, detector=args.detector)
-    writer = RowWriter(sys.stdout, args.format)
     names = label_names(args.label_set)
+    writer = RowWriter(sys.stdout, args.format, columns(names, stream=False, leading=("path",)))
     failed = 0
     for (path, _), out in zip(inputs, annotated, strict=True):
         try:
             image = load_image(read_limited(sys.stdin.buffer, MAX_FILE_BYTES, "<stdin>")
                                if str(path) == "-" else path)
             faces = recognizer.analyze(image, args.label_set, tta=args.tta)
-            for row in faces_to_records(faces, names, path=str(path)):
-                writer.write(row)
+            writer.write_all(face_rows(faces, names, path=str(path)))
             if not faces:
                 print(f"ferkit: no face found in {path}", file=sys.stderr)
             if out is not None:

@@ -97,24 +97,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.coding import embedded_downloads, write_report
-    from ferkit.commands.video import make_recognizer, progress
+    from ferkit.commands.video import progress, stream_options
     from ferkit.episodes import segment
     from ferkit.report import model_summary
     from ferkit.video import analyze_video, probe_video, quiet_ffmpeg
 
+    stream = stream_options(args)
     quiet_ffmpeg()
     options = episode_options(args)
     source: Path = args.path
     if args.out.is_dir():
         raise FerkitError(f"{args.out}: is a directory; give a file name such as report.html")
     info = probe_video(source)
-    recognizer = make_recognizer(args)
+    recognizer = stream.recognizer()
     recording = new_recording(args, info)
     total = -(-info.frame_count // args.every) if info.frame_count else None
     with progress(total, args.progress, source.name) as bar:
-        for result in analyze_video(recognizer, source, args.label_set, every=args.every,
-                                    smooth=args.smooth, tta=args.tta,
-                                    redetect_every=args.redetect_every):
+        for result in analyze_video(source, stream, recognizer=recognizer):
             recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
             bar.update(1)
     episodes = segment(recording, options)

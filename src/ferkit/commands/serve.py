@@ -55,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from ferkit.server.app import create_app, default_recognizer_factory
+        from ferkit.server.app import create_app
         from ferkit.server.logs import log_config
         from ferkit.server.timeouts import guarded_h11
-        from ferkit.video import quiet_ffmpeg
+        from ferkit.video.io import quiet_ffmpeg
     except ImportError as exc:
         raise FerkitError(f"{exc}; install the server extra: pip install 'ferkit[serve]'") \
             from None
@@ -94,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
     max_bytes = int(args.max_upload_mb * 1024 * 1024)
     quiet_ffmpeg()  # bad video uploads get one JSON error, not FFmpeg's lines on the console
     in_flight_mb = args.max_upload_mb_in_flight
-    app = create_app(default_recognizer_factory(args.model, threads=args.threads),
-                     api_key=args.api_key, max_upload_bytes=max_bytes,
+    app = create_app(model=args.model, threads=args.threads, api_key=args.api_key,
+                     max_upload_bytes=max_bytes,
                      max_concurrent=args.max_concurrent,
                      max_video_bytes=int(args.max_video_mb * 1024 * 1024),
                      max_queued_videos=args.max_queued_videos,

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING
 
 from ferkit.commands.image import add_common_options
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.errors import FerkitError
+
+if TYPE_CHECKING:
+    from ferkit.video.pipeline import StreamOptions
 
 
 def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) -> None:
@@ -37,57 +37,14 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
 
 
-def make_recognizer(args: argparse.Namespace):
-    from ferkit.recognizer import Recognizer
+def stream_options(args: argparse.Namespace) -> StreamOptions:
+    """The StreamOptions the shared command-line options describe (validated there)."""
+    from ferkit.video.pipeline import StreamOptions
 
-    if args.every < 1:
-        raise FerkitError(f"--every must be 1 or more, got {args.every}")
-    if args.redetect_every < 1:
-        raise FerkitError(f"--redetect-every must be 1 or more, got {args.redetect_every}")
-    if not 0 < args.smooth <= 1:
-        raise FerkitError(f"--smooth must be in (0, 1] (1 = off), got {args.smooth}")
-    return Recognizer(args.model, detector=parse_detector(args.detector), threads=args.threads)
-
-
-def frame_rows(result, names) -> list[dict[str, Any]]:
-    """One flat row per face of a FrameResult: frame, time_s, track_id, box, score, emotions."""
-    from ferkit.faces import faces_to_records
-
-    rows = []
-    for record in faces_to_records(result.faces, names):
-        track_id = record.pop("track_id", None)
-        rows.append({"frame": result.index, "time_s": round(result.time_s, 4),
-                     "track_id": track_id, **record})
-    return rows
-
-
-@contextmanager
-def output_stream(path: Path | None, protect: list[Path]) -> Iterator[TextIO]:
-    """stdout, or a temporary file beside `path` renamed over it only when all went well."""
-    if path is None:
-        yield sys.stdout
-        return
-    for p in protect:
-        if p.exists() and path.exists() and path.resolve() == p.resolve():
-            raise FerkitError(f"{path}: refusing to overwrite an input file")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the result from other users
-    ok = False
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            yield fh
-        ok = True
-    finally:
-        if ok:
-            os.replace(tmp, path)
-        else:
-            Path(tmp).unlink(missing_ok=True)
+    return StreamOptions(label_set=args.label_set, detector=args.detector, every=args.every,
+                         smooth=args.smooth, tta=args.tta, redetect_every=args.redetect_every,
+                         model=None if args.model is None else str(args.model),
+                         threads=args.threads)
 
 
 def progress(total: int | None, enabled: bool, desc: str):
@@ -122,45 +79,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ferkit.annotate import draw
+    from ferkit.annotate import draw, plot_timeline
     from ferkit.labels import label_names
-    from ferkit.outputs import RowWriter, atomic_write_bytes
-    from ferkit.video import (
-        AtomicVideoWriter,
-        analyze_video,
-        plot_timeline,
-        probe_video,
-        quiet_ffmpeg,
-    )
+    from ferkit.outputs import atomic_text, new_figure, write_figure
+    from ferkit.rows import RowWriter, columns, frame_rows
+    from ferkit.video import AtomicVideoWriter, analyze_video, probe_video, quiet_ffmpeg
 
+    options = stream_options(args)
+    if args.plot is not None:
+        new_figure("--plot")  # say which extra is missing before the video is analysed
     quiet_ffmpeg()
-    names = label_names(args.label_set)
+    names = label_names(options.label_set)
     source: Path = args.path
     info = probe_video(source)  # a bad file fails here, before the model loads
     from ferkit.commands.report import EpisodeHook
 
     coding = EpisodeHook(args, info) if args.episodes is not None else None
-    recognizer = make_recognizer(args)
+    recognizer = options.recognizer()
     protect = [source]
     for out in (args.out, args.annotate, args.plot):
         if out is not None and source.exists() and out.exists() and \
                 out.resolve() == source.resolve():
             raise FerkitError(f"{out}: refusing to overwrite the input video")
-    annotated = (AtomicVideoWriter(args.annotate, info.fps / args.every, protect=protect)
+    annotated = (AtomicVideoWriter(args.annotate, info.fps / options.every, protect=protect)
                  if args.annotate is not None else None)
     points: list[tuple[float, int, dict[str, float]]] = []
-    total = -(-info.frame_count // args.every) if info.frame_count else None
+    total = -(-info.frame_count // options.every) if info.frame_count else None
     frames = faces = 0
     track_ids: set[int] = set()
     try:
-        with output_stream(args.out, protect) as stream, \
-                progress(total, args.progress, source.name) as bar:
-            writer = RowWriter(stream, args.format)
-            for result in analyze_video(recognizer, source, args.label_set, every=args.every,
-                                        smooth=args.smooth, tta=args.tta,
-                                        redetect_every=args.redetect_every):
-                for row in frame_rows(result, names):
-                    writer.write(row)
+        with (atomic_text(args.out, protect=protect) if args.out else nullcontext(sys.stdout)) \
+                as stream, progress(total, args.progress, source.name) as bar:
+            writer = RowWriter(stream, args.format, columns(names))
+            for result in analyze_video(source, options, recognizer=recognizer):
+                writer.write_all(frame_rows(result, names))
                 if annotated is not None:
                     annotated.write(draw(result.frame_bgr, result.faces))
                 if coding is not None:
@@ -178,8 +130,7 @@ def run(args: argparse.Namespace) -> int:
             annotated.abort()
         raise
     if args.plot is not None:
-        png = plot_timeline(points, names, title=source.name)
-        atomic_write_bytes(args.plot, png, protect=protect)
+        write_figure(args.plot, plot_timeline(points, names, title=source.name), dpi=100)
     if coding is not None:
         coding.write(source, recognizer)
     tracks = len(track_ids)

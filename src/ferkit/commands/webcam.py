@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ferkit.commands.video import add_stream_options, frame_rows, make_recognizer
+from ferkit.commands.video import add_stream_options, stream_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,38 +30,32 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw
     from ferkit.errors import FerkitError
     from ferkit.labels import label_names
-    from ferkit.outputs import RowWriter
-    from ferkit.video import (
-        AtomicVideoWriter,
-        analyze_video,
-        describe_source,
-        probe_video,
-        quiet_ffmpeg,
-    )
+    from ferkit.rows import RowWriter, columns, frame_rows
+    from ferkit.video import AtomicVideoWriter, analyze_video, probe_video, quiet_ffmpeg
+    from ferkit.video.io import describe_source
 
+    options = stream_options(args)
     if args.frames is not None and args.frames < 1:
         raise FerkitError(f"--frames must be 1 or more, got {args.frames}")
     quiet_ffmpeg()
-    names = label_names(args.label_set)
+    names = label_names(options.label_set)
     target, _, is_camera = describe_source(args.camera)
     info = probe_video(args.camera)  # "no camera at index 0" before the model loads
-    recognizer = make_recognizer(args)
+    recognizer = options.recognizer()
     protect = [] if is_camera else [Path(target)]
-    fps = info.fps / args.every if info.fps else 15.0
+    fps = info.fps / options.every if info.fps else 15.0
     recorder = AtomicVideoWriter(args.record, fps, protect=protect) if args.record else None
-    writer = RowWriter(sys.stdout, args.format)
+    writer = RowWriter(sys.stdout, "csv", columns(names)) if args.format == "csv" else None
     try:
-        for result in analyze_video(recognizer, args.camera, args.label_set, every=args.every,
-                                    smooth=args.smooth, tta=args.tta, max_frames=args.frames,
-                                    redetect_every=args.redetect_every):
-            if args.format == "json":
+        for result in analyze_video(args.camera, options, recognizer=recognizer,
+                                    max_frames=args.frames):
+            if writer is not None:
+                writer.write_all(frame_rows(result, names))
+            else:
                 sys.stdout.write(json.dumps({
                     "frame": result.index, "time_s": round(result.time_s, 4),
                     "faces": [f.to_dict() for f in result.faces]}) + "\n")
                 sys.stdout.flush()
-            else:
-                for row in frame_rows(result, names):
-                    writer.write(row)
             if recorder is not None:
                 recorder.write(draw(result.frame_bgr, result.faces))
     except KeyboardInterrupt:

@@ -292,7 +292,7 @@ class FerkitApp:
         chosen = [f for f in result.faces if f.track_id == self.selected_track]
         faces = chosen or result.faces
         try:
-            paths = save_face_crops(result.frame.image_bgr, faces, self.collect_var.get(),
+            paths = save_face_crops(result.frame.frame_bgr, faces, self.collect_var.get(),
                                     self.emotion_var.get())
         except FerkitError as exc:
             self.set_status(str(exc), error=True)
@@ -519,6 +519,6 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
             display = os.environ.get("DISPLAY")
             raise FerkitError(f"cannot open a window ({exc}); DISPLAY is "
                               f"{display!r}: run on a desktop or under Xvfb") from None
-    processor = FrameProcessor(lambda spec: Recognizer(expression, detector=parse_detector(spec)))
+    processor = FrameProcessor(lambda spec: Recognizer(expression, detector=spec))
     return FerkitApp(root, processor, settings=settings, source=source, output_dir=output_dir,
                      collect_dir=collect_dir)

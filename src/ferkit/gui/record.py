@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ferkit.errors import FerkitError
-from ferkit.faces import POSE_COLUMNS, Face, faces_to_records
 from ferkit.labels import label_names
-from ferkit.outputs import write_image
+from ferkit.outputs import AtomicFile, write_image
+from ferkit.rows import RowWriter, columns, frame_rows
+from ferkit.video.pipeline import FrameResult
 from ferkit.video_writer import AtomicVideoWriter
-
-_COLUMNS = ["frame", "time_s", "face", "track_id", "x1", "y1", "x2", "y2", "detector_score",
-            *POSE_COLUMNS, "label"]
 
 
 def timestamped(folder: str | Path, prefix: str, suffix: str) -> Path:
@@ -37,7 +33,9 @@ def save_snapshot(folder: str | Path, annotated_bgr: np.ndarray) -> Path:
 
 
 class Recorder:
-    """Writes annotated frames to `<stem>.mp4` and results to `<stem>.csv` until `close()`.
+    """Writes annotated frames to `<stem>.mp4` and their rows to `<stem>.csv` (the columns of
+    every ferkit row) until `close()`, which moves both into place: until then they are
+    hidden temporary files, so a crash never leaves half a recording under those names.
 
     The video (ferkit's one video writer: H.264 where PyAV is installed) opens with the first
     frame's size and appears at `<stem>.mp4` only when closed, playable; frames of another size
@@ -47,31 +45,28 @@ class Recorder:
     def __init__(self, stem: str | Path, fps: float, label_set: str):
         self.video_path = Path(stem).with_suffix(".mp4")
         self.csv_path = Path(stem).with_suffix(".csv")
-        self.fps = fps if fps > 0 else 10.0
         self._names = label_names(label_set)
-        self._writer = AtomicVideoWriter(self.video_path, self.fps)
+        self._video = AtomicVideoWriter(self.video_path, fps if fps > 0 else 10.0)
+        self._csv = AtomicFile(self.csv_path)
         try:
-            self.video_path.parent.mkdir(parents=True, exist_ok=True)
-            self._csv_file = self.csv_path.open("w", newline="")
+            self._csv_file = self._csv.tmp.open("w", newline="", encoding="utf-8")
         except OSError as exc:
+            self._video.abort()
+            self._csv.abort()
             raise FerkitError(f"{self.csv_path}: cannot write ({exc.strerror or exc})") from None
-        self._csv = csv.DictWriter(self._csv_file, fieldnames=_COLUMNS + list(self._names),
-                                   extrasaction="ignore")
-        self._csv.writeheader()
-        self.frames = 0
+        self._rows = RowWriter(self._csv_file, "csv", columns(self._names))
 
-    def write(self, annotated_bgr: np.ndarray, faces: Sequence[Face], frame_index: int,
-              time_s: float) -> None:
-        self._writer.write(annotated_bgr)
-        for row in faces_to_records(faces, self._names, frame=frame_index,
-                                    time_s=round(time_s, 3)):
-            self._csv.writerow(row)
-        self._csv_file.flush()
-        self.frames += 1
+    @property
+    def frames(self) -> int:
+        return self._video.frames
+
+    def write(self, annotated_bgr: np.ndarray, result: FrameResult) -> None:
+        self._video.write(annotated_bgr)
+        self._rows.write_all(frame_rows(result, self._names))
 
     def close(self) -> None:
-        try:
-            self._writer.close()
-        finally:
-            if not self._csv_file.closed:
-                self._csv_file.close()
+        if self._csv_file.closed:
+            return
+        self._csv_file.close()
+        self._csv.commit()
+        self._video.close()

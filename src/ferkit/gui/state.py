@@ -1,25 +1,27 @@
-"""App logic without a display: settings, tracking, smoothing, frame processing, geometry."""
+"""App logic without a display: settings, frame processing (a StreamAnalyzer), geometry."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ferkit.annotate import draw
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
-from ferkit.faces import BoxXYXY, Face
-from ferkit.gui.sources import Frame
+from ferkit.detect.spec import VIDEO_DETECTOR
+from ferkit.faces import Face
 from ferkit.labels import label_names
-from ferkit.video import IoUTracker, ScoreSmoother, TrackerConfig
+from ferkit.recognizer import RecognizerPool
+from ferkit.video.io import Frame
+from ferkit.video.pipeline import FrameResult, StreamAnalyzer, StreamOptions
 
 #: Detector specs offered in the app, as `ferkit video` parses them: the streams' default
 #: (RetinaFace), tiled BlazeFace (small faces), Haar.
 GUI_DETECTORS = (VIDEO_DETECTOR, "blazeface", "haar")
+#: Weight of the newest frame in each face's averaged probabilities when smoothing is on.
+SMOOTHING = 0.4
 
 
 @dataclass(frozen=True)
@@ -31,15 +33,21 @@ class Settings:
     smoothing: bool = True
 
     def __post_init__(self) -> None:
-        label_names(self.label_set)  # raises FerkitError for an unknown set
+        self.options()  # FerkitError for an unknown label set or detector
+
+    def options(self) -> StreamOptions:
+        """The StreamOptions of these settings: the stream defaults of every front end, and
+        each face's probabilities averaged over about 1 / SMOOTHING frames when smoothing."""
+        return StreamOptions(label_set=self.label_set, detector=self.detector,
+                             smooth=SMOOTHING if self.smoothing else 1.0)
 
 
 @dataclass(frozen=True)
 class Result:
-    """One processed frame as the worker hands it to the display."""
+    """One analysed frame as the worker hands it to the display, with what the display shows
+    beside it."""
 
-    frame: Frame
-    faces: list[Face]
+    frame: FrameResult
     annotated_bgr: np.ndarray
     settings: Settings
     source_name: str
@@ -47,90 +55,39 @@ class Result:
     frame_count: int | None
     infer_ms: float
     fps: float = 0.0
-    extra: dict = field(default_factory=dict)
 
-
-class Smoother:
-    """Stable track ids (ferkit.video's IoUTracker) and, when asked, averaged scores (its
-    ScoreSmoother, weight `alpha` on the newest frame). Per stream: `reset()` on a new source
-    or a seek. Not thread-safe: one per worker.
-    """
-
-    def __init__(self, *, alpha: float = 0.4, config: TrackerConfig | None = None):
-        self.alpha, self.config = alpha, config
-        self.reset()
-
-    def reset(self) -> None:
-        self._tracker = IoUTracker(self.config)
-        self.reset_scores()
-
-    def reset_scores(self) -> None:
-        """Forget averaged scores but keep track ids (e.g. when the label set changes)."""
-        self._scores = ScoreSmoother(self.alpha)
-
-    def update(self, faces: Sequence[Face], smooth: bool = True) -> list[Face]:
-        tracked = self._tracker.update(faces)
-        smoothed = self._scores.update(tracked, self._tracker.active_ids)
-        return smoothed if smooth else tracked
+    @property
+    def faces(self) -> list[Face]:
+        return self.frame.faces
 
 
 class FrameProcessor:
-    """Runs a recognizer per detector spec (built lazily by `factory`) on frames.
+    """Analyses the current source's frames: a `StreamAnalyzer` for the current settings over
+    a recognizer per detector spec (built by `factory(spec)` on first use and kept).
 
-    `factory(detector_spec)` returns an object with `analyze(image, label_set)`, normally a
-    `ferkit.Recognizer`. Recognizers are cached; this object itself is not thread-safe (the
-    smoother is per stream), so use one per worker.
+    Per stream: `reset()` on a new source or a seek. A change of settings starts a new
+    analysis (new track ids). Not thread-safe: one per worker.
     """
 
     def __init__(self, factory: Callable[[str], object]):
-        self._factory = factory
-        self._recognizers: dict[str, object] = {}
-        self._lock = threading.Lock()
-        self.smoother = Smoother()
-        self._label_set: str | None = None
-        # Last frame's (detector, index, faces) and frames since a whole-frame search: video
-        # and camera frames in between search only near the faces already found, as
-        # `ferkit video` does (see `ferkit.video.analyze_frames`).
-        self._previous: tuple[str, int, list[Face]] | None = None
-        self._since_search = 0
+        self.recognizers = RecognizerPool(factory)
+        self._analyzer: StreamAnalyzer | None = None
+        self._settings: Settings | None = None
 
-    def recognizer(self, detector: str):
-        with self._lock:
-            if detector not in self._recognizers:
-                self._recognizers[detector] = self._factory(detector)
-            return self._recognizers[detector]
+    def reset(self) -> None:
+        if self._analyzer is not None:
+            self._analyzer.reset()
 
-    def process(self, frame: Frame, settings: Settings) -> tuple[list[Face], np.ndarray, float]:
-        """(tracked faces, annotated copy of the frame, inference milliseconds)."""
-        recognizer = self.recognizer(settings.detector)
-        near = self._near(frame, settings.detector)
+    def process(self, frame: Frame, settings: Settings) -> tuple[FrameResult, np.ndarray, float]:
+        """(the analysed, tracked frame, an annotated copy of it, inference milliseconds)."""
+        if self._analyzer is None or settings != self._settings:
+            self._analyzer = StreamAnalyzer(self.recognizers.get(settings.detector),
+                                            settings.options())
+            self._settings = settings
         start = time.perf_counter()
-        if near is None:
-            faces = recognizer.analyze(frame.image_bgr, settings.label_set)
-            self._since_search = 0
-        else:
-            faces = recognizer.analyze(frame.image_bgr, settings.label_set, near=near)
-            self._since_search += 1
+        result = self._analyzer.update(frame)
         infer_ms = (time.perf_counter() - start) * 1000
-        self._previous = (settings.detector, frame.index, faces)
-        if settings.label_set != self._label_set:  # averages over other columns mean nothing
-            self.smoother.reset_scores()
-            self._label_set = settings.label_set
-        faces = self.smoother.update(faces, smooth=settings.smoothing)
-        return faces, draw(frame.image_bgr, faces), infer_ms
-
-
-    def _near(self, frame: Frame, detector: str) -> list[BoxXYXY] | None:
-        """Boxes to search near, or None for a whole-frame search: a photo (same index), a
-        seek or a dropped run of frames, no faces last time, or every REDETECT_EVERY-th."""
-        if self._previous is None:
-            return None
-        last_detector, last_index, faces = self._previous
-        follows = 0 < frame.index - last_index <= 2
-        if (last_detector != detector or not follows or not faces
-                or self._since_search >= REDETECT_EVERY - 1):
-            return None
-        return [f.box_xyxy for f in faces]
+        return result, draw(frame.image_bgr, result.faces), infer_ms
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from ferkit.errors import FerkitError
 from ferkit.gui.record import Recorder
-from ferkit.gui.sources import Frame, FrameSource, open_source
 from ferkit.gui.state import FpsMeter, FrameProcessor, Result, Settings
+from ferkit.video.io import Frame, FrameSource, open_source
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ class Worker:
                 self._seek, self._dirty = None, False
                 new_tracks, self._new_tracks = self._new_tracks or seek is not None, False
             if new_tracks:
-                self.processor.smoother.reset()
+                self.processor.reset()
             if source is None:
                 self._idle()
                 continue
@@ -168,7 +168,7 @@ class Worker:
                 self._idle()
                 continue
             try:
-                faces, annotated, infer_ms = self.processor.process(frame, settings)
+                analysed, annotated, infer_ms = self.processor.process(frame, settings)
             except Exception as exc:
                 with self._lock:
                     if self._source is source:
@@ -181,11 +181,11 @@ class Worker:
                     continue  # the user switched sources meanwhile
                 self._last = frame
                 recorder = self._recorder
-            result = Result(frame, faces, annotated, settings, source.name, source.kind,
+            result = Result(analysed, annotated, settings, source.name, source.kind,
                             source.frame_count, infer_ms, self._fps.tick())
             if recorder is not None:
                 try:
-                    recorder.write(annotated, faces, frame.index, frame.time_s)
+                    recorder.write(annotated, analysed)
                 except FerkitError as exc:
                     self.stop_recording()
                     self._say(f"recording stopped: {exc}", error=True)

@@ -13,7 +13,6 @@ import logging
 import os
 import secrets
 import shutil
-import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,10 +31,11 @@ from starlette.requests import ClientDisconnect
 
 from ferkit import __version__
 from ferkit.detect import DEFAULT_DETECTOR
-from ferkit.detect.spec import REDETECT_EVERY
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.errors import FerkitError, ImageError
 from ferkit.imageio import load_image
-from ferkit.labels import LABEL_SETS, label_names
+from ferkit.labels import LABEL_SETS
+from ferkit.recognizer import RecognizerPool
 from ferkit.server.jobs import (
     DONE,
     QueueFull,
@@ -47,9 +47,12 @@ from ferkit.server.jobs import (
 from ferkit.server.limits import Busy, ByteBudget, ByteClaim, PixelBudget
 from ferkit.server.timeouts import DEFAULT_TIMEOUT_S, SlowBodyMiddleware, TooSlow
 from ferkit.server.uploads import remove_stale_upload_dirs
+from ferkit.video.pipeline import StreamOptions
 
-#: Detectors a client may ask for ("boxes" needs boxes the HTTP API does not take).
-SERVER_DETECTORS = (DEFAULT_DETECTOR, "blazeface", "haar")
+#: Detector specs a client may ask for: the image default, the stream default, BlazeFace, Haar.
+#: A fixed menu, so clients cannot make the server build a recognizer per spec they invent
+#: ("boxes" needs boxes the HTTP API does not take).
+SERVER_DETECTORS = (DEFAULT_DETECTOR, VIDEO_DETECTOR, "blazeface", "haar")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_VIDEO_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_QUEUED_VIDEOS = 8
@@ -87,40 +90,6 @@ def _busy(what: str) -> ApiError:
     return error
 
 
-def default_recognizer_factory(model: str | None = None,
-                               threads: int | None = None) -> RecognizerFactory:
-    """A factory building Recognizers that share one ExpressionModel, loaded on first use."""
-    lock = threading.Lock()
-    shared: dict[str, Any] = {}
-
-    def factory(detector: str):
-        from ferkit.model import ExpressionModel
-        from ferkit.recognizer import Recognizer
-
-        with lock:
-            if "model" not in shared:
-                shared["model"] = (ExpressionModel.shipped(threads=threads) if model is None
-                                   else ExpressionModel(model, threads=threads))
-        return Recognizer(shared["model"], detector=detector)
-
-    return factory
-
-
-class RecognizerPool:
-    """One Recognizer per detector name, created lazily and shared by every request."""
-
-    def __init__(self, factory: RecognizerFactory):
-        self._factory = factory
-        self._lock = threading.Lock()
-        self._recognizers: dict[str, Any] = {}
-
-    def get(self, detector: str):
-        with self._lock:  # creation is rare; holding the lock keeps it to one per detector
-            if detector not in self._recognizers:
-                self._recognizers[detector] = self._factory(detector)
-            return self._recognizers[detector]
-
-
 def _upload_body(*media_types: str) -> dict[str, Any]:
     """OpenAPI for a file sent as multipart field `file` or as the raw body."""
     binary = {"schema": {"type": "string", "format": "binary"}}
@@ -132,6 +101,7 @@ def _upload_body(*media_types: str) -> dict[str, Any]:
 
 
 def create_app(recognizer_factory: RecognizerFactory | None = None, *,
+               model: str | Path | None = None, threads: int | None = None,
                api_key: str | None = None,
                max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
                max_concurrent: int | None = None,
@@ -144,8 +114,9 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                allowed_origins: Sequence[str] = ()) -> FastAPI:
     """The ferkit HTTP app.
 
-    `recognizer_factory(detector_name)` returns an object with `analyze(image, label_set)`
-    (default: `Recognizer` on the shipped model). With `api_key`, every route except /healthz
+    `recognizer_factory(detector_spec)` returns an object with `analyze(image, label_set)`
+    (default: `Recognizer` on the shipped model); `model` and `threads` choose the model of
+    the default factory. With `api_key`, every route except /healthz
     and the browser page needs the header `X-API-Key: KEY` (or `Authorization: Bearer KEY`).
     Request bodies over `max_upload_bytes` get 413. At most `max_concurrent` images (default:
     one per CPU core) are decoded and analysed at once; further requests wait their turn.
@@ -160,7 +131,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     must come from the server's own origin or one of `allowed_origins` ("*": any), which
     may also call the HTTP API (CORS).
     """
-    pool = RecognizerPool(recognizer_factory or default_recognizer_factory())
+    pool = RecognizerPool(recognizer_factory, model=model, threads=threads)
     limiter = anyio.CapacityLimiter(max_concurrent or os.cpu_count() or 1)
     videos = VideoJobs(pool.get, max_queued=max_queued_videos)
     pixels = PixelBudget(max_pixels_in_flight or 2 * max_image_pixels)
@@ -288,8 +259,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     async def submit_video(
         request: Request,
         label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
-        detector: str = Query(DEFAULT_DETECTOR,
-                              description="one of " + ", ".join(SERVER_DETECTORS)),
+        detector: str = Query(VIDEO_DETECTOR, description="one of " + ", ".join(SERVER_DETECTORS)
+                              + " (default: the stream default of every ferkit front end)"),
         every: int = Query(1, ge=1, le=10_000, description="analyse every N-th frame"),
         redetect_every: int = Query(
             REDETECT_EVERY, ge=1, le=10_000,
@@ -313,9 +284,9 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                 status = 413 if isinstance(exc, VideoTooLarge) else 415
                 raise ApiError(status, str(exc).replace(str(path), "the upload")) from None
             total = -(-frame_count // every) if frame_count else None
-            job = videos.submit(path, label_set=label_set, detector=detector, every=every,
-                                redetect_every=redetect_every, filename=filename,
-                                frames_total=total)
+            options = StreamOptions(label_set=label_set, detector=detector, every=every,
+                                    redetect_every=redetect_every)
+            job = videos.submit(path, options, filename=filename, frames_total=total)
         except QueueFull:
             path.unlink(missing_ok=True)
             raise _queue_full(videos.max_queued) from None
@@ -346,7 +317,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         if format == "csv":
             if job.status != DONE:
                 raise ApiError(409, f"the job is {job.status}: CSV is ready once it is done")
-            text = await anyio.to_thread.run_sync(video_csv, job, label_names(job.label_set))
+            text = await anyio.to_thread.run_sync(video_csv, job)
             return Response(text, media_type="text/csv; charset=utf-8", headers={
                 "Content-Disposition": f'attachment; filename="{job.id}.csv"'})
         answer = job.summary()

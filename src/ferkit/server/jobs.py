@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import queue
 import shutil
@@ -17,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ferkit.errors import FerkitError, ImageError
-from ferkit.faces import POSE_COLUMNS
 from ferkit.imageio import MAX_PIXELS
+from ferkit.labels import label_names
+from ferkit.rows import columns, frame_rows, to_csv
 from ferkit.server.uploads import make_upload_dir
+from ferkit.video.io import open_video
+from ferkit.video.pipeline import StreamOptions, analyze_video
 
 log = logging.getLogger("ferkit.server")
 
@@ -46,10 +47,7 @@ class VideoJob:
 
     id: str
     path: Path
-    label_set: str
-    detector: str
-    every: int
-    redetect_every: int = 1
+    options: StreamOptions
     filename: str | None = None
     frames_total: int | None = None
     status: str = QUEUED
@@ -75,8 +73,9 @@ class VideoJob:
         out: dict[str, Any] = {
             "id": self.id, "status": self.status, "progress": self.progress,
             "frames_done": self.frames_done, "frames_total": self.frames_total,
-            "label_set": self.label_set, "detector": self.detector, "every": self.every,
-            "redetect_every": self.redetect_every, "filename": self.filename,
+            "label_set": self.options.label_set, "detector": self.options.detector,
+            "every": self.options.every, "redetect_every": self.options.redetect_every,
+            "filename": self.filename,
         }
         if self.status == FAILED:
             out["error"] = self.error
@@ -94,8 +93,6 @@ def check_video(path: Path) -> int:
     over `MAX_PIXELS`.
     """
     from PIL import Image
-
-    from ferkit.video import open_video
 
     try:
         with Image.open(path) as im:
@@ -122,22 +119,15 @@ def check_video(path: Path) -> int:
     return info.frame_count
 
 
-def video_csv(job: VideoJob, names: tuple[str, ...]) -> str:
-    """The job's rows as CSV with the columns of `ferkit video --csv`; the header is
-    written even when no face was found."""
-    columns = ["frame", "time_s", "track_id", "face", "x1", "y1", "x2", "y2",
-               "detector_score", *POSE_COLUMNS, "label", *names]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(job.rows)
-    return buffer.getvalue()
+def video_csv(job: VideoJob) -> str:
+    """The job's rows as CSV, the columns of every ferkit row, header even without faces."""
+    return to_csv(job.rows, columns(label_names(job.options.label_set)))
 
 
 class VideoJobs:
     """A bounded queue of uploaded videos, analysed one at a time by a worker thread.
 
-    `get_recognizer(detector)` returns the shared Recognizer. Uploads live in a private
+    `get_recognizer(detector_spec)` returns the shared Recognizer. Uploads live in a private
     temporary folder and each is deleted once analysed (or refused); `close()` stops the worker
     and removes the folder. Finished jobs are kept for lookup, the oldest forgotten beyond
     `keep_finished`.
@@ -171,13 +161,11 @@ class VideoJobs:
     def new_upload_path(self) -> Path:
         return self.upload_dir / uuid.uuid4().hex
 
-    def submit(self, path: Path, *, label_set: str, detector: str, every: int,
-               redetect_every: int = 1, filename: str | None = None,
+    def submit(self, path: Path, options: StreamOptions, *, filename: str | None = None,
                frames_total: int | None = None) -> VideoJob:
         """Queue the video at `path` (which the job then owns); QueueFull when no place is
         free, in which case the caller still owns, and must delete, the file."""
-        job = VideoJob(uuid.uuid4().hex, path, label_set, detector, every, redetect_every,
-                       filename, frames_total)
+        job = VideoJob(uuid.uuid4().hex, path, options, filename, frames_total)
         with self._lock:
             if self._stop.is_set():
                 raise QueueFull
@@ -231,18 +219,13 @@ class VideoJobs:
             self._process(job)
 
     def _process(self, job: VideoJob) -> None:
-        from ferkit.commands.video import frame_rows
-        from ferkit.labels import label_names
-        from ferkit.video import analyze_video
-
         job.status = RUNNING
         try:
-            names = label_names(job.label_set)
-            recognizer = self._get_recognizer(job.detector)
+            names = label_names(job.options.label_set)
+            recognizer = self._get_recognizer(job.options.detector)
             rows: list[dict[str, Any]] = []
             job.rows = rows
-            for result in analyze_video(recognizer, job.path, job.label_set, every=job.every,
-                                        redetect_every=job.redetect_every):
+            for result in analyze_video(job.path, job.options, recognizer=recognizer):
                 if self._stop.is_set():
                     raise FerkitError("the server shut down while analysing this video")
                 rows.extend(frame_rows(result, names))

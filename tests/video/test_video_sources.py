@@ -1,4 +1,5 @@
-"""Frame sources: images, video files (read, seek, end), cameras and every way they fail."""
+"""The app's sources in ferkit.video.io: images, video files (read, seek, end), cameras, and
+every way they fail."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from ferkit.gui.sources import Camera, SourceError, StillImage, VideoFile, open_source
+from ferkit.errors import ImageError
 from ferkit.imageio import example_path
+from ferkit.video.io import Camera, StillImage, VideoFile, open_source
 
 
 def test_still_image_repeats_its_frame():
@@ -44,7 +46,7 @@ def test_video_reads_in_order_seeks_and_ends(video_file):
     (lambda d: _write(d / "broken.png", b"\x89PNG broken"), "cannot"),
 ])
 def test_unreadable_sources_raise_source_error(tmp_path, make, message):
-    with pytest.raises(SourceError, match=message):
+    with pytest.raises(ImageError, match=message):
         open_source(make(tmp_path))
 
 
@@ -77,7 +79,7 @@ class FakeCapture:
 
 
 def test_camera_missing_and_disconnected():
-    with pytest.raises(SourceError, match="no camera at index 3"):
+    with pytest.raises(ImageError, match="no camera at index 3"):
         Camera(3, capture_factory=lambda i: FakeCapture(opened=False))
     capture = FakeCapture(frames=5)
     camera = Camera(1, capture_factory=lambda i: capture)
@@ -85,7 +87,7 @@ def test_camera_missing_and_disconnected():
     first = camera.read()
     time.sleep(0.2)  # the camera runs on while nobody reads: read gives the newest frame
     assert camera.read().index == 4 > first.index
-    with pytest.raises(SourceError, match="camera 1 stopped delivering"):
+    with pytest.raises(ImageError, match="camera 1 stopped delivering"):
         camera.read()
     camera.close()
     assert capture.released
@@ -99,7 +101,7 @@ def test_silent_camera_times_out():
 
     camera = Camera(0, capture_factory=lambda i: Silent(), timeout_s=0.1)
     try:
-        with pytest.raises(SourceError, match="camera 0 sent no frame for 0.1 s"):
+        with pytest.raises(ImageError, match="camera 0 sent no frame for 0.1 s"):
             camera.read()
     finally:
         camera.close()
@@ -107,6 +109,6 @@ def test_silent_camera_times_out():
 
 def test_digits_mean_a_camera(monkeypatch):
     opened = []
-    monkeypatch.setattr("ferkit.gui.sources.Camera", lambda i: opened.append(i) or "cam")
+    monkeypatch.setattr("ferkit.video.io.Camera", lambda i: opened.append(i) or "cam")
     assert open_source("2") == "cam" and open_source(0) == "cam"
     assert opened == [2, 0]

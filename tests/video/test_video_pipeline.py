@@ -1,0 +1,87 @@
+"""ferkit.video.pipeline: options, the analyzer's schedule, tracking and smoothing, resets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from video_helpers import box_face, probs
+
+from ferkit.errors import FerkitError
+from ferkit.faces import Face
+from ferkit.video.io import Frame
+from ferkit.video.pipeline import StreamAnalyzer, StreamOptions, analyze_frames
+
+
+# -- the pipeline with a stand-in recognizer ---------------------------------------------------
+class ScriptedRecognizer:
+    """Returns prepared faces per call, as Recognizer.analyze would, without a model."""
+
+    def __init__(self, per_frame: list[list[Face]]):
+        self.per_frame = iter(per_frame)
+        self.near: list = []  # the `near` argument of each call
+
+    def analyze(self, image, label_set="seed5", *, tta=False, near=None):
+        self.near.append(near)
+        return next(self.per_frame)
+
+
+def test_analyze_frames_tracks_and_smooths():
+    frames = [Frame(k, k / 10, np.zeros((4, 4, 3), np.uint8)) for k in range(3)]
+    script = [[box_face(0, 0, scores=probs(1, 0, 0, 0, 0))],
+              [box_face(2, 0, scores=probs(0, 1, 0, 0, 0))],
+              [box_face(4, 0, scores=probs(0, 1, 0, 0, 0)),
+               box_face(200, 0, scores=probs(0, 0, 1, 0, 0))]]
+    results = list(analyze_frames(ScriptedRecognizer(script), frames, StreamOptions(smooth=0.5)))
+    assert [r.index for r in results] == [0, 1, 2]
+    assert [[f.track_id for f in r.faces] for r in results] == [[1], [1], [1, 2]]
+    assert [r.faces[0].scores["happy"] for r in results] == pytest.approx([1, 0.5, 0.25])
+    assert results[2].faces[1].scores["sad"] == 1.0
+
+
+def test_redetect_every_searches_near_known_faces_in_between():
+    frames = [Frame(k, k / 10, np.zeros((4, 4, 3), np.uint8)) for k in range(7)]
+    face = box_face(0, 0, scores=probs(1, 0, 0, 0, 0))
+    # Frame 2 loses the face, so frame 3 searches the whole frame again.
+    script = [[face], [face], [], [face], [face], [face], [face]]
+    recognizer = ScriptedRecognizer(script)
+    results = list(analyze_frames(recognizer, frames, StreamOptions(redetect_every=3)))
+    assert len(results) == 7
+    box = [face.box_xyxy]
+    assert recognizer.near == [None, box, box, None, box, box, None]
+    every_frame = ScriptedRecognizer(script)
+    list(analyze_frames(every_frame, frames, StreamOptions(redetect_every=1)))
+    assert every_frame.near == [None] * 7
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"label_set": "seven"}, "unknown label set"),
+    ({"detector": "yolo:x=1"}, "unknown face detector 'yolo'"),
+    ({"every": 0}, r"--every\) must be 1 or more"),
+    ({"smooth": 0}, r"--smooth\) must be in \(0, 1\]"),
+    ({"smooth": 1.5}, "--smooth"),
+    ({"redetect_every": 0}, "--redetect-every"),
+    ({"threads": 0}, "--threads"),
+])
+def test_stream_options_are_validated_once_where_they_are_made(options, message):
+    with pytest.raises(FerkitError, match=message):
+        StreamOptions(**options)
+
+
+def test_stream_options_take_the_spec_grammar_and_a_model_path(tmp_path):
+    options = StreamOptions(detector="blazeface:tiles=false", model=tmp_path / "m.onnx")
+    assert options.model == str(tmp_path / "m.onnx") and options.redetect_every == 5
+
+
+def test_analyzer_restarts_its_schedule_and_tracks_on_reset_and_on_a_repeated_frame():
+    face = box_face(0, 0, scores=probs(1, 0, 0, 0, 0))
+    recognizer = ScriptedRecognizer([[face]] * 8)
+    analyzer = StreamAnalyzer(recognizer, StreamOptions(redetect_every=5))
+    image = np.zeros((4, 4, 3), np.uint8)
+    ids = [analyzer.update(Frame(k, k / 10, image)).faces[0].track_id for k in range(3)]
+    analyzer.reset()  # a seek
+    ids.append(analyzer.update(Frame(40, 4.0, image)).faces[0].track_id)
+    ids.append(analyzer.update(Frame(41, 4.1, image)).faces[0].track_id)
+    ids.append(analyzer.update(Frame(41, 4.1, image)).faces[0].track_id)  # the same photo again
+    box = [face.box_xyxy]
+    assert recognizer.near == [None, box, box, None, box, None]
+    assert ids == [1, 1, 1, 1, 1, 1]  # reset gives new tracks, whose ids start again at 1
