@@ -68,3 +68,18 @@ def test_plot_timeline_gives_no_empty_panel_for_one_frame_tracks():
     # Only blips: each is drawn a frame step wide, visibly.
     alone = render(plot_timeline(blips, LABELS))
     assert min(_panels_painted(alone, 2)) > 0.0
+def test_without_matplotlib_the_message_names_the_extra(monkeypatch, capsys, tmp_path):
+    import sys
+
+    import pytest
+    from cli_helpers import run
+
+    from ferkit.errors import FerkitError
+    from ferkit.outputs import new_figure
+
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    with pytest.raises(FerkitError, match=r"--plot needs matplotlib: pip install 'ferkit\[plot\]'"):
+        new_figure("--plot")
+    code, out, err = run(capsys, "video", tmp_path / "any.mp4", "--plot", tmp_path / "t.png")
+    assert (code, out) == (1, "")
+    assert err == "ferkit: error: --plot needs matplotlib: pip install 'ferkit[plot]'\n"

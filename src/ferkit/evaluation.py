@@ -14,7 +14,7 @@ from ferkit.datasets.base import FaceSample
 from ferkit.datasets.combine import subject_fold
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
-from ferkit.outputs import write_figure
+from ferkit.outputs import new_figure, write_figure
 from ferkit.progress import progress
 
 #: Faces per model call while scoring: small enough for a progress bar that moves.
@@ -225,16 +225,12 @@ def evaluate_selection(model, sel: Selection, label_set: str, head: str | None =
 
 def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str) -> Path:
     """Save a row-normalised confusion matrix (colour = recall share, text = counts) as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cm = np.asarray(cm)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     n = len(names)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * n, 0.8 + 0.75 * n))
+    fig = new_figure("confusion matrices", figsize=(1.0 + 0.8 * n, 0.8 + 0.75 * n))
+    ax = fig.subplots()
     im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(n), names, rotation=45, ha="right")
     ax.set_yticks(range(n), names)
@@ -247,27 +243,19 @@ def plot_confusion(cm: np.ndarray, names: Sequence[str], path: Path, title: str)
                     color="white" if share[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
     fig.tight_layout()
-    try:
-        return write_figure(path, fig, dpi=110)
-    finally:
-        plt.close(fig)
+    return write_figure(path, fig, dpi=110)
 
 
 def plot_reliability(bins: Sequence[dict], path: Path, title: str) -> Path:
     """Save a reliability diagram as PNG: accuracy and mean confidence per confidence bin
     against the diagonal, with the share of faces in each bin below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     lower = np.array([b["lower"] for b in bins])
     width = float(bins[0]["upper"] - bins[0]["lower"]) if bins else 1.0
     counts = np.array([b["count"] for b in bins], dtype=np.float64)
     acc = np.array([b["accuracy"] if b["count"] else 0.0 for b in bins])
     conf = np.array([b["confidence"] if b["count"] else 0.0 for b in bins])
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(4.8, 5.6), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+    fig = new_figure("reliability diagrams", figsize=(4.8, 5.6))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     top.bar(lower, acc, width=width, align="edge", color="#4c78a8", edgecolor="white",
             label="accuracy")
     # Mean confidence as an outline: where it rises above the blue, the model overclaims.
@@ -285,7 +273,4 @@ def plot_reliability(bins: Sequence[dict], path: Path, title: str) -> Path:
     bottom.set_xlabel("top-1 confidence")
     bottom.set_ylabel("share of faces")
     fig.tight_layout()
-    try:
-        return write_figure(path, fig, dpi=110)
-    finally:
-        plt.close(fig)
+    return write_figure(path, fig, dpi=110)

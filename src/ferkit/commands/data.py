@@ -59,8 +59,9 @@ def _progress(message: str) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from ferkit.datasets import stats
-    from ferkit.outputs import write_json
+    from ferkit.outputs import new_figure, write_json
 
+    new_figure("ferkit data stats (its sample grid)")  # the missing extra, before any work
     if args.per_class < 1:
         raise FerkitError("--per-class must be at least 1")
     stats.check_sources(args.sources)

@@ -57,9 +57,10 @@ def run(args: argparse.Namespace) -> int:
         val_fold_of,
     )
     from ferkit.model import ExpressionModel
-    from ferkit.outputs import write_json
+    from ferkit.outputs import new_figure, write_json
     from ferkit.progress import progress
 
+    new_figure("ferkit evaluate (its confusion matrix)")  # the missing extra, before any work
     model = (ExpressionModel(args.model, threads=args.threads) if args.model
              else ExpressionModel.shipped(threads=args.threads))
     kind, path = parse_source(args.data)

@@ -18,7 +18,7 @@ from ferkit.datasets.combine import (
 )
 from ferkit.datasets.sources import READERS, parse_source
 from ferkit.labels import EMOTIONS
-from ferkit.outputs import write_figure
+from ferkit.outputs import new_figure, write_figure
 from ferkit.progress import progress
 
 #: Row name for FER+ images without a majority emotion (unknown, not a face, or no majority).
@@ -220,8 +220,6 @@ def sample_grid(
     sources: Sequence[SourceSamples], path: Path, per_class: int = 8, seed: int = 0
 ) -> Path:
     """Draw `per_class` sample faces per source and class into one PNG at `path`, atomically."""
-    from matplotlib.figure import Figure
-
     rows = pick_samples(sources, per_class, seed)
     gap, cell = 3, SIZE + 3
     montage = np.full((max(1, len(rows)) * cell + gap, per_class * cell + gap), 255, np.uint8)
@@ -234,7 +232,7 @@ def sample_grid(
     scale = 1.6 / 100  # inches per montage pixel at dpi 100: faces drawn at about 77 px
     width, height = montage.shape[1] * scale, montage.shape[0] * scale
     fig_w, fig_h = width + 2.6, height + 0.7  # room for row titles on the left, title on top
-    fig = Figure(figsize=(fig_w, fig_h), dpi=100)
+    fig = new_figure("the sample grid", figsize=(fig_w, fig_h), dpi=100)
     ax = fig.add_axes((2.5 / fig_w, 0.25 / fig_h, width / fig_w, height / fig_h))
     ax.imshow(montage, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_xticks([])

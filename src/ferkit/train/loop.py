@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
 from ferkit.errors import FerkitError
-from ferkit.outputs import write_figure
+from ferkit.outputs import new_figure, write_figure
 from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.checkpoint import load_weights, read_checkpoint
 from ferkit.train.config import save_config
@@ -458,17 +458,13 @@ def _append_metrics(path: Path, r: EpochResult, swa: bool = False) -> None:
 
 def plot_curves(metrics: Path, png: Path) -> None:
     """Loss and validation accuracy per epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     with metrics.open() as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         return
     epochs = [int(r["epoch"]) for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure("training curves", figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(epochs, [float(r["loss"]) for r in rows], label="train loss")
     ax1.set_xlabel("epoch")
     ax1.legend()
@@ -482,10 +478,7 @@ def plot_curves(metrics: Path, png: Path) -> None:
     ax2.set_xlabel("epoch")
     ax2.legend()
     fig.tight_layout()
-    try:
-        write_figure(png, fig, dpi=100)
-    finally:
-        plt.close(fig)
+    write_figure(png, fig, dpi=100)
 
 
 __all__ = ["MEAN", "STD", "Trainer", "make_optimizer", "to_input"]
