@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from ferkit.errors import DatasetError, FerkitError, ImageError
@@ -10,23 +11,35 @@ from ferkit.labels import EMOTIONS, LABEL_SETS, label_names, project
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from ferkit.faces import Face
     from ferkit.imageio import load_image
     from ferkit.recognizer import Recognizer
+    from ferkit.video.pipeline import FrameResult, StreamAnalyzer, StreamOptions, analyze_video
+
+#: The public names loaded on first use, so `import ferkit` stays cheap (no OpenCV, no ONNX
+#: Runtime until a name that needs them is asked for): name -> module.
+_LAZY = {
+    "Face": "ferkit.faces",
+    "load_image": "ferkit.imageio",
+    "Recognizer": "ferkit.recognizer",
+    "FrameResult": "ferkit.video.pipeline",
+    "StreamAnalyzer": "ferkit.video.pipeline",
+    "StreamOptions": "ferkit.video.pipeline",
+    "analyze_video": "ferkit.video.pipeline",
+}
 
 __all__ = [
-    "EMOTIONS", "LABEL_SETS", "DatasetError", "FerkitError", "ImageError", "Recognizer",
-    "label_names", "load_image", "project",
+    "EMOTIONS", "LABEL_SETS", "DatasetError", "Face", "FerkitError", "FrameResult", "ImageError",
+    "Recognizer", "StreamAnalyzer", "StreamOptions", "analyze_video", "label_names",
+    "load_image", "project",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # Keep `import ferkit` cheap: the ONNX runtime loads only when a Recognizer is asked for.
-    if name == "Recognizer":
-        from ferkit.recognizer import Recognizer
-
-        return Recognizer
-    if name == "load_image":
-        from ferkit.imageio import load_image
-
-        return load_image
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
