@@ -209,7 +209,7 @@ class Trainer:
         # Batch-norm statistics are averaged too: re-measuring them on plain training faces,
         # as update_bn does, cost stage 4b 0.4 point of FER2013 validation, since its running
         # statistics were gathered on augmented batches, and those serve validation better
-        # (docs/eval/stage4b-update-bn.json, from tools/score_checkpoints.py --update-bn).
+        # (docs/eval/stage4b-update-bn.json, from lab/tools/score_checkpoints.py --update-bn).
         self.swa = (AveragedModel(self.model, use_buffers=True)
                     if int(tc.get("swa_start") or 0) > 0 else None)
         self.epoch = 0

@@ -1,6 +1,7 @@
 """Whether averaging in a second head's projection would serve a label set better than its own head.
 
-    python tools/head_mix.py ../shared/datasets/fer2013 --model src/ferkit/models/fernet-fp32.onnx \
+    python lab/tools/head_mix.py ../shared/datasets/fer2013 \
+        --model src/ferkit/models/fernet-fp32.onnx \
         --out docs/eval/seed5-head-mix.json
 
 For each label set (seed5 and fer2013 by default) the validation faces' probabilities from the

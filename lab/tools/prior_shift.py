@@ -1,6 +1,6 @@
 """How much a per-class prior shift could move an exported model's accuracy in one label set.
 
-    python tools/prior_shift.py ../shared/datasets/fer2013 --label-set seed5 \
+    python lab/tools/prior_shift.py ../shared/datasets/fer2013 --label-set seed5 \
         --out docs/eval/seed5-prior-shift.json
 
 Adds a constant to each class's log-probability and searches the constants (coordinate

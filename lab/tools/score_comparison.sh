@@ -3,7 +3,7 @@
 # (majority, 8) and the held-out CK+ fold (its posed head where it has one): one folder per run
 # of the reports and the run's metrics.csv and config.yaml. The comparisons in docs/MODEL.md
 # come from this:
-#   bash tools/score_comparison.sh docs/eval/cmp10 runs/cmp10-fer2013 runs/cmp10-multi ...
+#   bash lab/tools/score_comparison.sh lab/eval/cmp10 runs/cmp10-fer2013 runs/cmp10-multi ...
 # CKPT=swa.pt scores each run's weight average instead of best.pt; EXPORT_ARGS is passed to
 # `ferkit export`, e.g. EXPORT_ARGS="--int8-calibration ../shared/datasets/fer2013" for int8,
 # and SUFFIX is added to each run's folder name (OUTDIR/<run><SUFFIX>).

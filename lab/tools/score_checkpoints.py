@@ -1,7 +1,8 @@
 """Validation accuracy per head of `ferkit train` checkpoints, each alone and all averaged.
 
-    python tools/score_checkpoints.py --prepared combined.npz runs/teacher-*/best.pt
-    python tools/score_checkpoints.py --data ../shared/datasets/fer2013 --data ... runs/x/best.pt
+    python lab/tools/score_checkpoints.py --prepared combined.npz runs/teacher-*/best.pt
+    python lab/tools/score_checkpoints.py --data ../shared/datasets/fer2013 --data ... \
+        runs/x/best.pt
 
 The validation split is the one training used (combined, lossless FER+ pixels where a face has
 them), so the figures match the run's metrics.csv, not `ferkit evaluate` on the JPEGs.

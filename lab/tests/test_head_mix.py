@@ -1,4 +1,5 @@
-"""tools/head_mix.py: weight 0 scores the served head exactly; other weights mix in the second."""
+"""lab/tools/head_mix.py: weight 0 scores the served head exactly; other weights mix in the
+second."""
 
 import importlib.util
 from pathlib import Path

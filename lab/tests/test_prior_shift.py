@@ -1,4 +1,5 @@
-"""tools/prior_shift.py: the per-class constant search finds a shift that a biased model needs."""
+"""lab/tools/prior_shift.py: the per-class constant search finds a shift that a biased model
+needs."""
 
 import importlib.util
 from pathlib import Path

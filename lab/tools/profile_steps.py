@@ -1,7 +1,8 @@
 """Where a training step's time goes: torch.profiler over real steps of a `ferkit train` config.
 
-    python tools/profile_steps.py --config configs/stage4b.yaml --set data.prepared=X.npz
-    python tools/profile_steps.py --config configs/teacher.yaml --set train.batch_size=512 ...
+    python lab/tools/profile_steps.py --config lab/configs/stage4b.yaml --set data.prepared=X.npz
+    python lab/tools/profile_steps.py --config lab/configs/teacher.yaml \
+        --set train.batch_size=512 ...
 
 Prints the wall time per step, then the operators with the most CPU time and, on a GPU, the
 most GPU time. On a GPU, a step whose CPU total far exceeds its GPU total is bound by Python,
