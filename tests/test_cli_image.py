@@ -109,6 +109,25 @@ def test_folders_recursive_csv_and_annotate(tmp_path, capsys, model, astronaut):
     assert not np.array_equal(drawn, astronaut)  # boxes were drawn
 
 
+@pytest.mark.parametrize("spec", ["blazeface:tiles=false", "blazeface:tiles=false,max_side=720",
+                                  "haar:min_size=40"])
+def test_the_detector_spec_grammar_of_every_front_end(capsys, model, astronaut, tmp_path, spec):
+    path = tmp_path / "a.jpg"
+    cv2.imwrite(str(path), astronaut)
+    code, out, err = run(capsys, "image", path, "--model", model, "--detector", spec)
+    assert code == 0, err
+    assert len(json_rows(out)) == 1
+
+
+def test_a_photo_without_faces_still_gets_a_csv_header(capsys, model, tmp_path):
+    path = tmp_path / "grey.png"
+    cv2.imwrite(str(path), np.full((64, 64, 3), 128, np.uint8))
+    code, out, err = run(capsys, "image", path, "--model", model, "--csv")
+    assert code == 0 and "no face found" in err
+    assert out.splitlines() == [",".join(["path", "face", "x1", "y1", "x2", "y2",
+                                          "detector_score", "label", *SEED5])]
+
+
 def test_annotate_refuses_to_overwrite_an_input(tmp_path, capsys, model, astronaut):
     path = tmp_path / "photo.png"
     cv2.imwrite(str(path), astronaut)
