@@ -354,7 +354,7 @@ class Camera:
         self.fps = _info(cap, self.name, True).fps or DEFAULT_FPS
         self.frame_count = None
         self.timeout_s = timeout_s
-        self._latest: tuple[np.ndarray, int] | None = None
+        self._latest: Frame | None = None
         self._failed = False
         self._closing = False
         self._fresh = threading.Condition()
@@ -363,7 +363,7 @@ class Camera:
         self._thread.start()
 
     def _grab_loop(self) -> None:
-        count = 0
+        count, began = 0, time.monotonic()
         while not self._closing:
             ok, image = self._cap.read()
             image = _as_bgr(image) if ok and image is not None else None
@@ -371,7 +371,8 @@ class Camera:
                 if image is None:
                     self._failed = True
                 else:
-                    self._latest = (image, count)
+                    # A camera's time is seconds since its first frame, as in iter_frames.
+                    self._latest = Frame(count, time.monotonic() - began, image)
                     count += 1
                 self._fresh.notify_all()
             if image is None:
@@ -385,8 +386,8 @@ class Camera:
             if self._latest is None:
                 raise ImageError(
                     f"camera {self.index} stopped delivering frames (disconnected?)")
-            (image, index), self._latest = self._latest, None
-        return Frame(index, index / self.fps, image)
+            frame, self._latest = self._latest, None
+        return frame
 
     def seek(self, index: int) -> None:
         pass
