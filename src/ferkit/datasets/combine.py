@@ -27,6 +27,7 @@ from ferkit.datasets.ferplus import soft_label
 from ferkit.datasets.sources import parse_source, read_source
 from ferkit.errors import DatasetError
 from ferkit.labels import EMOTIONS, label_names
+from ferkit.outputs import AtomicFile
 from ferkit.progress import progress
 
 SIZE = 48
@@ -67,20 +68,18 @@ class CombinedDataset:
     def save(self, path: Path, compact: bool = False) -> None:
         """Write the dataset as one .npz, atomically: uncompressed (fast to load), or
         `compact`, each face a lossless WebP (about 70 % of the size, to carry elsewhere)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
         if compact:
             codes = [_encode_lossless(face) for face in self.images]
             pixels = {"webp": np.frombuffer(b"".join(codes), np.uint8),
                       "webp_ends": np.cumsum([len(c) for c in codes], dtype=np.int64)}
         else:
             pixels = {"images": self.images}
-        (np.savez_compressed if compact else np.savez)(
-            tmp, split=self.split, sources=self.sources,
-            subjects=self.subjects, report=json.dumps(self.report), **pixels,
-            **{f"target_{h}": t for h, t in self.targets.items()},
-        )
-        tmp.replace(path)
+        with AtomicFile(path, keep_suffix=True) as file:  # np.savez adds .npz otherwise
+            (np.savez_compressed if compact else np.savez)(
+                file.tmp, split=self.split, sources=self.sources,
+                subjects=self.subjects, report=json.dumps(self.report), **pixels,
+                **{f"target_{h}": t for h, t in self.targets.items()},
+            )
 
     @classmethod
     def load(cls, path: Path) -> CombinedDataset:

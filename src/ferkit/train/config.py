@@ -119,5 +119,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
 
 
 def save_config(config: dict, path: Path) -> None:
-    """Write the resolved config as YAML."""
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    """Write the resolved config as YAML, atomically."""
+    from ferkit.outputs import atomic_write_bytes
+
+    atomic_write_bytes(path, yaml.safe_dump(config, sort_keys=False).encode())

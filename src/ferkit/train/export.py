@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from ferkit.datasets.combine import SIZE
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS
 from ferkit.onnxweights import store_weights_fp16
+from ferkit.outputs import AtomicFile
 from ferkit.train.checkpoint import load_checkpoint
 from ferkit.train.loop import MEAN, STD
 
@@ -134,10 +134,8 @@ def export_onnx(model: nn.Module, out: str | Path, *, architecture: str,
     metadata = build_metadata(architecture, heads, mapping, training or {}, input_size)
     wrapper = _Probabilities(model, heads).eval()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden sibling: os.replace is atomic only within one file system.
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with AtomicFile(out) as file:
+        tmp = file.tmp
         dummy = torch.zeros(2, 1, input_size, input_size)
         output_names = [OUTPUT_PREFIX + h for h in heads]
         with warnings.catch_warnings():
@@ -158,9 +156,6 @@ def export_onnx(model: nn.Module, out: str | Path, *, architecture: str,
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
         diff = _max_abs_diff(wrapper, tmp, input_size)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return {"metadata": metadata, "max_abs_diff": diff, "heads": heads, "path": str(out)}
 
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
 from ferkit.errors import FerkitError
-from ferkit.outputs import new_figure, write_figure
+from ferkit.outputs import AtomicFile, new_figure, write_figure
 from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.checkpoint import load_weights, read_checkpoint
 from ferkit.train.config import save_config
@@ -281,9 +281,8 @@ class Trainer:
         return state
 
     def save(self, name: str, state: dict | None = None) -> None:
-        tmp = self.out / f"{name}.tmp"
-        torch.save(self.state() if state is None else state, tmp)
-        tmp.replace(self.out / name)
+        with AtomicFile(self.out / name) as file:
+            torch.save(self.state() if state is None else state, file.tmp)
 
     def model_checkpoint(self, model: nn.Module, **extra) -> dict:
         """A checkpoint of `model`'s weights alone, for export, init_from and teachers: a third

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 
 from ferkit.datasets.base import FaceSample
 from ferkit.errors import FerkitError
+from ferkit.outputs import AtomicFile
 
 
 def calibration_faces(samples: Iterable[FaceSample], count: int = 512, seed: int = 0,
@@ -70,6 +70,5 @@ def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> N
         model = onnx.load(str(q))
         onnx.helper.set_model_props(model, {**meta, "quantization": json.dumps("int8-static")})
         model.doc_string = source.doc_string + " [int8]"
-        staged = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        onnx.save(model, str(staged))
-        os.replace(staged, out)
+        with AtomicFile(out) as file:
+            onnx.save(model, str(file.tmp))
