@@ -84,10 +84,11 @@ class StreamAnalyzer:
     whole-frame search on every `redetect_every`-th frame since the start or the last
     `reset()`, and whenever the last frame had no faces or the frame does not follow the last
     one; near the last faces in between). Call `reset()` after a seek or on a new source. The
-    recognizer is shared and stateless; one analyzer serves one stream on one thread.
+    recognizer is shared and stateless (None: only `track` faces found elsewhere); one analyzer
+    serves one stream on one thread.
     """
 
-    def __init__(self, recognizer: Recognizer, options: StreamOptions | None = None, *,
+    def __init__(self, recognizer: Recognizer | None, options: StreamOptions | None = None, *,
                  tracker: TrackerConfig | None = None) -> None:
         self.recognizer = recognizer
         self.options = options or StreamOptions()
@@ -104,6 +105,8 @@ class StreamAnalyzer:
 
     def detect(self, frame: Frame) -> list[Face]:
         """The frame's faces with probabilities, before tracking (the schedule advances)."""
+        if self.recognizer is None:
+            raise FerkitError("this StreamAnalyzer has no recognizer: it only tracks")
         index, _, image = frame
         follows = self._last_index is not None and index > self._last_index
         if not follows:
@@ -145,7 +148,7 @@ def track_faces(detected: Iterable[FrameResult], options: StreamOptions | None =
                 tracker: TrackerConfig | None = None) -> Iterator[FrameResult]:
     """Give the faces of consecutive results track ids and smoothed scores: the sequential
     half of `analyze_frames`, after `detect_frames`; it must see every frame in order."""
-    analyzer = StreamAnalyzer(None, options, tracker=tracker)  # type: ignore[arg-type]
+    analyzer = StreamAnalyzer(None, options, tracker=tracker)
     for result in detected:
         yield analyzer.track(result.index, result.time_s, result.frame_bgr, result.faces)
 
