@@ -1,4 +1,4 @@
-"""The Face result type: validation, label, JSON round trip, flat records and DataFrames."""
+"""The Face result type: validation, label, JSON round trip."""
 
 from __future__ import annotations
 

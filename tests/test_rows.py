@@ -1,4 +1,4 @@
-"""ferkit.rows: the one row schema, its writer (header even without rows) and DataFrames."""
+"""ferkit.rows: the one row schema and its writer (a CSV header even without rows)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from ferkit.faces import Face
-from ferkit.rows import RowWriter, columns, face_rows, frame_rows, to_csv, to_dataframe
+from ferkit.rows import RowWriter, columns, face_rows, frame_rows, to_csv
 from ferkit.video import FrameResult
 
 LABELS = ("happy", "sad", "angry")
@@ -55,8 +55,5 @@ def test_writer_keeps_the_column_order_and_writes_a_header_without_rows(fmt):
         assert list(json.loads(text)) == columns(LABELS)
 
 
-def test_csv_text_and_dataframe_of_no_rows_keep_the_columns():
+def test_csv_text_of_no_rows_keeps_the_header():
     assert to_csv([], columns(LABELS)).splitlines() == [",".join(columns(LABELS))]
-    pd = pytest.importorskip("pandas")
-    empty = to_dataframe([], columns(LABELS))
-    assert isinstance(empty, pd.DataFrame) and list(empty.columns) == columns(LABELS)

@@ -19,14 +19,9 @@ from ferkit.errors import FerkitError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 #: Read once, at import: os.umask can only be read by setting it, which is not thread-safe.
-_UMASK = _read_umask()
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 class AtomicFile:
@@ -77,10 +72,7 @@ class AtomicFile:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+        self.commit() if exc_type is None else self.abort()
 
 
 @contextmanager

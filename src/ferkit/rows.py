@@ -81,12 +81,3 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     buffer = io.StringIO()
     RowWriter(buffer, "csv", columns).write_all(rows)
     return buffer.getvalue()
-
-
-def to_dataframe(rows: Iterable[dict[str, Any]], columns: Sequence[str]):
-    """`rows` as a pandas DataFrame with `columns` even when empty (pandas is optional)."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise ImportError("to_dataframe needs pandas: pip install pandas") from None
-    return pd.DataFrame(list(rows), columns=list(columns))

@@ -85,3 +85,11 @@ def test_analyzer_restarts_its_schedule_and_tracks_on_reset_and_on_a_repeated_fr
     box = [face.box_xyxy]
     assert recognizer.near == [None, box, box, None, box, None]
     assert ids == [1, 1, 1, 1, 1, 1]  # reset gives new tracks, whose ids start again at 1
+
+
+def test_an_analyzer_without_a_recognizer_only_tracks():
+    analyzer = StreamAnalyzer(None, StreamOptions(smooth=0.5))
+    result = analyzer.track(3, 0.3, None, [box_face(0, 0, scores=probs(1, 0, 0, 0, 0))])
+    assert (result.index, result.faces[0].track_id) == (3, 1)
+    with pytest.raises(FerkitError, match="only tracks"):
+        analyzer.update(Frame(4, 0.4, np.zeros((4, 4, 3), np.uint8)))

@@ -285,49 +285,35 @@ class StillImage:
 
 
 class VideoFile:
-    """A video file: frames in order, `seek(index)` to jump; `read` returns None at the end.
+    """A video file: its frames in order, `seek(index)` to jump; `read` returns None at the end.
 
-    Opens with `open_video` (the same errors as every reader) and decodes the first frame at
-    once, so a file OpenCV opens but cannot decode fails here, not later.
+    Read by `iter_frames`, so with the frames, times and errors of every reader; the first
+    frame is decoded at once, so a file OpenCV opens but cannot decode fails here, not later.
     """
 
     kind = "video"
     seekable = True
 
     def __init__(self, path: str | Path):
-        self._cap, info = open_video(Path(path))
-        self.name = Path(path).name
-        self.fps = info.fps or DEFAULT_FPS
+        self.path = Path(path)
+        info = probe_video(self.path)
+        self.name, self.fps = self.path.name, info.fps or DEFAULT_FPS
         self.frame_count = info.frame_count or None
-        self._next = 0
-        self._first = self._grab()
-        if self._first is None:
-            self._cap.release()
-            raise ImageError(f"cannot read video {path}: no frame could be decoded "
-                             "(empty or truncated file)")
-
-    def _grab(self) -> np.ndarray | None:
-        ok, image = self._cap.read()
-        return _as_bgr(image) if ok and image is not None else None
+        self._frames = iter_frames(self.path)
+        self._first: Frame | None = next(self._frames)
 
     def read(self) -> Frame | None:
-        image, self._first = (self._first, None) if self._first is not None else \
-            (self._grab(), None)
-        if image is None:
-            return None
-        index, self._next = self._next, self._next + 1
-        return Frame(index, index / self.fps, image)
+        frame, self._first = self._first, None
+        return frame if frame is not None else next(self._frames, None)
 
     def seek(self, index: int) -> None:
         last = (self.frame_count or index + 1) - 1
-        index = max(0, min(int(index), last))
-        self._first = None
-        with _quiet_opencv():
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        self._next = index
+        self.close()
+        self._frames = iter_frames(self.path, start=max(0, min(int(index), last)))
 
     def close(self) -> None:
-        self._cap.release()
+        self._first = None
+        self._frames.close()
 
 
 class Camera:
