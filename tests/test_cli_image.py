@@ -125,7 +125,8 @@ def test_a_photo_without_faces_still_gets_a_csv_header(capsys, model, tmp_path):
     code, out, err = run(capsys, "image", path, "--model", model, "--csv")
     assert code == 0 and "no face found" in err
     assert out.splitlines() == [",".join(["path", "face", "x1", "y1", "x2", "y2",
-                                          "detector_score", "label", *SEED5])]
+                                          "detector_score", "yaw_deg", "pitch_deg",
+                                          "roll_deg", "label", *SEED5])]
 
 
 def test_annotate_refuses_to_overwrite_an_input(tmp_path, capsys, model, astronaut):

@@ -32,7 +32,7 @@ def test_frame_rows_follow_the_stream_columns():
     (row,) = frame_rows(result, LABELS)
     assert list(row) == columns(LABELS) == [
         "frame", "time_s", "track_id", "face", "x1", "y1", "x2", "y2", "detector_score",
-        "label", *LABELS]
+        "yaw_deg", "pitch_deg", "roll_deg", "label", *LABELS]
     assert (row["frame"], row["time_s"], row["track_id"], row["label"]) == (7, 0.1235, 3, "sad")
 
 
