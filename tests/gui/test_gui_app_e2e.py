@@ -177,7 +177,7 @@ def test_ferkit_gui_finalises_a_recording_on_a_signal(xvfb, tiny_model, tmp_path
         deadline = time.monotonic() + 60
         while len(rows_in(out)) < 5:  # the CSV grows frame by frame while recording
             assert time.monotonic() < deadline and proc.poll() is None, "no recording started"
-            if not list(out.glob("recording-*.csv")):
+            if not rows_in(out) and not list(out.glob(".recording-*.csv.*.tmp")):
                 subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
                 subprocess.run(["xdotool", "key", "r"], env=env, timeout=10)
             time.sleep(0.5)
@@ -194,5 +194,7 @@ def test_ferkit_gui_finalises_a_recording_on_a_signal(xvfb, tiny_model, tmp_path
 
 
 def rows_in(folder) -> list[str]:
-    found = list(folder.glob("recording-*.csv"))
+    """The recording's rows: its CSV grows frame by frame under a hidden temporary name and
+    takes its own name when the recording ends."""
+    found = list(folder.glob("recording-*.csv")) or list(folder.glob(".recording-*.csv.*.tmp"))
     return found[0].read_text().splitlines()[1:] if found else []
