@@ -48,11 +48,10 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0.0, 0.5, 1.0, 2.0])
     args = parser.parse_args(argv)
 
-    from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, parse_detector
+    from ferkit.detect.spec import REDETECT_EVERY
     from ferkit.episodes import EpisodeOptions, Recording, segment
     from ferkit.labels import label_names
-    from ferkit.recognizer import Recognizer
-    from ferkit.video import analyze_video
+    from ferkit.video import StreamOptions, analyze_video
 
     tool = load_clip_tool()
     labels = label_names("seed5")
@@ -60,9 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         clip = Path(tmp) / "people.mp4"
         schedule = tool.make_clip(clip, seconds=args.seconds, fps=args.fps, seed=args.seed)
         recording = Recording(labels, nominal_step_s=1 / args.fps)
-        recognizer = Recognizer(detector=parse_detector(VIDEO_DETECTOR))
-        for result in analyze_video(recognizer, clip, "seed5", smooth=args.smooth,
-                                    redetect_every=REDETECT_EVERY):
+        options = StreamOptions(smooth=args.smooth, redetect_every=REDETECT_EVERY)
+        for result in analyze_video(clip, options):
             recording.add(result.index, result.time_s, result.faces)
     minutes = args.seconds / 60
     changes = sum(len(shows) - 1 for shows in schedule)
