@@ -2,7 +2,7 @@
 
     python lab/tools/head_mix.py ../shared/datasets/fer2013 \
         --model src/ferkit/models/fernet-fp32.onnx \
-        --out docs/eval/seed5-head-mix.json
+        --out lab/eval/seed5-head-mix.json
 
 For each label set (seed5 and fer2013 by default) the validation faces' probabilities from the
 head the model's metadata assigns (`fer2013` for both) are averaged with the `ferplus` head's,

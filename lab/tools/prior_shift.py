@@ -1,7 +1,7 @@
 """How much a per-class prior shift could move an exported model's accuracy in one label set.
 
     python lab/tools/prior_shift.py ../shared/datasets/fer2013 --label-set seed5 \
-        --out docs/eval/seed5-prior-shift.json
+        --out lab/eval/seed5-prior-shift.json
 
 Adds a constant to each class's log-probability and searches the constants (coordinate
 search over [-1, 1]) twice: fitted on the training split, then scored on validation (what a
