@@ -138,5 +138,13 @@ def test_export_quantises_an_onnx_model_with_its_added_head(tiny_onnx_model, mak
     assert main(["export", str(fp32), "--out", str(int8), "--int8-calibration", str(root)]) == 0
     model = ExpressionModel(int8)
     assert model.heads[-1] == "wild"
+    # The heads stay in float: quantised probabilities would come in steps of 1/255.
+    import onnx
+
+    graph = onnx.load(str(int8)).graph
+    softmax_out = {n.output[0] for n in graph.node if n.op_type == "Softmax"}
+    assert len(softmax_out) == len(model.heads)
+    assert not [n for n in graph.node if n.op_type == "QuantizeLinear"
+                and n.input[0] in softmax_out]
     assert np.allclose(model.head_probabilities([face(1)], "wild"), 1 / len(EMOTIONS), atol=0.02)
     assert main(["export", str(fp32), "--out", str(tmp_path / "x.onnx")]) == 1

@@ -66,9 +66,19 @@ def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> N
         quant_pre_process(str(src), str(pre))
         quantize_static(str(pre), str(q), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=True, reduce_range=True)
+                        per_channel=True, reduce_range=True,
+                        nodes_to_exclude=_head_nodes(onnx.load(str(pre))))
         model = onnx.load(str(q))
         onnx.helper.set_model_props(model, {**meta, "quantization": json.dumps("int8-static")})
         model.doc_string = source.doc_string + " [int8]"
         with AtomicFile(out) as file:
             onnx.save(model, str(file.tmp))
+
+
+def _head_nodes(model) -> list[str]:
+    """The heads' Gemm and Softmax nodes, which stay in float: quantised, the probabilities
+    came out in steps of 1/255, so every small one was rounded and unrelated emotions tied."""
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    inputs = {n.input[0] for n in softmax}
+    gemms = [n for n in model.graph.node if n.op_type == "Gemm" and n.output[0] in inputs]
+    return [n.name for n in softmax + gemms]
