@@ -23,7 +23,7 @@ from ferkit.train.config import load_config  # noqa: E402
 def test_shipped_stage_configs_resolve_to_the_configs_their_runs_saved(stage, saved_as):
     """Stage configs that extend another (2, 3, 4c, 4e, 4f) or moved (1) change no value."""
     root = Path(__file__).resolve().parents[2]
-    saved = root / "docs/eval" / saved_as
+    saved = root / "lab/eval" / saved_as
     assert "base" not in yaml.safe_load(saved.read_text())
     # Loaded as a config, the saved copy gains options added since at their defaults, except
     # the one whose default changed after these runs.
@@ -45,5 +45,5 @@ def test_gpu_stage_configs_are_their_runs_but_for_the_values_given_there(stage, 
     """The GPU runs were given their pack, teachers' paths and sized epochs on the command
     line (lab/tools/train_stage4.sh); every other value must be the committed config's."""
     root = Path(__file__).resolve().parents[2]
-    as_run = load_config(root / "docs/eval" / saved_as, ["train.label_loss_mean=labelled"])
+    as_run = load_config(root / "lab/eval" / saved_as, ["train.label_loss_mean=labelled"])
     assert load_config(root / "lab/configs" / f"{stage}.yaml", given) == as_run
