@@ -131,3 +131,35 @@ def test_episodes_into_a_file_is_refused(capsys, clip, tmp_path):
     target.write_text("mine")
     code, _, err = run(capsys, "video", clip, "--episodes", target)
     assert code == 1 and "not a directory" in err and target.read_text() == "mine"
+
+
+def test_existing_exports_are_kept_unless_overwrite(capsys, clip, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = out / f"{clip.stem}.TextGrid"
+    earlier.write_text("hand-corrected coding")
+    not_a_video = tmp_path / f"{clip.stem}.mp4"  # same stem: the same export names
+    not_a_video.write_text("no video\n")
+    code, _, err = run(capsys, "video", not_a_video, "--episodes", out, "--no-progress")
+    assert code == 1 and "already exists" in err and "--overwrite" in err
+    assert len(err.strip().splitlines()) == 1
+    assert [p.name for p in out.iterdir()] == [earlier.name]
+    assert earlier.read_text() == "hand-corrected coding"
+    code, _, err = run(capsys, "video", clip, "--episodes", out, "--overwrite",
+                       "--no-progress")
+    assert code == 0, err
+    assert praatio_textgrid.openTextgrid(str(earlier), includeEmptyIntervals=True).tierNames
+
+
+def test_report_keeps_an_existing_page_unless_overwrite(capsys, clip, tmp_path):
+    report = tmp_path / "rapport.html"
+    report.write_text("last week's report")
+    code, _, err = run(capsys, "report", tmp_path / "missing.mp4", "--out", report,
+                       "--no-progress")
+    assert code == 1 and "already exists" in err and "--overwrite" in err
+    assert report.read_text() == "last week's report"
+    code, _, err = run(capsys, "report", clip, "--out", clip, "--overwrite", "--no-progress")
+    assert code == 1 and "refusing to overwrite an input" in err
+    code, _, err = run(capsys, "report", clip, "--out", report, "--overwrite", "--no-progress")
+    assert code == 0, err
+    assert 'class="face"' in report.read_text(encoding="utf-8")

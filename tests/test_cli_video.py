@@ -142,6 +142,43 @@ def test_refuses_to_write_over_the_input(tmp_path, capsys, model, clip):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
 
+
+@pytest.mark.parametrize("option, name", [("--annotate", "old.mp4"), ("--plot", "old.png"),
+                                          ("--out", "old.csv")])
+def test_an_existing_output_is_kept_unless_overwrite(tmp_path, capsys, model, clip, option,
+                                                     name):
+    existing = tmp_path / name
+    existing.write_bytes(b"an earlier result")
+    # The input is not a video: the refusal must come before the video is even opened.
+    not_a_video = tmp_path / "notes.mp4"
+    not_a_video.write_text("no video\n")
+    code, out, err = run(capsys, "video", not_a_video, "--model", model, option, existing,
+                         "--no-progress")
+    assert code == 1 and out == ""
+    assert err.startswith("ferkit: error:") and len(err.strip().splitlines()) == 1
+    assert "already exists" in err and "--overwrite" in err
+    assert existing.read_bytes() == b"an earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "notes.mp4"])
+    code, _, err = run(capsys, "video", clip, "--model", model, option, existing, "--csv",
+                       "--overwrite", "--no-progress")
+    assert code == 0, err
+    assert existing.read_bytes() != b"an earlier result" and existing.stat().st_size > 100
+
+
+def test_overwrite_never_replaces_the_input_or_one_file_twice(tmp_path, capsys, model, clip):
+    source = tmp_path / "in.mp4"
+    shutil.copy(clip, source)
+    before = source.read_bytes()
+    code, _, err = run(capsys, "video", source, "--model", model, "--annotate", source,
+                       "--overwrite", "--no-progress")
+    assert code == 1 and "refusing to overwrite an input" in err
+    assert source.read_bytes() == before
+    code, _, err = run(capsys, "video", source, "--model", model, "--annotate",
+                       tmp_path / "same", "--plot", tmp_path / "same", "--no-progress")
+    assert code == 1 and "two outputs" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
 def _truncated(tmp_path: Path, clip: Path) -> Path:
     path = tmp_path / "cut.mp4"
     path.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
@@ -260,3 +297,17 @@ def test_subprocess(tmp_path, model, clip):
         assert proc.stdout == ""
         assert len(proc.stderr.splitlines()) == 1, proc.stderr  # no FFmpeg or OpenCV noise
         assert proc.stderr.startswith("ferkit: error:") and "Traceback" not in proc.stderr
+
+
+def test_webcam_keeps_an_existing_recording_unless_overwrite(tmp_path, capsys, model, clip):
+    recording = tmp_path / "take1.mp4"
+    recording.write_bytes(b"yesterday's session")
+    code, _, err = run(capsys, "webcam", "--camera", clip, "--frames", 1, "--model", model,
+                       "--record", recording)
+    assert code == 1 and "already exists" in err and "--overwrite" in err
+    assert recording.read_bytes() == b"yesterday's session"
+    code, _, err = run(capsys, "webcam", "--camera", clip, "--frames", 2, "--model", model,
+                       "--record", recording, "--overwrite")
+    assert code == 0, err
+    assert count_frames(recording) == (2, SIZE_WH)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take1.mp4"]

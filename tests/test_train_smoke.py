@@ -194,3 +194,27 @@ def test_resume_keeps_the_label_loss_mean_the_run_started_with(runs, tmp_path):
         torch.set_num_threads(threads)
     assert resumed.config["train"]["label_loss_mean"] == "labelled"
     assert resumed.state()["config"]["train"]["label_loss_mean"] == "labelled"  # saved on
+
+
+def test_each_epoch_rewrites_metrics_atomically(tmp_path, monkeypatch):
+    from ferkit.errors import FerkitError
+    from ferkit.train import loop
+
+    path = tmp_path / "metrics.csv"
+    for epoch in (1, 2):
+        loop._append_metrics(path, loop.EpochResult(epoch, 0.1, 1.0 / epoch, 0.5,
+                                                    {"fer": epoch / 4}, 3.0))
+    before = path.read_bytes()
+
+    def no_rename(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ferkit.outputs.os.replace", no_rename)
+    with pytest.raises(FerkitError, match="No space left"):
+        loop._append_metrics(path, loop.EpochResult(3, 0.1, 0.3, 0.6, {"fer": 0.7}, 3.0))
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # a failed update leaves the earlier epochs whole
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.csv"]  # no temporary file left
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["epoch"], r["val_fer"]) for r in rows] == [("1", "0.25"), ("2", "0.5")]

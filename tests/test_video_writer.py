@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,28 @@ def test_a_folder_that_cannot_be_written_leaves_nothing(tmp_path):
     with pytest.raises(FerkitError, match="cannot write"):
         writer.write(moving_square(0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_an_earlier_file_survives_until_close_and_an_abort_keeps_it(tmp_path):
+    path = tmp_path / "take.mp4"
+    path.write_bytes(b"the earlier take")
+    writer = AtomicVideoWriter(path, fps=10)
+    writer.close()  # no frame came: nothing is written
+    assert path.read_bytes() == b"the earlier take"
+    writer = AtomicVideoWriter(path, fps=10)
+    writer.write(moving_square(0))
+    hidden = [p.name for p in tmp_path.iterdir() if p.name != "take.mp4"]
+    assert len(hidden) == 1 and hidden[0].startswith(".take.mp4.") and \
+        hidden[0].endswith(".tmp.mp4")  # OpenCV picks the container by this suffix
+    writer.abort()
+    assert path.read_bytes() == b"the earlier take"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.mp4"]
+
+
+@pytest.mark.parametrize("codec", ["h264", "mp4v"])
+def test_the_finished_file_has_the_usual_permissions(tmp_path, codec):
+    # The temporary file is private (mkstemp); the finished one reads like any other file.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = write_clip(tmp_path / "clip.mp4", frames=3, codec=codec)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

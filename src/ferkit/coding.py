@@ -25,20 +25,27 @@ DESCRIPTIONS = {
 EMBED_LIMIT_BYTES = 4_000_000
 
 
+def coding_output_paths(out_dir: Path, media_path: Path, stem: str | None = None
+                        ) -> dict[str, Path]:
+    """Where `write_coding_outputs` may write, by kind ("report" included), to check
+    before any work."""
+    stem = stem or Path(media_path).stem
+    return {**export_paths(out_dir, stem), "report": Path(out_dir) / f"{stem}.report.html"}
+
+
 def write_coding_outputs(out_dir: Path, recording: Recording, episodes: Sequence[Episode],
                          media_path: Path, *, settings: Mapping[str, object],
                          model: Mapping[str, str], stem: str | None = None) -> dict[str, Path]:
     """Every export and `<stem>.report.html` into `out_dir`, atomically, never over the
     video; the report links the files beside it. Returns the paths by kind."""
     media_path = Path(media_path)
-    stem = stem or media_path.stem
-    paths = export_paths(out_dir, stem)
+    paths = coding_output_paths(out_dir, media_path, stem)
+    report = paths.pop("report")
     data = export_bytes(recording, episodes, media_path, paths)
     for kind, content in data.items():
         atomic_write_bytes(paths[kind], content, protect=[media_path])
     downloads = [Download(paths[kind].name, DESCRIPTIONS[kind][0], href=paths[kind].name,
                           mime=DESCRIPTIONS[kind][1]) for kind in data]
-    report = Path(out_dir) / f"{stem}.report.html"
     write_report(report, recording, episodes, title=media_path.name, settings=settings,
                  model=model, downloads=downloads, protect=[media_path])
     return {**{kind: paths[kind] for kind in data}, "report": report}

@@ -37,12 +37,7 @@ class AtomicFile:
     def __init__(self, path: str | os.PathLike, *, protect: Iterable[Path] = (),
                  fsync: bool = False, keep_suffix: bool = False) -> None:
         self.path, self.fsync = Path(path), fsync
-        for p in protect:
-            if Path(p).exists() and self.path.exists() and \
-                    self.path.resolve() == Path(p).resolve():
-                raise FerkitError(f"{self.path}: refusing to overwrite an input file")
-        if self.path.is_dir():
-            raise FerkitError(f"{self.path}: is a folder; give a file name")
+        check_outputs([self.path], inputs=protect, overwrite=True)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.",
@@ -159,17 +154,35 @@ def plan_outputs(inputs: Sequence[tuple[Path, Path]], out_dir: Path, *,
         outputs = [out_dir / p.relative_to(common) for p in sources]
     if _collide(sources, outputs):  # cannot happen for distinct files; kept as a guard
         raise FerkitError(f"two inputs would be written to the same file in {out_dir}")
-    resolved_inputs = {p.resolve() for p in sources if p.exists()}
+    check_outputs(outputs, inputs=sources, overwrite=overwrite,
+                  hint="choose another output folder")
+    return outputs
+
+
+def check_outputs(outputs: Iterable[Path | None], *, inputs: Iterable[Path] = (),
+                  overwrite: bool = False, hint: str = "") -> None:
+    """Refuse (FerkitError), before any work, to write to a folder, to one file twice, over
+    one of the `inputs` (whatever `overwrite` says), or over an existing file unless
+    `overwrite`. None in `outputs` (an option not given) is skipped; `hint` ends the message."""
+    tail = f"; {hint}" if hint else ""
+    outputs = [Path(out) for out in outputs if out is not None]
+    resolved_inputs = {Path(p).resolve() for p in inputs if Path(p).exists()}
     for out in outputs:
+        if out.is_dir():
+            raise FerkitError(f"{out}: is a folder; give a file name")
         if out.exists() and out.resolve() in resolved_inputs:
-            raise FerkitError(f"{out}: refusing to overwrite an input file; choose another "
-                              "output folder")
+            raise FerkitError(f"{out}: refusing to overwrite an input file{tail}")
+    seen: set[Path] = set()
+    for out in outputs:
+        target = Path(os.path.abspath(out))
+        if target in seen:
+            raise FerkitError(f"{out}: given for two outputs; give each its own file")
+        seen.add(target)
     existing = sorted({out for out in outputs if out.exists()})
     if existing and not overwrite:
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
-        raise FerkitError(f"{existing[0]} already exists{more}; pass --overwrite to replace, "
-                          "or choose another output folder")
-    return outputs
+        raise FerkitError(f"{existing[0]} already exists{more}; pass --overwrite to replace"
+                          + (f", or {hint}" if hint else ""))
 
 
 def _collide(sources: Sequence[Path], outputs: Sequence[Path]) -> bool:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ferkit.errors import FerkitError
+from ferkit.outputs import AtomicFile, check_outputs
 
 #: What to install for H.264 output (PyAV's wheels carry FFmpeg with libx264).
 H264_EXTRA = "pip install 'ferkit[video]'"
@@ -27,7 +28,8 @@ def h264_available() -> bool:
 
 
 class AtomicVideoWriter:
-    """Frames into a hidden temporary file beside `path`, renamed onto `path` on close.
+    """Frames into a hidden temporary file beside `path` (an outputs.AtomicFile, made with the
+    first frame), renamed onto `path` on close.
 
     H.264 (yuv420p, `+faststart`) through PyAV when the `video` extra is installed, so the file
     plays in browsers; otherwise OpenCV's MPEG-4 Part 2 (`mp4v`), which most players but no
@@ -38,13 +40,8 @@ class AtomicVideoWriter:
 
     def __init__(self, path: str | os.PathLike, fps: float, *, protect: Sequence[Path] = (),
                  codec: str | None = None) -> None:
-        self.path = Path(path)
-        for p in protect:
-            p = Path(p)
-            if p.exists() and self.path.resolve() == p.resolve():
-                raise FerkitError(f"{self.path}: refusing to overwrite an input file")
-        if self.path.is_dir():
-            raise FerkitError(f"{self.path}: is a directory; give a file name such as out.mp4")
+        self.path, self._protect = Path(path), list(protect)
+        check_outputs([self.path], inputs=self._protect, overwrite=True)
         if codec is None:
             codec = "h264" if h264_available() else "mp4v"
         elif codec == "h264" and not h264_available():
@@ -53,8 +50,7 @@ class AtomicVideoWriter:
             raise FerkitError(f"unknown video codec {codec!r}; use 'h264' or 'mp4v'")
         self.codec = codec
         self.fps = fps if fps > 0 else 25.0
-        suffix = self.path.suffix or ".mp4"
-        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp{suffix}")
+        self._file: AtomicFile | None = None  # made with the first frame
         self._sink: _PyAVSink | _OpenCVSink | None = None
         self._size: tuple[int, int] | None = None
         self.frames = 0
@@ -78,11 +74,11 @@ class AtomicVideoWriter:
         sink, self._sink = self._sink, None
         try:
             sink.close()
-            os.replace(self._tmp, self.path)
         except (OSError, FerkitError) as exc:
-            self._tmp.unlink(missing_ok=True)
+            self._file.abort()
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             raise FerkitError(f"{self.path}: cannot write ({reason})") from None
+        self._file.commit()
 
     def abort(self) -> None:
         """Drop what was written so far; `path` is left as it was."""
@@ -92,10 +88,8 @@ class AtomicVideoWriter:
                 sink.close()
             except Exception:  # noqa: BLE001 - the file is being thrown away anyway
                 pass
-        try:
-            self._tmp.unlink(missing_ok=True)
-        except OSError:  # its folder could not be made: there is nothing to remove
-            pass
+        if self._file is not None:
+            self._file.abort()
 
     def __enter__(self) -> AtomicVideoWriter:
         return self
@@ -107,17 +101,15 @@ class AtomicVideoWriter:
             self.abort()
 
     def _open(self, width: int, height: int) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise FerkitError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        # keep_suffix: OpenCV picks the container by the temporary file's suffix
+        self._file = AtomicFile(self.path, protect=self._protect, keep_suffix=True)
         self._size = (width, height)
         if self.codec == "h264":
-            self._sink = _PyAVSink(self._tmp, self.fps, width, height)
+            self._sink = _PyAVSink(self._file.tmp, self.fps, width, height)
         else:
             print(f"ferkit: note: writing {self.path} as MPEG-4 Part 2 (mp4v), which browsers "
                   f"do not play; for H.264: {H264_EXTRA}", file=sys.stderr)
-            self._sink = _OpenCVSink(self._tmp, self.fps, width, height)
+            self._sink = _OpenCVSink(self._file.tmp, self.fps, width, height)
 
 
 class _PyAVSink:

@@ -88,6 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", type=Path, metavar="VIDEO", help="a video file")
     p.add_argument("--out", type=Path, required=True, metavar="REPORT.html",
                    help="where to write the report (the exports are inside it as downloads)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace REPORT.html if it already exists (never the video)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
     add_stream_options(p, row_formats=False)
@@ -99,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.coding import embedded_downloads, write_report
     from ferkit.commands.video import progress, stream_options
     from ferkit.episodes import segment
+    from ferkit.outputs import check_outputs
     from ferkit.report import model_summary
     from ferkit.video import analyze_video, probe_video, quiet_ffmpeg
 
@@ -106,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
     quiet_ffmpeg()
     options = episode_options(args)
     source: Path = args.path
-    if args.out.is_dir():
-        raise FerkitError(f"{args.out}: is a directory; give a file name such as report.html")
+    check_outputs([args.out], inputs=[source], overwrite=args.overwrite)
     info = probe_video(source)
     recognizer = stream.recognizer()
     recording = new_recording(args, info)

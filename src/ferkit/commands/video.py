@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from ferkit.commands.image import add_common_options
 from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
-from ferkit.errors import FerkitError
 
 if TYPE_CHECKING:
     from ferkit.video.pipeline import StreamOptions
@@ -62,13 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write the rows to FILE (atomically) instead of stdout")
     p.add_argument("--annotate", type=Path, metavar="OUT.mp4",
                    help="write a copy of the video with boxes, track ids and labels drawn "
-                        "(mp4v; with --every N, the analysed frames at 1/N the frame rate)")
+                        "(H.264, or mp4v without the video extra; with --every N, the "
+                        "analysed frames at 1/N the frame rate)")
     p.add_argument("--plot", type=Path, metavar="OUT.png",
                    help="draw each tracked face's emotions over time")
     p.add_argument("--episodes", type=Path, metavar="DIR",
                    help="write each face's emotion episodes into DIR: ELAN .eaf, Praat "
                         ".TextGrid, BORIS events (.tsv, .xlsx), a per-frame table and an "
                         "HTML report")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace output files that already exist (never the input video)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar on stderr")
     add_stream_options(p)
@@ -80,8 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw, plot_timeline
+    from ferkit.coding import coding_output_paths
     from ferkit.labels import label_names
-    from ferkit.outputs import atomic_text, new_figure, write_figure
+    from ferkit.outputs import atomic_text, check_outputs, new_figure, write_figure
     from ferkit.rows import RowWriter, columns, frame_rows
     from ferkit.video import AtomicVideoWriter, analyze_video, probe_video, quiet_ffmpeg
 
@@ -91,16 +94,16 @@ def run(args: argparse.Namespace) -> int:
     quiet_ffmpeg()
     names = label_names(options.label_set)
     source: Path = args.path
+    episode_files = ([] if args.episodes is None or args.episodes.is_file() else
+                     coding_output_paths(args.episodes, source).values())
+    check_outputs([args.out, args.annotate, args.plot, *episode_files], inputs=[source],
+                  overwrite=args.overwrite)
     info = probe_video(source)  # a bad file fails here, before the model loads
     from ferkit.commands.report import EpisodeHook
 
     coding = EpisodeHook(args, info) if args.episodes is not None else None
     recognizer = options.recognizer()
     protect = [source]
-    for out in (args.out, args.annotate, args.plot):
-        if out is not None and source.exists() and out.exists() and \
-                out.resolve() == source.resolve():
-            raise FerkitError(f"{out}: refusing to overwrite the input video")
     annotated = (AtomicVideoWriter(args.annotate, info.fps / options.every, protect=protect)
                  if args.annotate is not None else None)
     points: list[tuple[float, int, dict[str, float]]] = []

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stop after N analysed frames (default: run until Ctrl-C)")
     p.add_argument("--record", type=Path, metavar="OUT.mp4",
                    help="also record the annotated stream to OUT.mp4")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an OUT.mp4 that already exists (never the replayed video)")
     add_stream_options(p)
     p.set_defaults(run=run)
 
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw
     from ferkit.errors import FerkitError
     from ferkit.labels import label_names
+    from ferkit.outputs import check_outputs
     from ferkit.rows import RowWriter, columns, frame_rows
     from ferkit.video import AtomicVideoWriter, analyze_video, probe_video, quiet_ffmpeg
     from ferkit.video.io import describe_source
@@ -40,9 +43,10 @@ def run(args: argparse.Namespace) -> int:
     quiet_ffmpeg()
     names = label_names(options.label_set)
     target, _, is_camera = describe_source(args.camera)
+    protect = [] if is_camera else [Path(target)]
+    check_outputs([args.record], inputs=protect, overwrite=args.overwrite)
     info = probe_video(args.camera)  # "no camera at index 0" before the model loads
     recognizer = options.recognizer()
-    protect = [] if is_camera else [Path(target)]
     fps = info.fps / options.every if info.fps else 15.0
     recorder = AtomicVideoWriter(args.record, fps, protect=protect) if args.record else None
     writer = RowWriter(sys.stdout, "csv", columns(names)) if args.format == "csv" else None

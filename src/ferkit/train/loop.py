@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
 from ferkit.errors import FerkitError
-from ferkit.outputs import AtomicFile, new_figure, write_figure
+from ferkit.outputs import AtomicFile, atomic_write_bytes, new_figure, write_figure
 from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.checkpoint import load_weights, read_checkpoint
 from ferkit.train.config import save_config
@@ -447,12 +448,15 @@ def _append_metrics(path: Path, r: EpochResult, swa: bool = False) -> None:
            "seconds": r.seconds, **{f"val_{h}": v for h, v in r.val.items()}}
     if swa:
         row.update({f"swa_{h}": r.swa_val.get(h, "") for h in r.val})
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(row))
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
+    # Rewritten whole each epoch (atomically), so a run killed mid-write keeps every epoch
+    # before it intact; an append could leave a torn last line that --resume then extends.
+    earlier = path.read_bytes() if path.exists() else b""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(row))
+    if not earlier:
+        writer.writeheader()
+    writer.writerow(row)
+    atomic_write_bytes(path, earlier + text.getvalue().encode("utf-8"))
 
 
 def plot_curves(metrics: Path, png: Path) -> None:
