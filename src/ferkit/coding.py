@@ -25,6 +25,17 @@ DESCRIPTIONS = {
 EMBED_LIMIT_BYTES = 4_000_000
 
 
+def coding_settings(video: str, fps: float | None, stream, episodes) -> dict[str, object]:
+    """The settings a report lists: the video's, a `StreamOptions`' and an `EpisodeOptions`'."""
+    return {"video": video, "frame rate": f"{fps:g} fps" if fps else "unknown",
+            "label set": stream.label_set, "detector": stream.detector,
+            "every": stream.every, "smooth": stream.smooth,
+            "redetect every": stream.redetect_every, "tta": stream.tta,
+            "episode margin": episodes.margin,
+            "minimum episode": f"{episodes.min_duration_s:g} s",
+            "uncertain below": episodes.uncertain_below}
+
+
 def write_coding_outputs(out_dir: Path, recording: Recording, episodes: Sequence[Episode],
                          media_path: Path, *, settings: Mapping[str, object],
                          model: Mapping[str, str], stem: str | None = None) -> dict[str, Path]:
