@@ -25,8 +25,14 @@ DESCRIPTIONS = {
 EMBED_LIMIT_BYTES = 4_000_000
 
 
+def new_recording(labels: Sequence[str], every: int, fps: float | None) -> Recording:
+    """A Recording of a stream at `fps` analysed every `every` frames."""
+    return Recording(tuple(labels), nominal_step_s=every / fps if fps else 0.04)
+
+
 def coding_settings(video: str, fps: float | None, stream, episodes) -> dict[str, object]:
-    """The settings a report lists: the video's, a `StreamOptions`' and an `EpisodeOptions`'."""
+    """The settings a report lists: the video's, the stream options' (a `StreamOptions` or
+    the CLI's arguments of the same names) and an `EpisodeOptions`'."""
     return {"video": video, "frame rate": f"{fps:g} fps" if fps else "unknown",
             "label set": stream.label_set, "detector": stream.detector,
             "every": stream.every, "smooth": stream.smooth,

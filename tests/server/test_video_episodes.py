@@ -148,3 +148,6 @@ def test_api_key_applies_to_reports_and_exports(keyed_server, clip):
     for path in (f"/v1/videos/{job_id}/report.html", f"/v1/videos/{job_id}/episodes/eaf"):
         assert_error(httpx.get(url + path), 401, "API key")
         assert httpx.get(url + path, headers=key, timeout=30.0).status_code == 200
+    spec = httpx.get(url + "/openapi.json").json()  # /docs says both need the key
+    for path in ("/v1/videos/{job_id}/report.html", "/v1/videos/{job_id}/episodes/{name}"):
+        assert spec["paths"][path]["get"]["security"] == [{"ApiKey": []}]

@@ -35,11 +35,10 @@ def episode_options(args: argparse.Namespace):
 
 def new_recording(args: argparse.Namespace, info):
     """A Recording for the stream `info` describes, analysed every `args.every` frames."""
-    from ferkit.episodes import Recording
+    from ferkit import coding
     from ferkit.labels import label_names
 
-    step = args.every / info.fps if info.fps else 0.04
-    return Recording(label_names(args.label_set), nominal_step_s=step)
+    return coding.new_recording(label_names(args.label_set), args.every, info.fps)
 
 
 def report_settings(args: argparse.Namespace, info) -> dict[str, object]:

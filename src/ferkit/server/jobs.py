@@ -276,14 +276,13 @@ class VideoJobs:
     def _process(self, job: VideoJob) -> None:
         job.status = RUNNING
         try:
-            from ferkit.coding import coding_settings
+            from ferkit.coding import coding_settings, new_recording
             from ferkit.report import model_summary
 
             names = label_names(job.options.label_set)
             recognizer = self._get_recognizer(job.options.detector)
             info = probe_video(job.path)
-            step = job.options.every / info.fps if info.fps else 0.04
-            recording = Recording(names, nominal_step_s=step)
+            recording = new_recording(names, job.options.every, info.fps)
             rows: list[dict[str, Any]] = []
             job.rows = rows
             for result in analyze_video(job.path, job.options, recognizer=recognizer):
