@@ -135,6 +135,27 @@ def test_not_yet_done_unknown_job_and_unknown_export(clip):
         assert list(frames.frame) == [0, 10] and set(frames.face_id) == {1}
 
 
+class NoFaces:
+    def analyze(self, image, label_set="seed5", **options):
+        return []
+
+
+def test_a_video_without_faces_gives_valid_empty_exports(clip, tmp_path):
+    with TestClient(create_app(lambda detector: NoFaces())) as client:
+        job = client.post("/v1/videos?every=5", content=clip.read_bytes()).json()
+        assert wait_done(client.get, job["id"], 30)["status"] == "done"
+        files = {name: client.get(f"/v1/videos/{job['id']}/episodes/{name}").content
+                 for name in ("eaf", "TextGrid", "episodes.csv")}
+        page = client.get(f"/v1/videos/{job['id']}/report.html").text
+    (tmp_path / "v.eaf").write_bytes(files["eaf"])
+    (tmp_path / "v.TextGrid").write_bytes(files["TextGrid"])
+    assert list(pympi.Elan.Eaf(str(tmp_path / "v.eaf")).get_tier_names()) == []
+    grid = praatio_textgrid.openTextgrid(str(tmp_path / "v.TextGrid"), includeEmptyIntervals=True)
+    assert grid.tierNames == () and grid.maxTimestamp == pytest.approx(2.0)
+    assert pd.read_csv(io.BytesIO(files["episodes.csv"])).empty
+    assert 'id="no-faces"' in page
+
+
 def test_api_key_applies_to_reports_and_exports(keyed_server, clip):
     url, key = keyed_server.url, {"X-API-Key": "s3cret-key"}
     r = httpx.post(url + "/v1/videos?every=5", content=clip.read_bytes(), headers=key,
