@@ -33,6 +33,23 @@ def coding_output_paths(out_dir: Path, media_path: Path, stem: str | None = None
     return {**export_paths(out_dir, stem), "report": Path(out_dir) / f"{stem}.report.html"}
 
 
+def new_recording(labels: Sequence[str], every: int, fps: float | None) -> Recording:
+    """A Recording of a stream at `fps` analysed every `every` frames."""
+    return Recording(tuple(labels), nominal_step_s=every / fps if fps else 0.04)
+
+
+def coding_settings(video: str, fps: float | None, stream, episodes) -> dict[str, object]:
+    """The settings a report lists: the video's, the stream options' (a `StreamOptions` or
+    the CLI's arguments of the same names) and an `EpisodeOptions`'."""
+    return {"video": video, "frame rate": f"{fps:g} fps" if fps else "unknown",
+            "label set": stream.label_set, "detector": stream.detector,
+            "every": stream.every, "smooth": stream.smooth,
+            "redetect every": stream.redetect_every, "tta": stream.tta,
+            "episode margin": episodes.margin,
+            "minimum episode": f"{episodes.min_duration_s:g} s",
+            "uncertain below": episodes.uncertain_below}
+
+
 def write_coding_outputs(out_dir: Path, recording: Recording, episodes: Sequence[Episode],
                          media_path: Path, *, settings: Mapping[str, object],
                          model: Mapping[str, str], stem: str | None = None) -> dict[str, Path]:

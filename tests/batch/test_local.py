@@ -122,6 +122,29 @@ def test_rerun_skips_finished_inputs_and_other_settings_are_refused(first_run, m
         f"ferkit: error: {out} holds results made with other settings (changed: label_set); "
         "use another --out or remove it"]
 
+    code, _, err = run(capsys, "batch", media, "--out", out, "--min-episode", "0.5")
+    assert code == 1
+    assert "other settings (changed: episodes)" in err
+
+
+def test_episode_options_cut_episodes_as_ferkit_video_episodes_does(media, tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    clip = media / "clips" / "pan0.mp4"
+    options = ["--min-episode", "0.3", "--margin", "0.1", "--uncertain-below", "0.6"]
+    code, _, err = run(capsys, "batch", clip, "--out", tmp_path / "batch", "--workers", "1",
+                       "--no-progress", *options)
+    assert code == 0, err
+    recorded = json.loads((tmp_path / "batch" / "batch.json").read_text())["settings"]
+    assert recorded["episodes"] == {"margin": 0.1, "min_duration_s": 0.3,
+                                    "uncertain_below": 0.6}
+    code, _, err = run(capsys, "video", clip, "--episodes", tmp_path / "video", "--no-progress",
+                       "--out", tmp_path / "rows.json", *options)
+    assert code == 0, err
+    batch = pd.read_parquet(tmp_path / "batch" / "episodes").drop(columns="input")
+    video = pd.read_csv(tmp_path / "video" / "pan0.episodes.csv")
+    assert len(video) >= 1
+    pd.testing.assert_frame_equal(batch, video, check_dtype=False)
+
 
 def test_one_line_errors(tmp_path, media, capsys, monkeypatch):
     def error(*argv):
@@ -139,6 +162,8 @@ def test_one_line_errors(tmp_path, media, capsys, monkeypatch):
     assert "cannot reach a Ray cluster at 127.0.0.1:9" in error(
         media / "photos", "--out", tmp_path / "o", "--engine", "ray",
         "--ray-address", "127.0.0.1:9")
+    assert "episode margin must be in [0, 1)" in error(
+        media / "photos", "--out", tmp_path / "o", "--margin", "1")
     assert "--ray-address needs --engine ray" in error(
         media / "photos", "--out", tmp_path / "o", "--ray-address", "auto")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed

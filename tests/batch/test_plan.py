@@ -18,6 +18,7 @@ from ferkit.batch.plan import (
     plan_jobs,
 )
 from ferkit.batch.plan import fingerprint as settings_fingerprint
+from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import Face
 from ferkit.video import Frame, FrameResult, StreamOptions, analyze_frames, iter_frames, track_faces
@@ -110,7 +111,10 @@ def test_settings_fingerprint_tracks_what_changes_rows():
     assert settings_fingerprint(BatchSettings(threads=4).identity()) == base
     for changed in (BatchSettings(label_set="fer2013"), BatchSettings(every=2),
                     BatchSettings(smooth=0.5), BatchSettings(tta=True),
-                    BatchSettings(detector="haar"), BatchSettings(redetect_every=1)):
+                    BatchSettings(detector="haar"), BatchSettings(redetect_every=1),
+                    BatchSettings(episodes=EpisodeOptions(margin=0.3)),
+                    BatchSettings(episodes=EpisodeOptions(min_duration_s=0.5)),
+                    BatchSettings(episodes=EpisodeOptions(uncertain_below=0.4))):
         assert settings_fingerprint(changed.identity()) != base
     with pytest.raises(FerkitError, match="every"):
         BatchSettings(every=0)

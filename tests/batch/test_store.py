@@ -10,6 +10,7 @@ import pytest
 
 from ferkit.batch.plan import InputItem
 from ferkit.batch.store import BatchStore, Failure
+from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.rows import columns
@@ -77,6 +78,21 @@ def test_episodes_and_per_face_shares(tmp_path):
     assert [(f["face_id"], f["share_happy"], f["share_sad"], f["share_no_face"])
             for f in faces] == [(1, pytest.approx(2 / 3), 0.0, pytest.approx(1 / 3)),
                                 (2, 0.0, 1.0, 0.0)]
+
+
+def test_episodes_are_cut_with_the_stores_options(tmp_path):
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"v")
+    store = BatchStore(tmp_path / "out", IDENTITY, "f1", LABELS,
+                       episode_options=EpisodeOptions(uncertain_below=0.75))
+    store.open()
+    item = InputItem(source, "video")
+    store.write_input(item, frames())
+    episodes = pq.read_table(store.episodes_dir / f"{item.key}.parquet").to_pylist()
+    # Face 1's happy 0.7 in frame 4 is under 0.75: uncertain, not happy.
+    assert [(e["face_id"], e["label"], e["start_s"], e["end_s"]) for e in episodes] == [
+        (1, "happy", 0.0, 0.5), (1, "no face", 0.5, 1.0), (1, "uncertain", 1.0, 1.5),
+        (2, "sad", 0.0, 0.5)]
 
 
 def test_an_input_with_no_face_is_done_with_zero_rows(tmp_path):

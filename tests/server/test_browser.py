@@ -102,6 +102,11 @@ def test_webcam_photo_and_video_through_a_keyed_server(keyed_server, camera, tmp
         lines = Path(download.value.path()).read_text().splitlines()
         assert lines[0].startswith("frame,time_s,track_id,face,x1,")
         assert [line.split(",")[0] for line in lines[1:]] == ["0", "2", "4", "6", "8"]
+        with page.expect_download() as download:
+            page.click("#video-report")  # the job's report, saved with the API key's fetch
+        assert download.value.suggested_filename == "clip.report.html"
+        report = Path(download.value.path()).read_text(encoding="utf-8")
+        assert report.count('<section class="face"') == 1 and 'download="clip.eaf"' in report
 
 
 def test_no_camera_and_a_bad_photo_give_clear_messages(server, tmp_path):

@@ -6,11 +6,12 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 
+from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError
 from ferkit.outputs import IMAGE_SUFFIXES, expand_inputs
 from ferkit.video import StreamOptions, TrackerConfig, probe_video
@@ -26,11 +27,12 @@ DEFAULT_CHUNK_FRAMES = 300
 @dataclass(frozen=True)
 class BatchSettings(StreamOptions):
     """How each input is analysed: the stream options, with one ONNX Runtime thread per
-    worker's model by default (one worker per core fills the cores). All but `threads` can
-    change result rows, so all but `threads` go into the fingerprint that guards an output
-    folder against mixed results."""
+    worker's model by default (one worker per core fills the cores), and how its frames are
+    cut into episodes. All but `threads` can change result rows or episodes, so all but
+    `threads` go into the fingerprint that guards an output folder against mixed results."""
 
     threads: int | None = 1
+    episodes: EpisodeOptions = field(default_factory=EpisodeOptions)
 
     def identity(self) -> dict[str, object]:
         """The settings that decide the rows, with the model by content, not by path."""
@@ -44,7 +46,7 @@ class BatchSettings(StreamOptions):
         return {"label_set": self.label_set, "detector": self.detector, "every": self.every,
                 "smooth": self.smooth, "tta": self.tta, "redetect_every": self.redetect_every,
                 "model_sha256": digest,
-                "tracker": asdict(TrackerConfig())}
+                "tracker": asdict(TrackerConfig()), "episodes": asdict(self.episodes)}
 
 
 def fingerprint(identity: dict[str, object]) -> str:

@@ -84,7 +84,8 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     settings.recognizer()  # a bad model or detector fails here, once, not in every worker
     identity = settings.identity()
     labels = label_names(settings.label_set)
-    store = BatchStore(out, identity, settings_fingerprint(identity), labels)
+    store = BatchStore(out, identity, settings_fingerprint(identity), labels,
+                       episode_options=settings.episodes)
     store.open()
 
     todo = [item for item in items if not store.is_done(item)]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ferkit.batch.plan import InputItem
+from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError
 from ferkit.outputs import AtomicFile, write_json
 from ferkit.rows import COLUMN_TYPES, columns, frame_rows
@@ -67,11 +68,12 @@ class BatchStore:
     dot-files, as pyarrow does)."""
 
     def __init__(self, root: Path, identity: dict[str, object], fingerprint: str,
-                 labels: Sequence[str]) -> None:
+                 labels: Sequence[str], episode_options: EpisodeOptions | None = None) -> None:
         self.root = Path(root)
         self.faces_dir = self.root / "faces"
         self.episodes_dir = self.root / "episodes"
         self.identity, self.fingerprint, self.labels = identity, fingerprint, tuple(labels)
+        self.episode_options = episode_options or EpisodeOptions()
 
     # -- the settings lock -----------------------------------------------------------------
     def open(self) -> None:
@@ -119,7 +121,7 @@ class BatchStore:
 
     def write_input(self, item: InputItem, results: Iterable[FrameResult]) -> InputSummary:
         """Write the tracked faces of `item` as its Parquet file, atomically, after its
-        episodes (`episodes/`, default EpisodeOptions); its summary."""
+        episodes (`episodes/`, cut with `episode_options`); its summary."""
         from ferkit.episodes import Recording
 
         pa, pq = _pyarrow()
@@ -158,7 +160,7 @@ class BatchStore:
         from ferkit.episodes import GAPS, emotion_shares, episodes_to_records, segment
 
         pa, _ = _pyarrow()
-        episodes = segment(recording)
+        episodes = segment(recording, self.episode_options)
         table = pa.Table.from_pylist(
             [{"input": str(item.path), **row} for row in episodes_to_records(episodes)],
             schema=self.episode_schema())

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ferkit.commands.report import add_episode_options, episode_options
 from ferkit.commands.video import add_stream_options
 from ferkit.errors import FerkitError
 
@@ -15,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "batch", help="analyse many photos and videos into Parquet, on all cores or Ray",
         description=__doc__ + " Writes DIR/faces/*.parquet (one file per input, one row per "
         "face per analysed frame), DIR/episodes/*.parquet (each face's emotion episodes, "
-        "as ferkit video --episodes cuts them by default), DIR/summary.parquet, "
+        "cut as ferkit video --episodes cuts them), DIR/summary.parquet, "
         "DIR/faces_summary.parquet (each face's share of time per emotion), "
         "DIR/failures.parquet and DIR/report.json. Rerun the same command to resume: "
         "finished inputs are skipped.")
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bars on stderr")
     add_stream_options(p, row_formats=False)
+    add_episode_options(p)
     for action in p._actions:
         if action.dest == "threads":
             action.help = "ONNX Runtime threads per worker (default: 1; workers fill the cores)"
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         label_set=args.label_set, detector=args.detector,
         model=None if args.model is None else str(args.model.absolute()),
         every=args.every, smooth=args.smooth, tta=args.tta, redetect_every=args.redetect_every,
-        threads=args.threads or 1)
+        threads=args.threads or 1, episodes=episode_options(args))
     if args.engine == "ray":
         from ferkit.batch.ray_engine import RayEngine, import_ray
 

@@ -35,21 +35,17 @@ def episode_options(args: argparse.Namespace):
 
 def new_recording(args: argparse.Namespace, info):
     """A Recording for the stream `info` describes, analysed every `args.every` frames."""
-    from ferkit.episodes import Recording
+    from ferkit import coding
     from ferkit.labels import label_names
 
-    step = args.every / info.fps if info.fps else 0.04
-    return Recording(label_names(args.label_set), nominal_step_s=step)
+    return coding.new_recording(label_names(args.label_set), args.every, info.fps)
 
 
 def report_settings(args: argparse.Namespace, info) -> dict[str, object]:
     """The settings a report lists, as the user gave them."""
-    return {"video": info.name, "frame rate": f"{info.fps:g} fps" if info.fps else "unknown",
-            "label set": args.label_set, "detector": args.detector,
-            "every": args.every, "smooth": args.smooth, "redetect every": args.redetect_every,
-            "tta": args.tta, "episode margin": args.margin,
-            "minimum episode": f"{args.min_episode:g} s",
-            "uncertain below": args.uncertain_below}
+    from ferkit.coding import coding_settings
+
+    return coding_settings(info.name, info.fps, args, episode_options(args))
 
 
 class EpisodeHook:

@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import anyio.to_thread
 from fastapi import FastAPI, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,17 +32,21 @@ from starlette.requests import ClientDisconnect
 from ferkit import __version__
 from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
+from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError, ImageError
 from ferkit.imageio import load_image
 from ferkit.labels import LABEL_SETS
 from ferkit.recognizer import RecognizerPool
 from ferkit.server.jobs import (
     DONE,
+    EXPORT_NAMES,
     QueueFull,
     VideoJobs,
     VideoTooLarge,
     check_video,
     video_csv,
+    video_export,
+    video_report,
 )
 from ferkit.server.limits import Busy, ByteBudget, ByteClaim, PixelBudget
 from ferkit.server.timeouts import DEFAULT_TIMEOUT_S, SlowBodyMiddleware, TooSlow
@@ -56,6 +60,7 @@ SERVER_DETECTORS = (DEFAULT_DETECTOR, VIDEO_DETECTOR, "blazeface", "haar")
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_VIDEO_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_QUEUED_VIDEOS = 8
+EPISODES = EpisodeOptions()  # the defaults of `ferkit video --episodes`
 #: Largest image the server decodes (the library's limit is 100 MP): a 100 MP bomb of a few
 #: kilobytes costs gigabytes to decode.
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
@@ -253,7 +258,9 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         description="Send the video as multipart field `file`, or as the raw request body. "
                     "The content must be a video OpenCV decodes (MP4, AVI, MKV, WebM, ...). "
                     "Answers 202 with the job (`id`, `status`, ...) and a `Location` header; "
-                    "poll GET /v1/videos/{id}. 503 when the queue is full.",
+                    "poll GET /v1/videos/{id}. 503 when the queue is full. `min_episode`, "
+                    "`margin` and `uncertain_below` cut the job's emotion episodes (its "
+                    "report and exports) as `ferkit video --episodes` does.",
         openapi_extra=_upload_body("video/mp4"),
     )
     async def submit_video(
@@ -267,10 +274,27 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
             description="search the whole frame every K-th analysed frame, only near the "
                         "faces already found in between, as `ferkit video` does; 1: every "
                         "frame"),
+        min_episode: float = Query(
+            EPISODES.min_duration_s, ge=0, le=3600,
+            description="merge emotion episodes shorter than this many seconds into their "
+                        "neighbour"),
+        margin: float = Query(
+            EPISODES.margin, ge=0, lt=1,
+            description="a face's label changes only when another emotion's probability "
+                        "beats it by this much"),
+        uncertain_below: float = Query(
+            EPISODES.uncertain_below, ge=0, lt=1,
+            description="frames whose top probability is below this are 'uncertain' "
+                        "(0: never)"),
     ) -> JSONResponse:
         nonlocal video_uploads
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)
+        try:
+            episode_options = EpisodeOptions(margin=margin, min_duration_s=min_episode,
+                                             uncertain_below=uncertain_below)
+        except FerkitError as exc:
+            raise ApiError(422, str(exc)) from None
         # Refuse before reading a large upload we could not queue.
         if videos.is_full() or video_uploads >= videos.max_queued:
             raise _queue_full(videos.max_queued)
@@ -286,7 +310,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
             total = -(-frame_count // every) if frame_count else None
             options = StreamOptions(label_set=label_set, detector=detector, every=every,
                                     redetect_every=redetect_every)
-            job = videos.submit(path, options, filename=filename, frames_total=total)
+            job = videos.submit(path, options, filename=filename, frames_total=total,
+                                episode_options=episode_options)
         except QueueFull:
             path.unlink(missing_ok=True)
             raise _queue_full(videos.max_queued) from None
@@ -326,6 +351,50 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         # A long video has many rows: encode them off the event loop.
         body = await anyio.to_thread.run_sync(_json_bytes, answer)
         return Response(body, media_type="application/json")
+
+    def finished_job(job_id: str, what: str):
+        job = videos.get(job_id)
+        if job is None:
+            raise ApiError(404, f"no video job {job_id!r} (unknown, or finished long ago)")
+        if job.status != DONE:
+            raise ApiError(409, f"the job is {job.status}: the {what} is ready once it is done")
+        return job
+
+    @app.get(
+        "/v1/videos/{job_id}/report.html", response_class=HTMLResponse,
+        summary="A finished video job's report: one self-contained HTML page",
+        description="The page `ferkit report` writes, from the job's rows: per face a "
+                    "thumbnail, the emotion timeline, the share of time in each emotion and "
+                    "the episodes; the settings and model; every export inside as a download. "
+                    "409 until the job is done.",
+    )
+    async def video_job_report(job_id: str) -> Response:
+        job = finished_job(job_id, "report")
+        page = await anyio.to_thread.run_sync(video_report, job)
+        return HTMLResponse(page)
+
+    @app.get(
+        "/v1/videos/{job_id}/episodes/{name}",
+        summary="A finished video job's emotion episodes, as a file for an annotation tool",
+        description="`name` is one of " + ", ".join(f"`{n}`" for n in EXPORT_NAMES)
+                    + ": ELAN (one tier per face), Praat TextGrid (one interval tier per face), "
+                    "BORIS events (TSV, XLSX), the per-frame table with OpenFace column names, "
+                    "and the episodes table; the files `ferkit video --episodes` writes. The "
+                    "ELAN file links the video by its uploaded name, beside the .eaf. 409 "
+                    "until the job is done.",
+    )
+    async def video_job_episodes(job_id: str, name: str) -> Response:
+        _check_choice("export", name, EXPORT_NAMES)
+        job = finished_job(job_id, "export")
+        try:
+            data, filename, media_type = await anyio.to_thread.run_sync(video_export, job, name)
+        except KeyError:
+            raise ApiError(501, f"{name}: this server cannot write it (openpyxl is not "
+                                "installed)") from None
+        if media_type.startswith("text/") or media_type.endswith("/xml"):
+            media_type += "; charset=utf-8"
+        return Response(data, media_type=media_type,
+                        headers={"Content-Disposition": _attachment(filename)})
 
     @app.websocket("/v1/stream")
     async def stream(
@@ -507,6 +576,12 @@ def _subprotocol_key(offered: list[str]) -> str | None:
             except (ValueError, UnicodeDecodeError):
                 return None
     return None
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition for a download, with non-ASCII names as RFC 6266 asks."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def _same(given: str | None, expected: str) -> bool:

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ferkit.episodes import EpisodeOptions, Recording, segment
 from ferkit.errors import FerkitError, ImageError
+from ferkit.exports import export_bytes, export_paths
 from ferkit.imageio import MAX_PIXELS
 from ferkit.labels import label_names
 from ferkit.rows import columns, frame_rows, to_csv
 from ferkit.server.uploads import make_upload_dir
-from ferkit.video.io import open_video
+from ferkit.video.io import open_video, probe_video
 from ferkit.video.pipeline import StreamOptions, analyze_video
 
 log = logging.getLogger("ferkit.server")
@@ -50,6 +52,7 @@ class VideoJob:
     options: StreamOptions
     filename: str | None = None
     frames_total: int | None = None
+    episode_options: EpisodeOptions = field(default_factory=EpisodeOptions)
     status: str = QUEUED
     frames_done: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -57,6 +60,15 @@ class VideoJob:
     tracks: int = 0
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    #: What the episodes, exports and report are made of: the same frames as `rows`.
+    recording: Recording | None = None
+    settings: dict[str, object] = field(default_factory=dict)
+    model: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def video_name(self) -> str:
+        """The uploaded file's name (without folders), or one made of the job id."""
+        return Path(self.filename).name if self.filename else f"{self.id}.mp4"
 
     @property
     def progress(self) -> float | None:
@@ -75,6 +87,9 @@ class VideoJob:
             "frames_done": self.frames_done, "frames_total": self.frames_total,
             "label_set": self.options.label_set, "detector": self.options.detector,
             "every": self.options.every, "redetect_every": self.options.redetect_every,
+            "min_episode": self.episode_options.min_duration_s,
+            "margin": self.episode_options.margin,
+            "uncertain_below": self.episode_options.uncertain_below,
             "filename": self.filename,
         }
         if self.status == FAILED:
@@ -124,6 +139,44 @@ def video_csv(job: VideoJob) -> str:
     return to_csv(job.rows, columns(label_names(job.options.label_set)))
 
 
+#: The export names of GET /v1/videos/{id}/episodes/{name}: each file's suffix after the stem.
+EXPORT_NAMES = {path.name.removeprefix("."): kind
+                for kind, path in export_paths(Path(), "").items()}
+
+
+def _coding(job: VideoJob):
+    """The job's episodes, where its media "lives" and the export paths (for their names).
+
+    The server has no copy of the user's video: exports link it by name, as a file beside
+    them (ELAN finds it there through the relative media URL)."""
+    media = Path(Path.cwd().anchor) / job.video_name
+    episodes = segment(job.recording, job.episode_options)
+    return episodes, media, export_paths(media.parent, media.stem)
+
+
+def video_export(job: VideoJob, name: str) -> tuple[bytes, str, str]:
+    """One export of a finished job (a key of EXPORT_NAMES): its bytes, file name and media
+    type; KeyError when it cannot be made (BORIS XLSX without openpyxl)."""
+    from ferkit.coding import DESCRIPTIONS
+
+    episodes, media, paths = _coding(job)
+    kind = EXPORT_NAMES[name]
+    data = export_bytes(job.recording, episodes, media, paths)[kind]
+    return data, paths[kind].name, DESCRIPTIONS[kind][1]
+
+
+def video_report(job: VideoJob) -> str:
+    """The self-contained HTML report of a finished job, the page `ferkit report` writes."""
+    from ferkit.coding import embedded_downloads
+    from ferkit.report import render_report
+
+    episodes, media, _ = _coding(job)
+    downloads = embedded_downloads(job.recording, episodes, media,
+                                   media.parent / f"{media.stem}.report.html")
+    return render_report(job.recording, episodes, title=job.video_name, settings=job.settings,
+                         model=job.model, downloads=downloads)
+
+
 class VideoJobs:
     """A bounded queue of uploaded videos, analysed one at a time by a worker thread.
 
@@ -162,10 +215,12 @@ class VideoJobs:
         return self.upload_dir / uuid.uuid4().hex
 
     def submit(self, path: Path, options: StreamOptions, *, filename: str | None = None,
-               frames_total: int | None = None) -> VideoJob:
+               frames_total: int | None = None,
+               episode_options: EpisodeOptions | None = None) -> VideoJob:
         """Queue the video at `path` (which the job then owns); QueueFull when no place is
         free, in which case the caller still owns, and must delete, the file."""
-        job = VideoJob(uuid.uuid4().hex, path, options, filename, frames_total)
+        job = VideoJob(uuid.uuid4().hex, path, options, filename, frames_total,
+                       episode_options or EpisodeOptions())
         with self._lock:
             if self._stop.is_set():
                 raise QueueFull
@@ -221,16 +276,27 @@ class VideoJobs:
     def _process(self, job: VideoJob) -> None:
         job.status = RUNNING
         try:
+            from ferkit.coding import coding_settings, new_recording
+            from ferkit.report import model_summary
+
             names = label_names(job.options.label_set)
             recognizer = self._get_recognizer(job.options.detector)
+            info = probe_video(job.path)
+            recording = new_recording(names, job.options.every, info.fps)
             rows: list[dict[str, Any]] = []
             job.rows = rows
             for result in analyze_video(job.path, job.options, recognizer=recognizer):
                 if self._stop.is_set():
                     raise FerkitError("the server shut down while analysing this video")
                 rows.extend(frame_rows(result, names))
+                recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
                 job.frames_done += 1
             job.tracks = len({row["track_id"] for row in rows})
+            job.settings = coding_settings(job.video_name, info.fps, job.options,
+                                           job.episode_options)
+            model = getattr(recognizer, "model", None)
+            job.model = model_summary(model) if model is not None else {}
+            job.recording = recording
         except FerkitError as exc:
             # Messages name the file by its temporary path, which means nothing to the client.
             message = str(exc).replace(str(job.path), "the upload").splitlines()[0]
@@ -247,4 +313,5 @@ class VideoJobs:
         job.finished = time.time()
         if status == FAILED:
             job.rows = []
+            job.recording = None
         job.status = status

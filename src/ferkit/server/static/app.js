@@ -351,6 +351,7 @@ $("video-file").addEventListener("change", async () => {
   const error = $("video-error");
   showError(error, "");
   $("video-csv").hidden = true;
+  $("video-report").hidden = true;
   $("video-tracks").replaceChildren();
   $("video-status").textContent = "uploading…";
   const every = Math.max(1, parseInt($("video-every").value, 10) || 1);
@@ -403,6 +404,7 @@ async function pollVideo(id) {
       `track${job.tracks === 1 ? "" : "s"}`;
     listTracks(job.rows);
     $("video-csv").hidden = false;
+    $("video-report").hidden = false;
   }
 }
 
@@ -425,9 +427,9 @@ function listTracks(rows) {
   }));
 }
 
-// A plain link cannot send the API key header, so fetch the CSV and save it from memory.
-$("video-csv").addEventListener("click", async () => {
-  const response = await fetch(`/v1/videos/${videoJob.id}?format=csv`, {headers: keyHeaders()});
+// A plain link cannot send the API key header, so fetch the file and save it from memory.
+async function saveFromJob(path, filename) {
+  const response = await fetch(`/v1/videos/${videoJob.id}${path}`, {headers: keyHeaders()});
   if (!response.ok) {
     const answer = await response.json().catch(() => ({}));
     showError($("video-error"), answer.error || `The server answered ${response.status}.`);
@@ -435,9 +437,15 @@ $("video-csv").addEventListener("click", async () => {
   }
   const link = document.createElement("a");
   link.href = URL.createObjectURL(await response.blob());
-  link.download = `${videoJob.name || "video"}.csv`;
+  link.download = filename;
   link.click();
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
-});
+}
+
+$("video-csv").addEventListener("click",
+  () => saveFromJob("?format=csv", `${videoJob.name || "video"}.csv`));
+// The job's report: one HTML page with each face's timeline and episodes, exports inside.
+$("video-report").addEventListener("click",
+  () => saveFromJob("/report.html", `${videoJob.name || "video"}.report.html`));
 
 $("live-status").textContent = "camera off";
