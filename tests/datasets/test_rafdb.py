@@ -4,21 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from ferkit.datasets.rafdb import RAFDB_CODES, rafdb_split, read_rafdb
 from ferkit.datasets.sources import detect_kind, read_source
 from ferkit.errors import DatasetError
-from tests.conftest import make_face, write_image
 
 # (file number, RAF-DB label id); files 2 and 28 hash into the validation bucket.
 ITEMS = [(1, 5), (2, 4), (3, 1), (4, 7), (5, 6), (6, 3), (28, 2), (8, 4)]
 
 
 def _colour(seed: int) -> np.ndarray:
-    gray = make_face(seed, 100)
-    return np.dstack([gray, np.roll(gray, 3, 0), np.roll(gray, 5, 1)])
+    """A distinct 100x100 colour "face": smoothed random texture per channel."""
+    noise = np.random.default_rng(seed).random((100, 100, 3)).astype(np.float32)
+    return (30 + cv2.GaussianBlur(noise, (0, 0), 3) * 190).astype(np.uint8)
+
+
+def write_image(path: Path, image: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+    return path
 
 
 def dataset_layout(root: Path, items=ITEMS, csv: bool = True) -> Path:
