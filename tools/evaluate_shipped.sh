@@ -12,6 +12,13 @@ run() {  # NAME ferkit-evaluate-args...
     mkdir -p "$OUT"
     ferkit evaluate "$@" --out "$OUT" | tee "$OUT/$name.txt"
 }
+# Reports are named by data and label set, so a non-default head gets its own folder.
+run_head() {  # HEAD NAME ferkit-evaluate-args...
+    local head=$1 name=$2
+    shift 2
+    mkdir -p "$OUT/head-$head"
+    ferkit evaluate "$@" --head "$head" --out "$OUT/head-$head" | tee "$OUT/head-$head/$name.txt"
+}
 run rafdb-fer2013   --data "$D/rafdb"   --label-set fer2013
 run rafdb-seed5     --data "$D/rafdb"   --label-set seed5
 run fer2013-fer2013 --data "$D/fer2013" --label-set fer2013
@@ -20,5 +27,6 @@ run ferplus-ferplus --data "$D/ferplus" --label-set ferplus
 run ferplus-seed5   --data "$D/ferplus" --label-set seed5
 run ckplus-ferplus  --data "$D/ckplus"  --label-set ferplus
 run ckplus-fer2013  --data "$D/ckplus"  --label-set fer2013
+run_head posed ckplus-ferplus --data "$D/ckplus" --label-set ferplus  # not a default path
 # The shipped model's path is printed in full; keep the reports free of this machine's paths.
-sed -i "s#$PWD/##g" "$OUT"/*.txt "$OUT"/*.json
+sed -i "s#$PWD/##g" "$OUT"/*.txt "$OUT"/*.json "$OUT"/head-*/*.txt "$OUT"/head-*/*.json

@@ -138,7 +138,8 @@ def make_optimizer(model: torch.nn.Module, tc: dict) -> torch.optim.Optimizer:
 def use_bf16(setting: bool | str, device: torch.device) -> bool:
     """Whether to train under bf16 autocast: `auto` uses it on a GPU and on CPUs with native
     bf16 (AVX512-BF16 or AMX); elsewhere (AVX2 laptops, older AMD) emulated bf16 made a
-    fernet_s step of 64 faces 16x slower than fp32 (11.1 s against 0.70 s), so fp32 it is."""
+    fernet_s step of 64 faces 12-16x slower than fp32 (11.1-11.3 s against 0.70-0.96 s,
+    lab/tools/step_time.py), so fp32 it is."""
     if setting != "auto":
         return bool(setting)
     if device.type == "cuda":
