@@ -28,13 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
+    from ferkit.outputs import check_outputs
     from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
 
     if args.checkpoint.suffix.lower() == ".onnx":
         if not args.int8_calibration:
             raise FerkitError("an .onnx input is only quantised: give --int8-calibration SOURCE")
-        if args.out.resolve() == args.checkpoint.resolve():
-            raise FerkitError("--out must differ from the input model")
+        check_outputs([args.out], inputs=[args.checkpoint], overwrite=True)
         _quantise(args.checkpoint, args)
         return 0
     result = export_checkpoint(args.checkpoint, args.out, opset=args.opset or DEFAULT_OPSET,

@@ -31,30 +31,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
-    from tqdm import tqdm
 
     from ferkit.datasets.combine import labelled_training_faces
     from ferkit.errors import FerkitError
     from ferkit.model import ExpressionModel
+    from ferkit.outputs import check_outputs
     from ferkit.train.heads import add_head, fit_linear_head, model_features
 
     if args.out.exists() and not args.force:
         raise FerkitError(f"{args.out} exists; choose another --out or pass --force")
-    if args.out.resolve() == args.model.resolve():
-        raise FerkitError("--out must differ from the input model")
+    check_outputs([args.out], inputs=[args.model], overwrite=True)
     weights = args.weights or [1.0] * len(args.sources)
     if len(weights) != len(args.sources):
         raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")
     size = ExpressionModel(args.model).input_size
     faces, targets, source_index, report = labelled_training_faces(args.sources, size)
     for spec, counts in report.items():
-        tqdm.write(f"{spec}: {counts['kept']} training faces "
+        print(f"{spec}: {counts['kept']} training faces "
                    f"({counts['val_copies_dropped']} copies of validation faces left out)")
     # Mirrored faces are as valid as the originals: twice the data for one more pass.
     both = np.concatenate([faces, faces[:, :, ::-1]])
-    feats = np.concatenate([model_features(args.model, both[i : i + 4096])
-                            for i in tqdm(range(0, len(both), 4096), desc="features",
-                                          unit="chunk", leave=False)])
+    feats = model_features(args.model, both)  # one session for every face
     item_w = np.tile(np.asarray(weights, np.float32)[source_index], 2)
     head = fit_linear_head(feats, np.concatenate([targets, targets]), l2=args.l2,
                            sample_weight=item_w)

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from ferkit.datasets.base import FaceSample
 from ferkit.datasets.dedup import duplicate_groups
@@ -288,7 +287,7 @@ def labelled_training_faces(
     keep = np.ones(len(EMOTIONS), np.float32)
     faces, targets, index, held_out = [], [], [], []
     for k, spec in enumerate(specs):
-        for s in tqdm(read_source(spec), desc=f"reading {spec}", unit=" faces", leave=False):
+        for s in progress(read_source(spec), f"reading {spec}"):
             split = _split_of(s, val_fold)
             face = _to_face(s.image, size)
             if split != "train":
