@@ -31,6 +31,13 @@ def face(x, happy, track):
                 track_id=track)
 
 
+def video_item(tmp_path):
+    """An input video (its bytes do not matter to the store) and its work item."""
+    source = tmp_path / "in.mp4"
+    source.write_bytes(b"v")
+    return source, InputItem(source, "video")
+
+
 def frames():
     return [FrameResult(0, 0.0, None, [face(0, 0.9, 1), face(50, 0.2, 2)]),
             FrameResult(2, 0.5, None, []),
@@ -38,10 +45,8 @@ def frames():
 
 
 def test_rows_and_summary(tmp_path):
-    source = tmp_path / "in.mp4"
-    source.write_bytes(b"v")
+    source, item = video_item(tmp_path)
     store = store_at(tmp_path / "out")
-    item = InputItem(source, "video")
     summary = store.write_input(item, frames())
     table = pq.read_table(store.path_for(item))
     assert table.column_names == ["input", *columns(("happy", "sad"))]
@@ -61,10 +66,8 @@ def test_rows_and_summary(tmp_path):
 
 
 def test_episodes_and_per_face_shares(tmp_path):
-    source = tmp_path / "in.mp4"
-    source.write_bytes(b"v")
+    source, item = video_item(tmp_path)
     store = store_at(tmp_path / "out")
-    item = InputItem(source, "video")
     store.write_input(item, frames())
     episodes = pq.read_table(store.episodes_dir / f"{item.key}.parquet").to_pylist()
     # Face 1: happy in frames 0 and 4, away in frame 2; face 2 only in frame 0 (lasting until
@@ -81,12 +84,10 @@ def test_episodes_and_per_face_shares(tmp_path):
 
 
 def test_episodes_are_cut_with_the_stores_options(tmp_path):
-    source = tmp_path / "in.mp4"
-    source.write_bytes(b"v")
+    _, item = video_item(tmp_path)
     store = BatchStore(tmp_path / "out", IDENTITY, "f1", LABELS,
                        episode_options=EpisodeOptions(uncertain_below=0.75))
     store.open()
-    item = InputItem(source, "video")
     store.write_input(item, frames())
     episodes = pq.read_table(store.episodes_dir / f"{item.key}.parquet").to_pylist()
     # Face 1's happy 0.7 in frame 4 is under 0.75: uncertain, not happy.
@@ -107,10 +108,8 @@ def test_an_input_with_no_face_is_done_with_zero_rows(tmp_path):
 
 
 def test_a_changed_or_damaged_result_is_not_done(tmp_path):
-    source = tmp_path / "in.mp4"
-    source.write_bytes(b"v")
+    source, item = video_item(tmp_path)
     store = store_at(tmp_path / "out")
-    item = InputItem(source, "video")
     store.write_input(item, frames())
     st = source.stat()
     os.utime(source, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the input was replaced

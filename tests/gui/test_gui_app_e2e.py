@@ -114,19 +114,13 @@ def test_ferkit_gui_command_snapshot_and_quit(xvfb, tiny_model, tmp_path, astron
     image = tmp_path / "astronaut.png"
     cv2.imwrite(str(image), astronaut_small)
     env = {**os.environ, "DISPLAY": xvfb}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ferkit.cli", "gui", "--model", str(tiny_model), "--source",
-         str(image), "--output", str(tmp_path / "out"), "--threads", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = launch_gui(tiny_model, image, tmp_path / "out", env)
     try:
-        found = subprocess.run(["xdotool", "search", "--sync", "--name", "^ferkit$"], env=env,
-                               capture_output=True, text=True, timeout=60)
-        window = found.stdout.split()[0]
+        window = ferkit_window(env)
         deadline = time.monotonic() + 60
         while not list((tmp_path / "out").glob("snapshot-*.png")):
             assert time.monotonic() < deadline and proc.poll() is None, "no snapshot saved"
-            subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
-            subprocess.run(["xdotool", "key", "s"], env=env, timeout=10)
+            press(env, window, "s")
             time.sleep(0.5)
         subprocess.run(["xdotool", "key", "ctrl+q"], env=env, timeout=10)
         assert proc.wait(30) == 0
@@ -166,20 +160,14 @@ def test_ferkit_gui_finalises_a_recording_on_a_signal(xvfb, tiny_model, tmp_path
     writer.release()
     env = {**os.environ, "DISPLAY": xvfb}
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ferkit.cli", "gui", "--model", str(tiny_model), "--source",
-         str(clip), "--output", str(out), "--threads", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = launch_gui(tiny_model, clip, out, env)
     try:
-        found = subprocess.run(["xdotool", "search", "--sync", "--name", "^ferkit$"], env=env,
-                               capture_output=True, text=True, timeout=60)
-        window = found.stdout.split()[0]
+        window = ferkit_window(env)
         deadline = time.monotonic() + 60
         while len(rows_in(out)) < 5:  # the CSV grows frame by frame while recording
             assert time.monotonic() < deadline and proc.poll() is None, "no recording started"
             if not rows_in(out) and not list(out.glob(".recording-*.csv.*.tmp")):
-                subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
-                subprocess.run(["xdotool", "key", "r"], env=env, timeout=10)
+                press(env, window, "r")
             time.sleep(0.5)
         proc.send_signal(signum)
         assert proc.wait(30) == 0
@@ -198,3 +186,24 @@ def rows_in(folder) -> list[str]:
     takes its own name when the recording ends."""
     found = list(folder.glob("recording-*.csv")) or list(folder.glob(".recording-*.csv.*.tmp"))
     return found[0].read_text().splitlines()[1:] if found else []
+
+
+def launch_gui(model, source, out, env) -> subprocess.Popen:
+    """`ferkit gui` on `source`, as a user starts it, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ferkit.cli", "gui", "--model", str(model), "--source",
+         str(source), "--output", str(out), "--threads", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def ferkit_window(env) -> str:
+    """The id of the ferkit window, once it is shown."""
+    found = subprocess.run(["xdotool", "search", "--sync", "--name", "^ferkit$"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    return found.stdout.split()[0]
+
+
+def press(env, window, key: str) -> None:
+    """Focus the window and press `key` in it."""
+    subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+    subprocess.run(["xdotool", "key", key], env=env, timeout=10)
