@@ -157,7 +157,7 @@ class BatchStore:
     def _write_episodes(self, item: InputItem, recording) -> list[dict[str, Any]]:
         """`episodes/<key>.parquet`, one row per episode; each face's share of time per
         label (rows of faces_summary.parquet)."""
-        from ferkit.episodes import GAPS, emotion_shares, episodes_to_records, segment
+        from ferkit.episodes import emotion_shares, episodes_to_records, segment
 
         pa, _ = _pyarrow()
         episodes = segment(recording, self.episode_options)
@@ -167,9 +167,15 @@ class BatchStore:
         self.episodes_dir.mkdir(parents=True, exist_ok=True)
         self._write_parquet(self.episodes_dir / f"{item.key}.parquet", table)
         return [{"input": str(item.path), "face_id": track_id,
-                 **{f"share_{name.replace(' ', '_')}": shares.get(name, 0.0)
-                    for name in (*self.labels, *GAPS)}}
+                 **{column: shares.get(name, 0.0)
+                    for name, column in self.share_columns().items()}}
                 for track_id, shares in sorted(emotion_shares(episodes).items())]
+
+    def share_columns(self) -> dict[str, str]:
+        """The per-face summary's column of each label and gap ("no face" -> share_no_face)."""
+        from ferkit.episodes import GAPS
+
+        return {name: f"share_{name.replace(' ', '_')}" for name in (*self.labels, *GAPS)}
 
     def episode_schema(self):
         """Columns of the per-input episode files (ferkit.episodes.episodes_to_records)."""
@@ -200,9 +206,7 @@ class BatchStore:
                 face_rows += meta.get("face_shares", [])
         rows.sort(key=lambda r: r["input"])
         face_rows.sort(key=lambda r: (r["input"], r["face_id"]))
-        from ferkit.episodes import GAPS
-
-        shares = [f"share_{name.replace(' ', '_')}" for name in (*self.labels, *GAPS)]
+        shares = list(self.share_columns().values())
         self._write_parquet(self.root / "faces_summary.parquet", pa.Table.from_pylist(
             face_rows, schema=pa.schema([("input", pa.string()), ("face_id", pa.int64())]
                                         + [(name, pa.float64()) for name in shares])))

@@ -42,7 +42,7 @@ def stream_options(args: argparse.Namespace) -> StreamOptions:
 
     return StreamOptions(label_set=args.label_set, detector=args.detector, every=args.every,
                          smooth=args.smooth, tta=args.tta, redetect_every=args.redetect_every,
-                         model=None if args.model is None else str(args.model),
+                         model=args.model,
                          threads=args.threads)
 
 

@@ -145,7 +145,7 @@ def iter_frames(
         cap.release()
         raise FerkitError(f"{info.name}: a camera cannot start at a frame index")
     began = time.monotonic()
-    read = yielded = 0
+    yielded = 0
     try:
         index = _seek(cap, source, start) if start else 0
         while (max_frames is None or yielded < max_frames) and (stop is None or index < stop):
@@ -156,7 +156,6 @@ def iter_frames(
                 ok, frame = cap.read()
                 if not ok or frame is None:
                     break
-                read += 1
                 if info.is_camera:
                     time_s = time.monotonic() - began
                 elif info.fps:
@@ -170,7 +169,7 @@ def iter_frames(
         cap.release()
     # A range that starts near the end may rightly hold no frame (frame counts are estimates);
     # the truncation check below still catches a file that ends well before its count.
-    if read == 0 and start == 0 and (max_frames is None or max_frames > 0) and stop != 0:
+    if yielded == 0 and start == 0 and (max_frames is None or max_frames > 0) and stop != 0:
         raise ImageError(f"cannot read video {info.name}: no frame could be decoded "
                          "(empty or truncated file)")
     stopped_early = ((max_frames is None or yielded < max_frames)
@@ -393,8 +392,9 @@ def open_source(spec: str | int | Path) -> FrameSource:
 
     Raises ImageError with a message for the user when nothing can be read.
     """
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.strip().isdigit()):
-        return Camera(int(spec))
+    target, _, is_camera = describe_source(spec)
+    if is_camera:
+        return Camera(int(target))
     path = Path(spec)
     if not path.exists():
         raise ImageError(f"cannot open {path}: no such file")

@@ -68,7 +68,6 @@ class Track:
     box_xyxy: BoxXYXY
     velocity_xy: tuple[float, float] = (0.0, 0.0)
     missed: int = 0
-    hits: int = 1
 
     def predicted(self, predict: bool) -> BoxXYXY:
         if not predict:
@@ -91,11 +90,6 @@ class IoUTracker:
         self.config = config or TrackerConfig()
         self._tracks: list[Track] = []
         self._next_id = 1
-
-    @property
-    def tracks(self) -> tuple[Track, ...]:
-        """The live tracks, oldest first."""
-        return tuple(self._tracks)
 
     @property
     def active_ids(self) -> frozenset[int]:
@@ -125,7 +119,7 @@ class IoUTracker:
             gap = old.missed + 1
             velocity = (((box[0] + box[2]) - (old.box_xyxy[0] + old.box_xyxy[2])) / 2 / gap,
                         ((box[1] + box[3]) - (old.box_xyxy[1] + old.box_xyxy[3])) / 2 / gap)
-            tracks.append(Track(old.track_id, box, velocity, 0, old.hits + 1))
+            tracks.append(Track(old.track_id, box, velocity, 0))
             ids[f_index] = old.track_id
         for t_index, old in enumerate(self._tracks):
             if t_index not in matched_tracks and old.missed < cfg.max_missed:
