@@ -36,15 +36,16 @@ def export_bytes(recording: Recording, episodes: Sequence[Episode], media_path: 
     from ferkit.episodes import episodes_to_records
 
     tracks = recording.track_ids
+    boris = boris_rows(episodes)
     data = {
         "elan": eaf_bytes(episodes, tracks, media_path, paths["elan"].parent),
         "praat": textgrid_bytes(episodes, tracks, recording.end_s()),
-        "boris_tsv": boris_tsv(boris_rows(episodes)),
+        "boris_tsv": boris_tsv(boris),
         "frames": frames_csv(recording),
         "episodes": csv_bytes(episodes_to_records(episodes), EPISODE_COLUMNS),
     }
     try:
-        data["boris_xlsx"] = boris_xlsx(boris_rows(episodes))
+        data["boris_xlsx"] = boris_xlsx(boris)
     except ImportError as exc:
         print(f"ferkit: {paths['boris_xlsx'].name} skipped: {exc}", file=sys.stderr)
     return data

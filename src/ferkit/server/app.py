@@ -33,7 +33,7 @@ from ferkit import __version__
 from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.episodes import EpisodeOptions
-from ferkit.errors import FerkitError, ImageError
+from ferkit.errors import FerkitError, ImageError, ImageTooLargeError
 from ferkit.imageio import load_image
 from ferkit.labels import LABEL_SETS
 from ferkit.recognizer import RecognizerPool
@@ -737,6 +737,8 @@ async def _parse_form(request: Request, body: bytes):
 def _analyze(recognizer, data: bytes, label_set: str, max_pixels: int) -> dict[str, Any]:
     try:
         image = load_image(data, max_pixels=max_pixels)
+    except ImageTooLargeError as exc:
+        raise ApiError(413, f"image too large: {_strip_source(str(exc))}") from None
     except ImageError as exc:
         raise ApiError(415, f"not a readable image: {_strip_source(str(exc))}") from None
     try:

@@ -86,12 +86,11 @@ def training_summary(state: Mapping) -> dict:
 
 
 def build_metadata(architecture: str, heads: Sequence[str], label_set_heads: Mapping[str, str],
-                   training: Mapping, input_size: int = SIZE,
-                   temperatures: Mapping[str, float] | None = None) -> dict[str, str]:
+                   training: Mapping, input_size: int = SIZE) -> dict[str, str]:
     """The ONNX metadata_props: every preprocessing and label fact, each a JSON string.
 
-    `temperatures` (head -> T, default 1.0 each) calibrate the heads' probabilities; readers
-    treat a model without the entry as T = 1 everywhere, so older files stay valid.
+    Every head starts at temperature 1.0 (`ferkit calibrate` fits them later); readers treat
+    a model without the entry as T = 1 everywhere, so older files stay valid.
     """
     facts = {
         "format_version": FORMAT_VERSION,
@@ -109,7 +108,7 @@ def build_metadata(architecture: str, heads: Sequence[str], label_set_heads: Map
         "color": "gray",
         "resize": "area",
         "training": dict(training),
-        "temperatures": {h: float((temperatures or {}).get(h, 1.0)) for h in heads},
+        "temperatures": {h: 1.0 for h in heads},
     }
     return {key: json.dumps(value) for key, value in facts.items()}
 
