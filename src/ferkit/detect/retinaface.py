@@ -78,6 +78,9 @@ class RetinaFaceDetector:
     benchmarks/bench_scenes.py and bench_detect.py it kept false positives near zero and found
     more small faces than 0.5 or 0.6); `iou_threshold`: NMS overlap.
     `near_input`: the side, in pixels, of each `detect_near` window.
+    `threads`: ONNX Runtime threads per search. Two by default, because a still photo is one
+    search that nothing else runs beside; video runs one (`VIDEO_DETECTOR`), leaving the other
+    core to decoding and the classifier.
     Immutable, and safe to share between threads: ONNX Runtime sessions allow concurrent runs.
     """
 
@@ -88,7 +91,7 @@ class RetinaFaceDetector:
     crop_margin = 0.0
 
     def __init__(self, *, max_side: int | None = None, min_score: float = 0.4,
-                 iou_threshold: float = 0.4, threads: int = 1, near_input: int = 96) -> None:
+                 iou_threshold: float = 0.4, threads: int = 2, near_input: int = 96) -> None:
         import onnxruntime as ort
 
         if max_side is not None and int(max_side) < 32:
@@ -161,11 +164,12 @@ class RetinaFaceDetector:
         height, width = images[0].shape[:2]
         # Padding to a multiple of 32 keeps every feature map aligned with its anchors.
         ph, pw = -(-height // 32) * 32, -(-width // 32) * 32
-        batch = np.zeros((len(images), ph, pw, 3), dtype=np.float32)
-        for i, image in enumerate(images):
-            batch[i, :height, :width] = image.astype(np.float32) - _MEAN_BGR
-        loc, conf, landmarks = self._session.run(
-            None, {self._input: batch.transpose(0, 3, 1, 2)})
+        # Pixels of the mean colour become zeros, the input the network saw beyond image edges.
+        padded = [cv2.copyMakeBorder(image, 0, ph - height, 0, pw - width, cv2.BORDER_CONSTANT,
+                                     value=_MEAN_BGR.tolist()) for image in images]
+        # One C++ pass to subtract the means and lay out NCHW: 5x faster than numpy at 640x480.
+        batch = cv2.dnn.blobFromImages(padded, 1.0, None, _MEAN_BGR.tolist(), swapRB=False)
+        loc, conf, landmarks = self._session.run(None, {self._input: batch})
         anchors = priors(ph, pw)
         out = []
         for i in range(len(images)):

@@ -14,8 +14,9 @@ from ferkit.errors import FerkitError
 #: Video default: the image default (RetinaFace) searching frames shrunk to 960 px on the longer
 #: side, so a whole-frame search of a 720p frame costs about what BlazeFace's untiled 720p pass
 #: did while finding more faces (benchmarks/bench_scenes.py, bench_stream.py); between those
-#: searches `detect_near` follows the faces found. See docs/BENCHMARKS.md.
-VIDEO_DETECTOR = f"{DEFAULT_DETECTOR}:max_side=960"
+#: searches `detect_near` follows the faces found. One ONNX Runtime thread: the stream's
+#: decoder and classifier use the other core. See docs/BENCHMARKS.md.
+VIDEO_DETECTOR = f"{DEFAULT_DETECTOR}:max_side=960,threads=1"
 
 
 def parse_detector(spec: str) -> Any:
