@@ -90,6 +90,24 @@ def test_declared_content_length_over_limit_is_413(client):
     assert "too large" in r.json()["error"]
 
 
+def test_only_a_readable_header_reserves_pixels(client, made, png_bytes, monkeypatch):
+    from ferkit.server.limits import PixelBudget
+
+    reserved = []
+    reserve = PixelBudget.reserve
+
+    def recording(self, pixels):
+        reserved.append(pixels)
+        return reserve(self, pixels)
+
+    monkeypatch.setattr(PixelBudget, "reserve", recording)
+    r = client.post("/v1/analyze", content=b"hello, not an image")
+    assert r.status_code == 415 and "not a readable image" in r.json()["error"]
+    assert reserved == []  # refused from its header, before the budget
+    assert client.post("/v1/analyze", content=png_bytes).status_code == 200
+    assert reserved == [20 * 10]  # what the header announces
+
+
 def test_bad_query_is_rejected_before_building_a_recognizer(client, made, png_bytes):
     assert client.post("/v1/analyze?detector=boxes", content=png_bytes).status_code == 422
     assert made == []
