@@ -138,6 +138,22 @@ def test_serve_is_a_command_and_checks_its_options(capsys):
         assert "give an origin such as https://example.org" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("limits", "message"), [
+    ({"max_upload_bytes": 0}, "max_upload_bytes must be positive"),
+    ({"client_timeout_s": -1.0}, "client_timeout_s must be positive"),
+    ({"max_queued_videos": 0}, "max_queued_videos must be at least 1"),
+    ({"max_image_pixels": 100, "max_pixels_in_flight": 50},
+     "max_pixels_in_flight must be at least max_image_pixels"),
+    ({"max_upload_bytes": 100, "max_upload_bytes_in_flight": 99},
+     "max_upload_bytes_in_flight must be at least max_upload_bytes"),
+])
+def test_create_app_names_a_limit_that_makes_no_sense(limits, message):
+    from ferkit.errors import FerkitError
+
+    with pytest.raises(FerkitError, match=message):
+        create_app(FakeRecognizer, **limits)
+
+
 def test_a_bug_is_a_json_500_not_a_traceback(png_bytes):
     class Broken:
         def analyze(self, image, label_set="seed5"):

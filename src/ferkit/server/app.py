@@ -47,7 +47,7 @@ from ferkit.server.jobs import (
     video_export,
     video_report,
 )
-from ferkit.server.limits import Busy, ByteBudget, ByteClaim, PixelBudget
+from ferkit.server.limits import Busy, ByteBudget, ByteClaim, PixelBudget, check_limits
 from ferkit.server.timeouts import DEFAULT_TIMEOUT_S, SlowBodyMiddleware, TooSlow
 from ferkit.server.uploads import remove_stale_upload_dirs
 from ferkit.video.pipeline import StreamOptions
@@ -127,6 +127,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     Videos (up to `max_video_bytes`) are analysed one at a time by a worker thread besides
     those; at most `max_queued_videos` wait (or upload), and further uploads get 503.
 
+    FerkitError for limits that make no sense (`limits.check_limits`).
+
     What requests may cost together is bounded: images over `max_image_pixels` get 413, and
     an image waits to be decoded until its pixels fit in `max_pixels_in_flight` (default:
     twice the per-image limit); bodies being read may hold `max_upload_bytes_in_flight`
@@ -135,15 +137,16 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     must come from the server's own origin or one of `allowed_origins` ("*": any), which
     may also call the HTTP API (CORS).
     """
+    check_limits(max_upload_bytes=max_upload_bytes, max_video_bytes=max_video_bytes,
+                 max_queued_videos=max_queued_videos, max_concurrent=max_concurrent,
+                 max_image_pixels=max_image_pixels, max_pixels_in_flight=max_pixels_in_flight,
+                 max_upload_bytes_in_flight=max_upload_bytes_in_flight,
+                 client_timeout_s=client_timeout_s)
     pool = RecognizerPool(recognizer_factory, model=model, threads=threads)
     limiter = anyio.CapacityLimiter(max_concurrent or os.cpu_count() or 1)
     videos = VideoJobs(pool.get, max_queued=max_queued_videos)
     pixels = PixelBudget(max_pixels_in_flight or 2 * max_image_pixels)
-    if pixels.total < max_image_pixels:
-        raise ValueError("max_pixels_in_flight must be at least max_image_pixels")
     body_bytes = ByteBudget(max_upload_bytes_in_flight or 4 * max_upload_bytes)
-    if body_bytes.total < max_upload_bytes:
-        raise ValueError("max_upload_bytes_in_flight must be at least max_upload_bytes")
     video_uploads = 0  # videos being received; with the queue, bounded by max_queued_videos
 
     @asynccontextmanager
