@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import shutil
 import subprocess
@@ -311,3 +312,28 @@ def test_webcam_keeps_an_existing_recording_unless_overwrite(tmp_path, capsys, m
     assert code == 0, err
     assert count_frames(recording) == (2, SIZE_WH)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["take1.mp4"]
+
+
+@pytest.mark.parametrize(("stop", "kept"), [(KeyboardInterrupt, True), (MemoryError, False)])
+def test_webcam_keeps_a_recording_stopped_by_ctrl_c_only(tmp_path, capsys, model, clip,
+                                                         monkeypatch, stop, kept):
+    import ferkit.video
+
+    real = ferkit.video.analyze_video
+
+    def stopped_after_three(*args, **kwargs):
+        yield from itertools.islice(real(*args, **kwargs), 3)
+        raise stop
+
+    monkeypatch.setattr(ferkit.video, "analyze_video", stopped_after_three)
+    recording = tmp_path / "live.mp4"
+    if kept:
+        code, out, err = run(capsys, "webcam", "--camera", clip, "--model", model,
+                             "--record", recording)
+        assert code == 0, err
+        assert len(json_rows(out)) == 3 and count_frames(recording) == (3, SIZE_WH)
+    else:
+        with pytest.raises(stop):
+            run(capsys, "webcam", "--camera", clip, "--model", model, "--record", recording)
+        assert not recording.exists()
+    assert [p.name for p in tmp_path.iterdir()] == (["live.mp4"] if kept else [])

@@ -100,10 +100,10 @@ def test_a_gui_recording_gives_the_cli_rows(clip, cli_rows, tmp_path):
     from ferkit.gui.record import Recorder
     from ferkit.gui.state import FrameProcessor, Settings
     from ferkit.gui.worker import Worker
-    from ferkit.recognizer import Recognizer
+    from ferkit.recognizer import RecognizerPool
 
     settings = Settings(smoothing=False)
-    worker = Worker(FrameProcessor(lambda spec: Recognizer(detector=spec)), settings)
+    worker = Worker(FrameProcessor(RecognizerPool()), settings)  # the shipped model
     recorder = Recorder(tmp_path / "rec", 10.0, settings.label_set)
     worker.start_recording(recorder)  # before the source opens: from its first frame
     worker.start()

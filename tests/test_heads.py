@@ -119,8 +119,29 @@ def test_head_command_refuses_to_overwrite(tiny_onnx_model, tmp_path, capsys):
     code = main(["head", str(tiny_onnx_model), "--data", str(tmp_path), "--name", "x",
                  "--out", str(out)])
     assert code == 1
-    assert "exists; choose another --out or pass --force" in capsys.readouterr().err
+    assert "exists.onnx already exists; pass --overwrite" in capsys.readouterr().err
     assert out.read_bytes() == b"keep me"
+    # Nor over its own input, even asked to.
+    code = main(["head", str(tiny_onnx_model), "--data", str(tmp_path), "--name", "x",
+                 "--out", str(tiny_onnx_model), "--overwrite"])
+    assert code == 1
+    assert "refusing to overwrite an input file" in capsys.readouterr().err
+
+
+def test_head_command_keeps_force_as_an_alias_of_overwrite():
+    import argparse
+
+    from ferkit.commands import head
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers()
+    head.register(sub)
+    base = ["head", "m.onnx", "--data", "d", "--name", "x", "--out", "o.onnx"]
+    assert parser.parse_args([*base, "--force"]).overwrite
+    assert parser.parse_args([*base, "--overwrite"]).overwrite
+    assert not parser.parse_args(base).overwrite
+    usage = sub.choices["head"].format_help()
+    assert "--overwrite" in usage and "--force" not in usage
 
 
 def test_export_quantises_an_onnx_model_with_its_added_head(tiny_onnx_model, make, face,

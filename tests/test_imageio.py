@@ -237,6 +237,7 @@ def test_formats_ferkit_does_not_document_are_refused(tmp_path, capfd, name, dat
     with pytest.raises(ImageError, match="a format ferkit does not read") as info:
         load_image(write(tmp_path, name, data))
     assert name in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).endswith("(it reads JPEG, PNG, WebP, BMP, TIFF, GIF)")
     assert capfd.readouterr() == ("", "")  # no external program wrote anything
 
 

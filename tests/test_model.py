@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,7 +15,7 @@ from model_helpers import export_tiny_model
 import ferkit
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS, label_names, project
-from ferkit.model import ExpressionModel, shipped_model_path
+from ferkit.model import ExpressionModel, model_sha256, shipped_model_path
 
 torch = pytest.importorskip("torch")
 
@@ -162,6 +163,28 @@ def test_bad_model_files(tmp_path):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(plain))
     with pytest.raises(FerkitError, match="not a ferkit model"):
         ExpressionModel(plain)
+
+
+def test_model_sha256_hashes_each_version_of_a_file_once(tmp_path, monkeypatch):
+    import hashlib
+    import os
+
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"first version")
+    assert model_sha256(path) == hashlib.sha256(b"first version").hexdigest()
+    opened = []
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: opened.append(self)
+                        or real_open(self, *a, **k))
+    assert model_sha256(path) == hashlib.sha256(b"first version").hexdigest()
+    assert opened == []  # the same file again: from the cache
+    path.write_bytes(b"second, longer version")
+    os.utime(path, ns=(1, 1))
+    opened.clear()  # write_bytes opened it too
+    assert model_sha256(path) == hashlib.sha256(b"second, longer version").hexdigest()
+    assert opened == [path.resolve()]
+    with pytest.raises(FerkitError, match="cannot read model .*missing.onnx"):
+        model_sha256(tmp_path / "missing.onnx")
 
 
 def test_immutable_and_described(model):

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ferkit.episodes import Episode, Recording
-from ferkit.exports import export_bytes, export_paths
+from ferkit.exports import export_bytes, export_paths, write_exports
 from ferkit.outputs import atomic_write_bytes
 from ferkit.report import Download, render_report
 
@@ -56,16 +56,13 @@ def write_coding_outputs(out_dir: Path, recording: Recording, episodes: Sequence
     """Every export and `<stem>.report.html` into `out_dir`, atomically, never over the
     video; the report links the files beside it. Returns the paths by kind."""
     media_path = Path(media_path)
-    paths = coding_output_paths(out_dir, media_path, stem)
-    report = paths.pop("report")
-    data = export_bytes(recording, episodes, media_path, paths)
-    for kind, content in data.items():
-        atomic_write_bytes(paths[kind], content, protect=[media_path])
-    downloads = [Download(paths[kind].name, DESCRIPTIONS[kind][0], href=paths[kind].name,
-                          mime=DESCRIPTIONS[kind][1]) for kind in data]
+    written = write_exports(out_dir, recording, episodes, media_path, stem=stem)
+    report = coding_output_paths(out_dir, media_path, stem)["report"]
+    downloads = [Download(path.name, DESCRIPTIONS[kind][0], href=path.name,
+                          mime=DESCRIPTIONS[kind][1]) for kind, path in written.items()]
     write_report(report, recording, episodes, title=media_path.name, settings=settings,
                  model=model, downloads=downloads, protect=[media_path])
-    return {**{kind: paths[kind] for kind in data}, "report": report}
+    return {**written, "report": report}
 
 
 def embedded_downloads(recording: Recording, episodes: Sequence[Episode], media_path: Path,

@@ -182,7 +182,8 @@ def segment_track(samples: Sequence[FaceSample], frames: Sequence[tuple[int, flo
     span = [(index, time_s, end_s) for (index, time_s), end_s in zip(frames, ends, strict=True)
             if first <= index <= last]
     states = _frame_states([by_frame.get(index) for index, _, _ in span], len(labels), options)
-    runs = _merge_short(_runs(states), span, [by_frame.get(i) for i, _, _ in span], labels,
+    runs = _coalesce([(state, k, k) for k, state in enumerate(states)])
+    runs = _merge_short(runs, span, [by_frame.get(i) for i, _, _ in span], labels,
                         options.min_duration_s)
     episodes = []
     for state, lo, hi in runs:
@@ -219,17 +220,6 @@ def _frame_states(samples: Sequence[FaceSample | None], n_labels: int,
     return states
 
 
-def _runs(states: Sequence[int | str]) -> list[tuple[int | str, int, int]]:
-    """(state, first position, last position) of each run of equal states."""
-    runs: list[tuple[int | str, int, int]] = []
-    for k, state in enumerate(states):
-        if runs and runs[-1][0] == state:
-            runs[-1] = (state, runs[-1][1], k)
-        else:
-            runs.append((state, k, k))
-    return runs
-
-
 def _merge_short(runs: list[tuple[int | str, int, int]], span: Sequence[tuple[int, float, float]],
                  samples: Sequence[FaceSample | None], labels: Sequence[str],
                  min_duration_s: float) -> list[tuple[int | str, int, int]]:
@@ -262,6 +252,8 @@ def _merge_short(runs: list[tuple[int | str, int, int]], span: Sequence[tuple[in
 
 
 def _coalesce(runs: list[tuple[int | str, int, int]]) -> list[tuple[int | str, int, int]]:
+    """Neighbouring (state, first position, last position) runs of one state joined into one
+    run (runs of one frame each become the runs of equal states)."""
     out: list[tuple[int | str, int, int]] = []
     for state, lo, hi in runs:
         if out and out[-1][0] == state:

@@ -26,7 +26,8 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 #: ever sees user input. GIF and animated WebP give their first frame; MPO is a camera JPEG.
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
-_FORMAT_NAMES = ("JPEG", "PNG", "WebP", "BMP", "TIFF", "GIF")
+#: FORMATS as a message to people spells them.
+_FORMAT_NAMES = tuple("WebP" if name == "WEBP" else name for name in FORMATS)
 
 ImageSource = str | os.PathLike | bytes | bytearray | memoryview | np.ndarray
 

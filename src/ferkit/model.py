@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -29,6 +31,27 @@ _CHUNK = 256
 def shipped_model_path() -> Path:
     """Where the packaged model lives (it may not exist yet in a development checkout)."""
     return Path(str(resources.files("ferkit").joinpath(SHIPPED_MODEL)))
+
+
+def model_sha256(path: str | Path) -> str:
+    """The hex SHA-256 of a model file's bytes, hashed once per path, size and modification
+    time (a server or batch run asks for it per job; the file is tens of megabytes)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        return _file_sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    except OSError as exc:
+        raise FerkitError(f"cannot read model {path}: {exc.strerror or exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """Keyed by size and mtime as well, so a model rewritten in place is hashed again."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ExpressionModel:

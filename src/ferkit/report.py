@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,8 +43,10 @@ def colour_of(label: str) -> str:
 def model_summary(model) -> dict[str, str]:
     """What identifies an ExpressionModel in a report: file, architecture, quantisation and
     the first 12 hex digits of the file's SHA-256."""
+    from ferkit.model import model_sha256
+
     path = Path(model.path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    digest = model_sha256(path)[:12]
     meta = model.metadata
     return {"model file": path.name, "architecture": model.architecture,
             "quantization": str(meta.get("quantization", "none")), "sha256": digest,

@@ -143,6 +143,17 @@ def test_bad_specs_give_one_line_errors(spec, message):
     assert "\n" not in str(info.value)
 
 
+def test_detector_name_checks_a_spec_without_building_it(monkeypatch):
+    import ferkit.detect.spec as spec
+
+    monkeypatch.setattr(spec, "create_detector", None)  # building would fail loudly
+    assert spec.detector_name(" retinaface :max_side=960") == "retinaface"
+    assert spec.detector_name("boxes") == "boxes"
+    with pytest.raises(FerkitError, match="unknown face detector 'yolo'; choose one of "
+                                          "retinaface, blazeface, haar, boxes"):
+        spec.detector_name("yolo:x=1")
+
+
 def test_spec_options_reach_the_detector():
     detector = parse_detector("retinaface:max_side=none,min_score=0.7")
     assert detector.max_side is None and detector.min_score == 0.7

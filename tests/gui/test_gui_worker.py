@@ -14,6 +14,7 @@ from ferkit.gui.record import Recorder
 from ferkit.gui.state import GUI_DETECTORS, FrameProcessor, Settings
 from ferkit.gui.worker import Worker
 from ferkit.labels import label_names
+from ferkit.recognizer import RecognizerPool
 from ferkit.video.io import Frame, StillImage
 
 
@@ -35,7 +36,8 @@ class FakeRecognizer:
 @pytest.fixture
 def worker():
     made = {}
-    processor = FrameProcessor(lambda name: made.setdefault(name, FakeRecognizer(name)))
+    processor = FrameProcessor(RecognizerPool(
+        lambda name: made.setdefault(name, FakeRecognizer(name))))
     w = Worker(processor, Settings())
     w.made = made
     w.start()
@@ -118,7 +120,7 @@ def test_analysis_errors_are_reported_not_fatal():
         def analyze(self, image, label_set="seed5", **options):
             raise FerkitError("model exploded")
 
-    w = Worker(FrameProcessor(lambda name: Broken()))
+    w = Worker(FrameProcessor(RecognizerPool(lambda name: Broken())))
     w.start()
     try:
         w.set_source(StillImage(np.zeros((20, 20, 3), np.uint8), name="x"))
@@ -142,7 +144,8 @@ def test_recording_writes_every_processed_frame(worker, video_file, tmp_path):
 
 def test_video_frames_search_near_known_faces_between_whole_frame_searches():
     made = {}
-    processor = FrameProcessor(lambda name: made.setdefault(name, FakeRecognizer(name)))
+    processor = FrameProcessor(RecognizerPool(
+        lambda name: made.setdefault(name, FakeRecognizer(name))))
     image = np.zeros((40, 60, 3), np.uint8)
     settings = Settings()
     for index in (0, 1, 2, 3, 4, 5, 6, 9, 10):  # a seek from 6 to 9
@@ -151,7 +154,8 @@ def test_video_frames_search_near_known_faces_between_whole_frame_searches():
         processor.process(Frame(index, index / 30, image), settings)
     box = [(15.0, 10.0, 45.0, 30.0)]
     assert made[settings.detector].near == [None, box, box, box, box, None, box, None, box]
-    photo = FrameProcessor(lambda name: made.setdefault("photo", FakeRecognizer(name)))
+    photo = FrameProcessor(RecognizerPool(
+        lambda name: made.setdefault("photo", FakeRecognizer(name))))
     for _ in range(3):  # a still image is frame 0 every time: always a whole-frame search
         photo.process(Frame(0, 0.0, image), settings)
     assert made["photo"].near == [None, None, None]

@@ -90,6 +90,24 @@ def test_declared_content_length_over_limit_is_413(client):
     assert "too large" in r.json()["error"]
 
 
+def test_only_a_readable_header_reserves_pixels(client, made, png_bytes, monkeypatch):
+    from ferkit.server.limits import PixelBudget
+
+    reserved = []
+    reserve = PixelBudget.reserve
+
+    def recording(self, pixels):
+        reserved.append(pixels)
+        return reserve(self, pixels)
+
+    monkeypatch.setattr(PixelBudget, "reserve", recording)
+    r = client.post("/v1/analyze", content=b"hello, not an image")
+    assert r.status_code == 415 and "not a readable image" in r.json()["error"]
+    assert reserved == []  # refused from its header, before the budget
+    assert client.post("/v1/analyze", content=png_bytes).status_code == 200
+    assert reserved == [20 * 10]  # what the header announces
+
+
 def test_bad_query_is_rejected_before_building_a_recognizer(client, made, png_bytes):
     assert client.post("/v1/analyze?detector=boxes", content=png_bytes).status_code == 422
     assert made == []
@@ -118,6 +136,22 @@ def test_serve_is_a_command_and_checks_its_options(capsys):
     for origin in ("example.org", "https://example.org/", "https://example.org/app"):
         assert main(["serve", "--allow-origin", origin]) == 1
         assert "give an origin such as https://example.org" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("limits", "message"), [
+    ({"max_upload_bytes": 0}, "max_upload_bytes must be positive"),
+    ({"client_timeout_s": -1.0}, "client_timeout_s must be positive"),
+    ({"max_queued_videos": 0}, "max_queued_videos must be at least 1"),
+    ({"max_image_pixels": 100, "max_pixels_in_flight": 50},
+     "max_pixels_in_flight must be at least max_image_pixels"),
+    ({"max_upload_bytes": 100, "max_upload_bytes_in_flight": 99},
+     "max_upload_bytes_in_flight must be at least max_upload_bytes"),
+])
+def test_create_app_names_a_limit_that_makes_no_sense(limits, message):
+    from ferkit.errors import FerkitError
+
+    with pytest.raises(FerkitError, match=message):
+        create_app(FakeRecognizer, **limits)
 
 
 def test_a_bug_is_a_json_500_not_a_traceback(png_bytes):

@@ -36,13 +36,10 @@ class BatchSettings(StreamOptions):
 
     def identity(self) -> dict[str, object]:
         """The settings that decide the rows, with the model by content, not by path."""
-        from ferkit.model import shipped_model_path
+        from ferkit.model import model_sha256, shipped_model_path
 
         model = Path(self.model) if self.model is not None else shipped_model_path()
-        try:
-            digest = hashlib.sha256(model.read_bytes()).hexdigest()
-        except OSError as exc:
-            raise FerkitError(f"cannot read model {model}: {exc.strerror or exc}") from None
+        digest = model_sha256(model)
         return {"label_set": self.label_set, "detector": self.detector, "every": self.every,
                 "smooth": self.smooth, "tta": self.tta, "redetect_every": self.redetect_every,
                 "model_sha256": digest,

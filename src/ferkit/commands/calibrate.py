@@ -53,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.evaluation import DEFAULT_LABEL_SET, plot_reliability, select, val_fold_of
     from ferkit.labels import project
     from ferkit.model import ExpressionModel
-    from ferkit.outputs import write_json
+    from ferkit.outputs import check_outputs, write_json
 
     model = ExpressionModel(args.model, threads=args.threads)
-    if args.out.exists() and not args.overwrite:
-        raise FerkitError(f"{args.out} exists; pass --overwrite to replace it")
+    # Not protecting MODEL: with --overwrite, --out may be the model itself.
+    check_outputs([args.out], overwrite=args.overwrite)
     if args.min_faces is not None and args.min_faces < 1:
         raise FerkitError(f"--min-faces must be at least 1, got {args.min_faces}")
     jobs: dict[str, tuple[str, str]] = {}

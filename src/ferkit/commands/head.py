@@ -25,7 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="label set the new head answers from now on (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="model file to write")
     p.add_argument("--l2", type=float, default=1e-4, help="weight decay (default 1e-4)")
-    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    # Its old name, kept so scripts written for it still run; every other command says
+    # --overwrite.
+    p.add_argument("--force", dest="overwrite", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(run=run)
 
 
@@ -38,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.outputs import check_outputs
     from ferkit.train.heads import add_head, fit_linear_head, model_features
 
-    if args.out.exists() and not args.force:
-        raise FerkitError(f"{args.out} exists; choose another --out or pass --force")
-    check_outputs([args.out], inputs=[args.model], overwrite=True)
+    check_outputs([args.out], inputs=[args.model], overwrite=args.overwrite)
     weights = args.weights or [1.0] * len(args.sources)
     if len(weights) != len(args.sources):
         raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")

@@ -13,6 +13,14 @@ from urllib.parse import urlsplit
 
 from ferkit.errors import FerkitError
 
+#: How `ferkit serve` spells each limit of `create_app` in its errors.
+LIMIT_OPTIONS = {"max_upload_bytes": "--max-upload-mb", "max_video_bytes": "--max-video-mb",
+                 "max_queued_videos": "--max-queued-videos",
+                 "max_concurrent": "--max-concurrent", "max_image_pixels": "--max-image-mp",
+                 "max_pixels_in_flight": "--max-mp-in-flight",
+                 "max_upload_bytes_in_flight": "--max-upload-mb-in-flight",
+                 "client_timeout_s": "--client-timeout"}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the HTTP API (needs ferkit[serve])")
@@ -56,56 +64,37 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ferkit.server.app import create_app
+        from ferkit.server.limits import check_limits
         from ferkit.server.logs import log_config
         from ferkit.server.timeouts import guarded_h11
         from ferkit.video.io import quiet_ffmpeg
     except ImportError as exc:
         raise FerkitError(f"{exc}; install the server extra: pip install 'ferkit[serve]'") \
             from None
-    if args.max_upload_mb <= 0:
-        raise FerkitError("--max-upload-mb must be positive")
-    if args.max_video_mb <= 0:
-        raise FerkitError("--max-video-mb must be positive")
-    if args.max_queued_videos < 1:
-        raise FerkitError("--max-queued-videos must be at least 1")
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        raise FerkitError("--max-concurrent must be at least 1")
-    for name in ("max_image_mp", "max_mp_in_flight", "max_upload_mb_in_flight",
-                 "client_timeout"):
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            raise FerkitError(f"--{name.replace('_', '-')} must be positive")
-    if args.max_mp_in_flight is not None and args.max_mp_in_flight < args.max_image_mp:
-        raise FerkitError("--max-mp-in-flight must be at least --max-image-mp")
+    mib, mega = 1024 * 1024, 1e6
+    limits = {"max_upload_bytes": int(args.max_upload_mb * mib),
+              "max_video_bytes": int(args.max_video_mb * mib),
+              "max_queued_videos": args.max_queued_videos,
+              "max_concurrent": args.max_concurrent,
+              "max_image_pixels": int(args.max_image_mp * mega),
+              "max_pixels_in_flight": _scaled(args.max_mp_in_flight, mega),
+              "max_upload_bytes_in_flight": _scaled(args.max_upload_mb_in_flight, mib),
+              "client_timeout_s": args.client_timeout}
+    check_limits(**limits, names=LIMIT_OPTIONS)  # before the port is taken
     for origin in args.allow_origin:
         parts = urlsplit(origin)
         if origin != "*" and not (parts.scheme in ("http", "https") and parts.netloc
                                   and not parts.path and not parts.query):
             raise FerkitError(f"--allow-origin {origin!r}: give an origin such as "
                               "https://example.org (scheme, host and port; no path), or '*'")
-    if (args.max_upload_mb_in_flight is not None
-            and args.max_upload_mb_in_flight < args.max_upload_mb):
-        raise FerkitError("--max-upload-mb-in-flight must be at least --max-upload-mb")
     if not 0 <= args.port <= 65535:
         raise FerkitError(f"--port {args.port} is not a valid port")
     if args.model is not None and not args.model.is_file():
         raise FerkitError(f"no model file {args.model}")
     _check_bindable(args.host, args.port)
-    max_bytes = int(args.max_upload_mb * 1024 * 1024)
     quiet_ffmpeg()  # bad video uploads get one JSON error, not FFmpeg's lines on the console
-    in_flight_mb = args.max_upload_mb_in_flight
     app = create_app(model=args.model, threads=args.threads, api_key=args.api_key,
-                     max_upload_bytes=max_bytes,
-                     max_concurrent=args.max_concurrent,
-                     max_video_bytes=int(args.max_video_mb * 1024 * 1024),
-                     max_queued_videos=args.max_queued_videos,
-                     max_image_pixels=int(args.max_image_mp * 1e6),
-                     max_pixels_in_flight=(int(args.max_mp_in_flight * 1e6)
-                                           if args.max_mp_in_flight else None),
-                     max_upload_bytes_in_flight=(int(in_flight_mb * 1024 * 1024)
-                                                 if in_flight_mb else None),
-                     client_timeout_s=args.client_timeout,
-                     allowed_origins=tuple(args.allow_origin))
+                     allowed_origins=tuple(args.allow_origin), **limits)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"ferkit: serving on http://{shown}:{args.port} (browser page at /, API docs at /docs"
           f"{', API key required' if args.api_key else ''})", file=sys.stderr)
@@ -119,8 +108,13 @@ def run(args: argparse.Namespace) -> int:
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 log_config=log_config(args.log_level), http=guarded_h11(args.client_timeout),
                 timeout_keep_alive=5, h11_max_incomplete_event_size=16 * 1024,
-                ws_max_size=2 * max_bytes + 4096)
+                ws_max_size=2 * limits["max_upload_bytes"] + 4096)
     return 0
+
+
+def _scaled(value: float | None, unit: float) -> int | None:
+    """An option in MB or MP as bytes or pixels; None (its default) stays None."""
+    return None if value is None else int(value * unit)
 
 
 def _is_loopback(host: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from ferkit.commands.video import add_stream_options, stream_options
@@ -51,23 +52,20 @@ def run(args: argparse.Namespace) -> int:
     recorder = AtomicVideoWriter(args.record, fps, protect=protect) if args.record else None
     writer = RowWriter(sys.stdout, "csv", columns(names)) if args.format == "csv" else None
     try:
-        for result in analyze_video(args.camera, options, recognizer=recognizer,
-                                    max_frames=args.frames):
-            if writer is not None:
-                writer.write_all(frame_rows(result, names))
-            else:
-                sys.stdout.write(json.dumps({
-                    "frame": result.index, "time_s": round(result.time_s, 4),
-                    "faces": [f.to_dict() for f in result.faces]}) + "\n")
-                sys.stdout.flush()
-            if recorder is not None:
-                recorder.write(draw(result.frame_bgr, result.faces))
+        # The writer's exit keeps the recording up to the last frame on Ctrl-C and drops it
+        # on any other error.
+        with recorder or nullcontext():
+            for result in analyze_video(args.camera, options, recognizer=recognizer,
+                                        max_frames=args.frames):
+                if writer is not None:
+                    writer.write_all(frame_rows(result, names))
+                else:
+                    sys.stdout.write(json.dumps({
+                        "frame": result.index, "time_s": round(result.time_s, 4),
+                        "faces": [f.to_dict() for f in result.faces]}) + "\n")
+                    sys.stdout.flush()
+                if recorder is not None:
+                    recorder.write(draw(result.frame_bgr, result.faces))
     except KeyboardInterrupt:
         pass  # the usual way to stop a live stream
-    except BaseException:
-        if recorder is not None:
-            recorder.abort()
-        raise
-    if recorder is not None:
-        recorder.close()
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ferkit.detect import DEFAULT_DETECTOR, create_detector
+from ferkit.detect import DEFAULT_DETECTOR, DETECTORS, create_detector
 from ferkit.errors import FerkitError
 
 #: Video default: the image default (RetinaFace) searching frames shrunk to 960 px on the longer
@@ -19,17 +19,28 @@ from ferkit.errors import FerkitError
 VIDEO_DETECTOR = f"{DEFAULT_DETECTOR}:max_side=960,threads=1"
 
 
+def detector_name(spec: str) -> str:
+    """The detector a spec names ("retinaface:max_side=960" -> "retinaface"), checked without
+    building it: FerkitError naming the choices when it is none of DETECTORS."""
+    name = str(spec).partition(":")[0].strip()
+    if name not in DETECTORS:
+        raise FerkitError(f"unknown face detector {name!r}; choose one of "
+                          f"{', '.join(DETECTORS)}")
+    return name
+
+
 def parse_detector(spec: str) -> Any:
     """A detector from "name" or "name:key=value,...", e.g. "retinaface:max_side=640" (the
     grammar `Recognizer(detector=...)`, the CLI, the GUI, the server and batch all take)."""
-    name, _, rest = spec.partition(":")
+    name = detector_name(spec)
+    rest = spec.partition(":")[2]
     options: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
         if not eq or not key:
             raise FerkitError(f"bad detector option {item!r} in {spec!r}; use name:key=value")
         options[key.strip()] = _parse_value(value.strip())
-    return create_detector(name.strip(), **options)
+    return create_detector(name, **options)
 
 
 def _parse_value(value: str) -> Any:

@@ -9,9 +9,10 @@ from pathlib import Path
 from ferkit.episodes import Episode, Recording
 from ferkit.exports.boris import boris_rows, boris_tsv, boris_xlsx
 from ferkit.exports.elan import eaf_bytes
-from ferkit.exports.frames import csv_bytes, frames_csv
+from ferkit.exports.frames import frames_csv
 from ferkit.exports.praat import textgrid_bytes
 from ferkit.outputs import atomic_write_bytes
+from ferkit.rows import to_csv
 
 
 def tier_name(track_id: int) -> str:
@@ -42,7 +43,7 @@ def export_bytes(recording: Recording, episodes: Sequence[Episode], media_path: 
         "praat": textgrid_bytes(episodes, tracks, recording.end_s()),
         "boris_tsv": boris_tsv(boris),
         "frames": frames_csv(recording),
-        "episodes": csv_bytes(episodes_to_records(episodes), EPISODE_COLUMNS),
+        "episodes": to_csv(episodes_to_records(episodes), EPISODE_COLUMNS).encode("utf-8"),
     }
     try:
         data["boris_xlsx"] = boris_xlsx(boris)

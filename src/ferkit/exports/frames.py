@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Mapping, Sequence
-
 from ferkit.episodes import Recording
 from ferkit.faces import POSE_COLUMNS
+from ferkit.rows import to_csv
 
 #: Columns named as OpenFace names them (R and pandas scripts written for OpenFace's CSV keep
 #: working); `confidence` is ferkit's face-detector score, `success` 0 where a tracked face
@@ -54,13 +51,5 @@ def frame_records(recording: Recording) -> list[dict[str, object]]:
 
 
 def frames_csv(recording: Recording) -> bytes:
-    return csv_bytes(frame_records(recording), frame_columns(recording.labels))
-
-
-def csv_bytes(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> bytes:
-    """UTF-8 CSV with exactly `columns` (a header even when there are no rows)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
+    """The per-frame table as UTF-8 CSV, written like every ferkit CSV (`rows.to_csv`)."""
+    return to_csv(frame_records(recording), frame_columns(recording.labels)).encode("utf-8")

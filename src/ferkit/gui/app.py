@@ -504,14 +504,13 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
 
     Raises FerkitError when the model or detector cannot be loaded or no window can be opened.
     """
-    from ferkit.detect.spec import parse_detector
-    from ferkit.model import ExpressionModel
-    from ferkit.recognizer import Recognizer
+    from ferkit.recognizer import RecognizerPool
 
     settings = settings or Settings()
-    parse_detector(settings.detector)  # a bad spec fails here, before any window opens
-    expression = (ExpressionModel.shipped(threads=threads) if model is None
-                  else ExpressionModel(model, threads=threads))
+    recognizers = RecognizerPool(model=model, threads=threads)
+    # The first recognizer, built now: a bad model or detector spec fails before any window
+    # opens, and the worker finds it ready.
+    recognizers.get(settings.detector)
     if root is None:
         try:
             root = tk.Tk(className="ferkit")
@@ -519,6 +518,6 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
             display = os.environ.get("DISPLAY")
             raise FerkitError(f"cannot open a window ({exc}); DISPLAY is "
                               f"{display!r}: run on a desktop or under Xvfb") from None
-    processor = FrameProcessor(lambda spec: Recognizer(expression, detector=spec))
+    processor = FrameProcessor(recognizers)
     return FerkitApp(root, processor, settings=settings, source=source, output_dir=output_dir,
                      collect_dir=collect_dir)

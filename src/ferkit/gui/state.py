@@ -63,14 +63,14 @@ class Result:
 
 class FrameProcessor:
     """Analyses the current source's frames: a `StreamAnalyzer` for the current settings over
-    a recognizer per detector spec (built by `factory(spec)` on first use and kept).
+    the `recognizers` pool's recognizer for its detector spec.
 
     Per stream: `reset()` on a new source or a seek. A change of settings starts a new
     analysis (new track ids). Not thread-safe: one per worker.
     """
 
-    def __init__(self, factory: Callable[[str], object]):
-        self.recognizers = RecognizerPool(factory)
+    def __init__(self, recognizers: RecognizerPool):
+        self.recognizers = recognizers
         self._analyzer: StreamAnalyzer | None = None
         self._settings: Settings | None = None
 

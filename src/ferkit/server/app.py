@@ -7,7 +7,6 @@ in a worker thread so the event loop keeps answering while a photo is being anal
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -34,7 +33,7 @@ from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError, ImageError, ImageTooLargeError
-from ferkit.imageio import load_image
+from ferkit.imageio import load_image, probe_image
 from ferkit.labels import LABEL_SETS
 from ferkit.recognizer import RecognizerPool
 from ferkit.server.jobs import (
@@ -48,7 +47,7 @@ from ferkit.server.jobs import (
     video_export,
     video_report,
 )
-from ferkit.server.limits import Busy, ByteBudget, ByteClaim, PixelBudget
+from ferkit.server.limits import Busy, ByteBudget, ByteClaim, PixelBudget, check_limits
 from ferkit.server.timeouts import DEFAULT_TIMEOUT_S, SlowBodyMiddleware, TooSlow
 from ferkit.server.uploads import remove_stale_upload_dirs
 from ferkit.video.pipeline import StreamOptions
@@ -128,6 +127,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     Videos (up to `max_video_bytes`) are analysed one at a time by a worker thread besides
     those; at most `max_queued_videos` wait (or upload), and further uploads get 503.
 
+    FerkitError for limits that make no sense (`limits.check_limits`).
+
     What requests may cost together is bounded: images over `max_image_pixels` get 413, and
     an image waits to be decoded until its pixels fit in `max_pixels_in_flight` (default:
     twice the per-image limit); bodies being read may hold `max_upload_bytes_in_flight`
@@ -136,15 +137,16 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
     must come from the server's own origin or one of `allowed_origins` ("*": any), which
     may also call the HTTP API (CORS).
     """
+    check_limits(max_upload_bytes=max_upload_bytes, max_video_bytes=max_video_bytes,
+                 max_queued_videos=max_queued_videos, max_concurrent=max_concurrent,
+                 max_image_pixels=max_image_pixels, max_pixels_in_flight=max_pixels_in_flight,
+                 max_upload_bytes_in_flight=max_upload_bytes_in_flight,
+                 client_timeout_s=client_timeout_s)
     pool = RecognizerPool(recognizer_factory, model=model, threads=threads)
     limiter = anyio.CapacityLimiter(max_concurrent or os.cpu_count() or 1)
     videos = VideoJobs(pool.get, max_queued=max_queued_videos)
     pixels = PixelBudget(max_pixels_in_flight or 2 * max_image_pixels)
-    if pixels.total < max_image_pixels:
-        raise ValueError("max_pixels_in_flight must be at least max_image_pixels")
     body_bytes = ByteBudget(max_upload_bytes_in_flight or 4 * max_upload_bytes)
-    if body_bytes.total < max_upload_bytes:
-        raise ValueError("max_upload_bytes_in_flight must be at least max_upload_bytes")
     video_uploads = 0  # videos being received; with the queue, bounded by max_queued_videos
 
     @asynccontextmanager
@@ -737,10 +739,8 @@ async def _parse_form(request: Request, body: bytes):
 def _analyze(recognizer, data: bytes, label_set: str, max_pixels: int) -> dict[str, Any]:
     try:
         image = load_image(data, max_pixels=max_pixels)
-    except ImageTooLargeError as exc:
-        raise ApiError(413, f"image too large: {_strip_source(str(exc))}") from None
     except ImageError as exc:
-        raise ApiError(415, f"not a readable image: {_strip_source(str(exc))}") from None
+        raise _image_error(exc) from None
     try:
         faces = recognizer.analyze(image, label_set)
     except FerkitError as exc:
@@ -751,22 +751,24 @@ def _analyze(recognizer, data: bytes, label_set: str, max_pixels: int) -> dict[s
 
 
 def _announced_pixels(data: bytes, max_pixels: int) -> int:
-    """The pixel count the image's header announces, read without decoding; 413 over
-    `max_pixels`. Formats Pillow cannot open count as `max_pixels`: load_image, given the
-    same limit, refuses them if larger."""
-    from PIL import Image
-
+    """The pixel count the image's header announces (`probe_image`: nothing decoded); 413
+    over `max_pixels`, 415 for what load_image would not decode, so an unreadable upload is
+    answered before it reserves any of the pixel budget."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            width, height = im.size
-    except Image.DecompressionBombError:
-        raise ApiError(413, "image too large to decode safely") from None
-    except Exception:
-        return max_pixels
-    if width * height > max_pixels:
-        raise ApiError(413, f"image is {width}x{height}, over the "
+        header = probe_image(data)
+    except ImageError as exc:
+        raise _image_error(exc) from None
+    if header.pixels > max_pixels:
+        raise ApiError(413, f"image is {header.width}x{header.height}, over the "
                             f"{max_pixels / 1e6:.0f} MP limit")
-    return width * height
+    return header.pixels
+
+
+def _image_error(exc: ImageError) -> ApiError:
+    """The answer to an image load_image or probe_image refused: 413 too large, else 415."""
+    if isinstance(exc, ImageTooLargeError):
+        return ApiError(413, f"image too large: {_strip_source(str(exc))}")
+    return ApiError(415, f"not a readable image: {_strip_source(str(exc))}")
 
 
 def _strip_source(message: str) -> str:

@@ -2,10 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
+
+from ferkit.errors import FerkitError
+
+
+def check_limits(*, max_upload_bytes: float, max_video_bytes: float, max_queued_videos: int,
+                 max_concurrent: int | None, max_image_pixels: float,
+                 max_pixels_in_flight: float | None, max_upload_bytes_in_flight: float | None,
+                 client_timeout_s: float, names: Mapping[str, str] | None = None) -> None:
+    """FerkitError for a server limit that makes no sense: not positive (or, for counts, under
+    1), or a budget for all requests smaller than one request's limit (None: the default).
+    A limit is named as `names` spells it (the command line: by its option), else by its
+    parameter name. The one place these rules live: `create_app` and `ferkit serve` call it."""
+    def name(parameter: str) -> str:
+        return (names or {}).get(parameter, parameter)
+
+    for parameter, value in (("max_upload_bytes", max_upload_bytes),
+                             ("max_video_bytes", max_video_bytes),
+                             ("max_image_pixels", max_image_pixels),
+                             ("max_pixels_in_flight", max_pixels_in_flight),
+                             ("max_upload_bytes_in_flight", max_upload_bytes_in_flight),
+                             ("client_timeout_s", client_timeout_s)):
+        if value is not None and value <= 0:
+            raise FerkitError(f"{name(parameter)} must be positive")
+    for parameter, count in (("max_queued_videos", max_queued_videos),
+                             ("max_concurrent", max_concurrent)):
+        if count is not None and count < 1:
+            raise FerkitError(f"{name(parameter)} must be at least 1")
+    budgets = (("max_pixels_in_flight", max_pixels_in_flight, "max_image_pixels",
+                max_image_pixels),
+               ("max_upload_bytes_in_flight", max_upload_bytes_in_flight, "max_upload_bytes",
+                max_upload_bytes))
+    for budget, total, each, single in budgets:
+        if total is not None and total < single:
+            raise FerkitError(f"{name(budget)} must be at least {name(each)}")
 
 
 class Busy(Exception):

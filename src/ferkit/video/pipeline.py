@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ferkit.detect import DETECTORS
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
+from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, detector_name
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.labels import label_names
@@ -43,10 +42,7 @@ class StreamOptions:
 
     def __post_init__(self) -> None:
         label_names(self.label_set)  # FerkitError naming the choices
-        name = str(self.detector).partition(":")[0].strip()
-        if name not in DETECTORS:
-            raise FerkitError(f"unknown face detector {name!r}; choose one of "
-                              f"{', '.join(DETECTORS)}")
+        detector_name(self.detector)  # FerkitError naming the choices; built only when used
         if self.every < 1:
             raise FerkitError(f"every (--every) must be 1 or more, got {self.every}")
         if not 0 < self.smooth <= 1:
