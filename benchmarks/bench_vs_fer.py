@@ -16,8 +16,9 @@ process). The pipelines take turns frame by frame, and the speed ratios are medi
 pairs, so a drift in the machine's speed (large on shared VMs) does not favour either side.
 Accuracy: both classifiers on each `--data` source's validation faces (FER2013 PublicTest's
 48x48 crops, RAF-DB's 100x100 validation split; no detection), 7 classes and the seed5
-view (faces whose label is one of the five; probabilities renormalised over them). Speed: both whole pipelines on the same composed frames bench_pipeline.py uses;
-median wall ms per frame, and true faces found in the 5-face frames.
+view (faces whose label is one of the five; probabilities renormalised over them).
+Speed: both whole pipelines on the same composed frames bench_pipeline.py uses, and the true
+faces each finds in the 5-face frames.
 """
 
 from __future__ import annotations
