@@ -3,21 +3,24 @@
 # user path (`ferkit evaluate` with no --head: each label set's own head), writing reports,
 # confusion matrices and reliability diagrams into docs/eval/shipped.
 # Run from the repository root, with ../shared/datasets beside it:  bash tools/evaluate_shipped.sh
+# Another model: MODEL=runs/x/fernet.onnx OUT=runs/x/eval bash tools/evaluate_shipped.sh
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
 OUT=${OUT:-docs/eval/shipped}
+model=()
+[ -n "${MODEL:-}" ] && model=(--model "$MODEL")
 run() {  # NAME ferkit-evaluate-args...
     local name=$1
     shift
     mkdir -p "$OUT"
-    ferkit evaluate "$@" --out "$OUT" | tee "$OUT/$name.txt"
+    ferkit evaluate "${model[@]}" "$@" --out "$OUT" | tee "$OUT/$name.txt"
 }
 # Reports are named by data and label set, so a non-default head gets its own folder.
 run_head() {  # HEAD NAME ferkit-evaluate-args...
     local head=$1 name=$2
     shift 2
     mkdir -p "$OUT/head-$head"
-    ferkit evaluate "$@" --head "$head" --out "$OUT/head-$head" | tee "$OUT/head-$head/$name.txt"
+    ferkit evaluate "${model[@]}" "$@" --head "$head" --out "$OUT/head-$head" | tee "$OUT/head-$head/$name.txt"
 }
 run rafdb-fer2013   --data "$D/rafdb"   --label-set fer2013
 run rafdb-seed5     --data "$D/rafdb"   --label-set seed5
