@@ -230,6 +230,7 @@ def test_calibrate_writes_a_new_model(tiny_onnx_model, fer2013_val, tmp_path, ca
     (["{model}", "--data", "{fer}", "--min-faces", "0"], "--min-faces"),
     (["{model}", "--data", "{fer}", "--out", "{model}"], "exists; pass --overwrite"),
     (["{model}", "--data", "{fer}", "--out", "{existing}"], "exists; pass --overwrite"),
+    (["{model}", "--data", "{fer}", "--report", "{existing}"], "exists; pass --overwrite"),
 ])
 def test_calibrate_bad_inputs(tiny_onnx_model, fer2013_val, tmp_path, capsys, args, message):
     own = tmp_path / "own" / "happy"

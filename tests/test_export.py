@@ -140,6 +140,13 @@ def test_export_command(tmp_path, capsys):
     with torch.no_grad():
         expected = torch.softmax(model(torch.from_numpy(x))["ferplus"], 1).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    # An earlier export is kept unless --overwrite says otherwise.
+    before = out.read_bytes()
+    assert main(["export", str(ckpt), "--out", str(out)]) == 1
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert main(["export", str(ckpt), "--out", str(out), "--overwrite"]) == 0
+    assert metadata(out)["label_set_heads"]["seed5"] != "ferplus"
 
 
 def test_export_command_errors(tmp_path, capsys):

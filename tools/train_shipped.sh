@@ -15,11 +15,11 @@ resume=()
 ferkit train --config configs/default.yaml --out "$RUN" "${resume[@]}"
 
 # Later steps are cheap (about 20 minutes together) and rewrite their outputs every time.
-ferkit export "$RUN/best.pt" --out "$RUN/fernet-fp32.onnx"
+ferkit export "$RUN/best.pt" --out "$RUN/fernet-fp32.onnx" --overwrite
 ferkit head "$RUN/fernet-fp32.onnx" \
     --data "$D/rafdb" --weight 4 --data "$D/fer2013" --weight 1 \
     --name wild --serve seed5 --serve fer2013 --out "$RUN/fernet-wild-fp32.onnx" --overwrite
-ferkit export "$RUN/fernet-wild-fp32.onnx" --out "$RUN/fernet-int8.onnx" \
+ferkit export "$RUN/fernet-wild-fp32.onnx" --out "$RUN/fernet-int8.onnx" --overwrite \
     --int8-calibration "$D/fer2013" --int8-calibration "$D/rafdb"
 ferkit calibrate "$RUN/fernet-int8.onnx" --data "$D/fer2013" --data "$D/ferplus" \
     --data "$D/rafdb=wild" --out "$RUN/fernet.onnx" --overwrite --report "$RUN/calibration.json"

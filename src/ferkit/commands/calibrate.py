@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = ExpressionModel(args.model, threads=args.threads)
     # Not protecting MODEL: with --overwrite, --out may be the model itself.
-    check_outputs([args.out], overwrite=args.overwrite)
+    check_outputs([args.out, args.report], overwrite=args.overwrite)
     if args.min_faces is not None and args.min_faces < 1:
         raise FerkitError(f"--min-faces must be at least 1, got {args.min_faces}")
     jobs: dict[str, tuple[str, str]] = {}

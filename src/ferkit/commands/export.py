@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="best.pt or last.pt written by `ferkit train`, or an fp32 .onnx model "
                         "to quantise (with --int8-calibration)")
     p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
     p.add_argument("--head", dest="heads", action="append", default=[], metavar="LABELSET=HEAD",
                    help="which head serves a label set, e.g. seed5=ferplus (repeatable; "
@@ -31,10 +32,10 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.outputs import check_outputs
     from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
 
+    check_outputs([args.out], inputs=[args.checkpoint], overwrite=args.overwrite)
     if args.checkpoint.suffix.lower() == ".onnx":
         if not args.int8_calibration:
             raise FerkitError("an .onnx input is only quantised: give --int8-calibration SOURCE")
-        check_outputs([args.out], inputs=[args.checkpoint], overwrite=True)
         _quantise(args.checkpoint, args)
         return 0
     result = export_checkpoint(args.checkpoint, args.out, opset=args.opset or DEFAULT_OPSET,
