@@ -117,6 +117,20 @@ def test_flip_tta_averages_with_the_mirror(model):
                                model.probabilities([symmetric]), atol=1e-6)
 
 
+def test_every_head_in_one_pass_matches_each_head_alone(model):
+    crops = [face(48, 48, s) for s in range(300)]  # more than one ONNX Runtime chunk
+    for tta in (False, True):
+        every = model.every_head_probabilities(crops, tta=tta, calibrated=False)
+        assert list(every) == list(model.heads)
+        for head, probs in every.items():
+            assert probs.shape == (300, len(EMOTIONS))
+            np.testing.assert_allclose(
+                probs, model.head_probabilities(crops, head, tta=tta, calibrated=False),
+                atol=1e-6)
+    assert {h: p.shape for h, p in model.every_head_probabilities([]).items()} == {
+        h: (0, len(EMOTIONS)) for h in model.heads}
+
+
 def test_empty_input(model):
     for label_set, names in LABEL_SETS.items():
         assert model.probabilities([], label_set).shape == (0, len(names))

@@ -194,7 +194,13 @@ class ExpressionModel:
         """
         if head not in self._outputs:
             raise FerkitError(f"model has no head {head!r} (heads: {', '.join(self._heads)})")
-        return self._run(self.preprocess(crops), head, tta, calibrated)
+        return self._run(self.preprocess(crops), (head,), tta, calibrated)[head]
+
+    def every_head_probabilities(self, crops: Iterable[np.ndarray], *, tta: bool = False,
+                                 calibrated: bool = True) -> dict[str, np.ndarray]:
+        """`head_probabilities` of every head, from one pass of the network per batch (asking
+        for one head at a time runs the whole network once per head)."""
+        return self._run(self.preprocess(crops), self._heads, tta, calibrated)
 
     def probabilities(self, crops: Iterable[np.ndarray], label_set: str = "seed5", *,
                       tta: bool = False) -> np.ndarray:
@@ -205,27 +211,23 @@ class ExpressionModel:
         horizontal mirror.
         """
         head = self.head_for(label_set)
-        return project(self._run(self.preprocess(crops), head, tta, True), self._emotions,
-                       label_set)
+        return project(self._run(self.preprocess(crops), (head,), tta, True)[head],
+                       self._emotions, label_set)
 
-    def _run(self, x: np.ndarray, head: str, tta: bool, calibrated: bool) -> np.ndarray:
-        output = self._outputs[head]
-        temperature = self._temperatures[head] if calibrated else 1.0
-        parts = []
+    def _run(self, x: np.ndarray, heads: tuple[str, ...], tta: bool,
+             calibrated: bool) -> dict[str, np.ndarray]:
+        outputs = [self._outputs[h] for h in heads]
+        parts: dict[str, list[np.ndarray]] = {h: [] for h in heads}
         for start in range(0, len(x), _CHUNK):
             batch = x[start : start + _CHUNK]
-            if tta:
-                both = np.concatenate([batch, batch[..., ::-1]])
+            views = np.concatenate([batch, batch[..., ::-1]]) if tta else batch
+            results = self._session.run(outputs, {self._input_name: views})
+            for head, raw in zip(heads, results, strict=True):
+                p = apply_temperature(raw, self._temperatures[head] if calibrated else 1.0)
                 # Each view calibrated, then averaged: T was fitted on single views.
-                p = apply_temperature(self._session.run([output], {self._input_name: both})[0],
-                                      temperature)
-                parts.append((p[: len(batch)] + p[len(batch) :]) / 2)
-            else:
-                parts.append(apply_temperature(
-                    self._session.run([output], {self._input_name: batch})[0], temperature))
-        if not parts:
-            return np.zeros((0, len(self._emotions)), np.float32)
-        return np.concatenate(parts).astype(np.float32, copy=False)
+                parts[head].append((p[: len(batch)] + p[len(batch) :]) / 2 if tta else p)
+        return {h: np.concatenate(ps).astype(np.float32, copy=False) if ps
+                else np.zeros((0, len(self._emotions)), np.float32) for h, ps in parts.items()}
 
 
 def _read_metadata(path: Path, raw: Mapping[str, str]) -> dict[str, Any]:
