@@ -12,7 +12,7 @@ from ferkit.errors import FerkitError
 
 #: Subcommand modules under ferkit.commands, imported lazily so `ferkit --help` stays fast.
 COMMANDS = ("image", "video", "webcam", "report", "data", "train", "evaluate", "calibrate",
-            "export", "head", "gui", "serve", "batch")
+            "export", "head", "distill_cache", "gui", "serve", "batch")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -57,6 +57,14 @@ class CombinedDataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    def fingerprint(self) -> str:
+        """A hash of the faces, in order, and their splits: files keyed to one row order (a
+        teacher cache) check it, whether the data came from its sources or a pack."""
+        digest = hashlib.sha256(f"{self.images.shape}|".encode())
+        digest.update(np.ascontiguousarray(self.images).tobytes())
+        digest.update("|".join(self.split.tolist()).encode())
+        return digest.hexdigest()[:16]
+
     def subset(self, mask: np.ndarray) -> CombinedDataset:
         """The items where `mask` is true."""
         return CombinedDataset(
@@ -272,6 +280,23 @@ def load_combined(
     if cache is not None:
         data.save(cache)
     return data
+
+
+def load_configured(data_config: dict) -> CombinedDataset:
+    """The combined dataset a training config's `data` section names: a `ferkit data pack`
+    file (`prepared`), else its `sources`, combined (and cached in `cache_dir`)."""
+    if data_config.get("prepared"):
+        # A file written by `ferkit data pack`: the same combination, without the sources.
+        return CombinedDataset.load(Path(data_config["prepared"]))
+    if data_config.get("sources"):
+        return load_combined(data_config["sources"], data_config["label_set"],
+                             Path(data_config["cache_dir"]), data_config["val_fold"])
+    raise DatasetError("no training data: give --data SOURCE (or data.sources in config)")
+
+
+def labelled(target: np.ndarray) -> np.ndarray:
+    """Items whose label is clear: hard labels, or FER+ majorities above half."""
+    return target.max(axis=1) > 0.5
 
 
 def labelled_training_faces(

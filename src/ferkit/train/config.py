@@ -48,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
         "mixup_prob": 0.0,           # share of batches blended with a shuffled copy
         "mixup_alpha": 0.2,          # blend weight ~ Beta(alpha, alpha)
         "teachers": [],              # checkpoints whose averaged outputs teach this model
+        "teacher_cache": None,       # or `ferkit distill-cache`'s .npz: their outputs, run once
         "distill_weight": 0.5,       # share of the loss from the teachers (the rest: labels)
         "distill_temperature": 2.0,
     },

@@ -1,4 +1,4 @@
-"""Knowledge distillation: an ensemble of trained checkpoints whose soft outputs teach a student."""
+"""Knowledge distillation: an ensemble's soft outputs, run online or cached, teach a student."""
 
 from __future__ import annotations
 
@@ -47,6 +47,18 @@ class Teachers(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {h: torch.log(p) for h, p in self.probabilities(x).items()}
+
+
+def soften(probs: torch.Tensor, present: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Cached ensemble probabilities (N, 8) -> softmax(log p / T) over the classes `present`.
+
+    log p is the ensemble's logits up to a per-row constant, which softmax ignores, so this is
+    the ensemble's distribution softened by T (and renormalised over the head's classes).
+    Unlike `Teachers.probabilities`, which softens each teacher before averaging, the cache
+    holds the average at T = 1 and softens it: the same at T = 1, close to it otherwise.
+    """
+    logp = probs.float()[:, present].clamp_min(torch.finfo(torch.float32).tiny).log()
+    return F.softmax(logp / temperature, dim=1)
 
 
 def distill_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor,

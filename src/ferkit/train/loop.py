@@ -16,14 +16,15 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from ferkit.datasets.combine import HEADS, CombinedDataset, load_combined
+from ferkit.datasets.combine import HEADS, CombinedDataset, labelled, load_configured
 from ferkit.errors import FerkitError
 from ferkit.outputs import AtomicFile, atomic_write_bytes, new_figure, write_figure
 from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.checkpoint import load_weights, read_checkpoint
 from ferkit.train.config import save_config
-from ferkit.train.distill import Teachers, distill_loss
+from ferkit.train.distill import Teachers, distill_loss, soften
 from ferkit.train.models import create_model
+from ferkit.train.teacher_cache import TeacherCache
 
 #: Pixel normalisation, stored in the exported model's metadata.
 MEAN, STD = 0.5, 0.25
@@ -72,11 +73,6 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, over: str = "labelled"
     m = mask.float()
     count = m.sum().clamp_min(1.0) if over == "labelled" else len(m)
     return (values * m).sum() / count
-
-
-def labelled(target: np.ndarray) -> np.ndarray:
-    """Items whose label is clear: hard labels, or FER+ majorities above half."""
-    return target.max(axis=1) > 0.5
 
 
 def validation_score(val: dict[str, float], counts: dict[str, int]) -> float:
@@ -159,19 +155,18 @@ class Trainer:
         torch.manual_seed(tc["seed"])
         self.device = pick_device(str(tc.get("device", "auto")))
         dc = config["data"]
-        if dc.get("prepared"):
-            # A file written by `ferkit data pack`: the same combination, without the sources.
-            data = CombinedDataset.load(Path(dc["prepared"]))
-        elif dc["sources"]:
-            data = load_combined(dc["sources"], dc["label_set"], Path(dc["cache_dir"]),
-                                 dc["val_fold"])
-        else:
-            raise FerkitError("no training data: give --data SOURCE (or data.sources in config)")
-        self.train_data = data.subset(data.split == "train")
+        if tc.get("teachers") and tc.get("teacher_cache"):
+            raise FerkitError("train.teachers and train.teacher_cache both given: teach from "
+                              "checkpoints run online or from a cache, not both")
+        data = load_configured(dc)
+        # Each training item's row in `data`, where a teacher cache keeps its targets.
+        train_rows = np.flatnonzero(data.split == "train")
+        self.train_data = data.subset(train_rows)
         self.val_data = data.subset(data.split == "val")
         if dc.get("limit"):
             pick = np.random.default_rng(tc["seed"]).permutation(len(self.train_data))
-            self.train_data = self.train_data.subset(np.sort(pick[: int(dc["limit"])]))
+            train_rows = train_rows[np.sort(pick[: int(dc["limit"])])]
+            self.train_data = data.subset(train_rows)
             self.val_data = self.val_data.subset(np.arange(min(len(self.val_data),
                                                                int(dc["limit"]))))
         self.report = data.report
@@ -198,6 +193,17 @@ class Trainer:
                         for h in self.heads}
         # Index tensors, not masks: indexing by a mask needs a GPU sync to count it.
         self.present = {h: torch.nonzero(w > 0).flatten() for h, w in self.weights.items()}
+        # The cached teachers' targets of each training item, in train_data's order.
+        self.cached_targets: dict[str, torch.Tensor] | None = None
+        if tc.get("teacher_cache"):
+            cache = TeacherCache.load(Path(tc["teacher_cache"]), data)
+            self.cached_targets = {
+                h: soften(torch.from_numpy(cache.probs[h][train_rows]), self.present[h],
+                          tc["distill_temperature"]).to(self.device)
+                for h in self.heads if h in cache.probs}
+            if not self.cached_targets:
+                raise FerkitError(f"{tc['teacher_cache']}: its teachers have none of the heads "
+                                  f"this model trains ({', '.join(self.heads)})")
         if tc["label_loss_mean"] not in ("labelled", "batch"):
             raise FerkitError(f"train.label_loss_mean={tc['label_loss_mean']!r}: "
                               "use labelled or batch")
@@ -330,12 +336,19 @@ class Trainer:
         x = self.images[idx].float().div_(255.0).unsqueeze(1)
         x = (augment(x, self.aug, gen) - MEAN) / STD
         targets = {h: self.targets[h][idx] for h in self.heads}
+        soft = None
+        if self.cached_targets is not None:
+            # Standard offline distillation: every augmented view of a face is taught the
+            # cached targets of the clean face (the teachers never saw the augmentation).
+            soft = {h: s[idx] for h, s in self.cached_targets.items()}
         if mix is not None:
             x, targets = mixup(x, targets, *mix)
+            if soft is not None:  # a blended face, the same blend of its two faces' targets
+                lam, perm = mix
+                soft = {h: lam * s + (1 - lam) * s[perm] for h, s in soft.items()}
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             out = self.model(x)
-            soft = None
             if self.teachers is not None:
                 soft = self.teachers.probabilities(x, self.present, tc["distill_temperature"])
         loss = torch.zeros((), device=self.device)
