@@ -47,3 +47,12 @@ def test_gpu_stage_configs_are_their_runs_but_for_the_values_given_there(stage, 
     root = Path(__file__).resolve().parents[2]
     as_run = load_config(root / "lab/eval" / saved_as, ["train.label_loss_mean=labelled"])
     assert load_config(root / "lab/configs" / f"{stage}.yaml", given) == as_run
+
+
+def test_the_distillation_config_is_the_default_recipe_taught_by_a_teacher_cache():
+    """lab/configs/distill.yaml: configs/default.yaml's data and recipe, plus the cache."""
+    root = Path(__file__).resolve().parents[2]
+    assert load_config(root / "lab/configs/distill.yaml") == load_config(
+        root / "configs/default.yaml",
+        ["train.teacher_cache=runs/teachers.npz", "train.distill_weight=0.5",
+         "train.distill_temperature=2.0", "train.seed=31"])
