@@ -12,6 +12,10 @@ pytest.importorskip("onnx")
 
 from cli_helpers import run  # noqa: E402
 from conftest import make_face  # noqa: E402
+
+# _one_thread is autouse: one torch thread here too (Trainer sets the count process-wide).
+from test_train_distill import _config as tiny_run  # noqa: E402
+from test_train_distill import _one_thread  # noqa: E402, F401
 from test_train_smoke import write_fer2013_layout  # noqa: E402
 
 from ferkit.calibration import write_temperatures  # noqa: E402
@@ -20,21 +24,11 @@ from ferkit.errors import FerkitError  # noqa: E402
 from ferkit.labels import EMOTIONS  # noqa: E402
 from ferkit.model import ExpressionModel  # noqa: E402
 from ferkit.train import loop  # noqa: E402
-from ferkit.train.config import load_config  # noqa: E402
 from ferkit.train.distill import soften  # noqa: E402
 from ferkit.train.export import export_onnx  # noqa: E402
 from ferkit.train.loop import Trainer  # noqa: E402
 from ferkit.train.models import create_model  # noqa: E402
 from ferkit.train.teacher_cache import TeacherCache, build_teacher_cache  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One thread, as the other training tests; Trainer sets the count process-wide."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _dataset(n: int = 40, seed: int = 0, val: int = 10) -> CombinedDataset:
@@ -165,12 +159,8 @@ def faces(tmp_path_factory):
 
 
 def _config(data: str, combined, *overrides: str) -> dict:
-    config = load_config(None, [
-        "model.name=fernet_xs", f"data.cache_dir={combined}", "data.limit=48",
-        "train.batch_size=16", "train.lr=0.02", "train.threads=1", "train.device=cpu",
-        "train.epochs=1", "train.distill_weight=0.7", *overrides])
-    config["data"]["sources"] = [data]
-    return config
+    """test_train_distill's tiny CPU run (48 faces, batches of 16), for one epoch."""
+    return tiny_run(data, combined, "train.epochs=1", "train.distill_weight=0.7", *overrides)
 
 
 @pytest.fixture(scope="module")
