@@ -279,6 +279,14 @@ def test_training_refuses_a_cache_for_other_data(teacher_cache, tmp_path, capsys
     assert not (tmp_path / "run" / "last.pt").exists()
 
 
+def test_a_cache_from_the_sources_serves_their_packed_copy(faces, teacher_cache, tmp_path):
+    data = load_configured(_config(*faces)["data"])
+    data.save(tmp_path / "packed.npz", compact=True)  # as `ferkit data pack` writes it
+    packed = CombinedDataset.load(tmp_path / "packed.npz")
+    cache = TeacherCache.load(teacher_cache, packed)
+    assert cache.dataset == data.fingerprint() == packed.fingerprint()
+
+
 def test_training_refuses_a_cache_without_the_students_heads(faces, tmp_path):
     data = load_configured(_config(*faces)["data"])
     posed_only = np.full((len(data), len(EMOTIONS)), 1 / len(EMOTIONS), np.float32)
