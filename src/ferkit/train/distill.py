@@ -54,8 +54,8 @@ def soften(probs: torch.Tensor, present: torch.Tensor, temperature: float) -> to
 
     log p is the ensemble's logits up to a per-row constant, which softmax ignores, so this is
     the ensemble's distribution softened by T (and renormalised over the head's classes).
-    Unlike `Teachers.probabilities`, which softens each teacher before averaging, the cache
-    holds the average at T = 1 and softens it: the same at T = 1, close to it otherwise.
+    `Teachers.probabilities` softens each teacher before averaging; a cache holds the average
+    at T = 1, so it is the average that is softened here: the same targets at T = 1 only.
     """
     logp = probs.float()[:, present].clamp_min(torch.finfo(torch.float32).tiny).log()
     return F.softmax(logp / temperature, dim=1)
