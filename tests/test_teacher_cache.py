@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from cli_helpers import run  # noqa: E402
-from conftest import make_face  # noqa: E402
 
 # _one_thread is autouse: one torch thread here too (Trainer sets the count process-wide).
 from test_train_distill import _config as tiny_run  # noqa: E402
 from test_train_distill import _one_thread  # noqa: E402, F401
-from test_train_smoke import write_fer2013_layout  # noqa: E402
+from test_train_smoke import CLASSES, write_fer2013_layout  # noqa: E402
+from test_train_smoke import _face as striped_face  # noqa: E402
 
 from ferkit.calibration import write_temperatures  # noqa: E402
 from ferkit.datasets.combine import HEADS, CombinedDataset, load_configured  # noqa: E402
@@ -32,9 +32,10 @@ from ferkit.train.teacher_cache import TeacherCache, build_teacher_cache  # noqa
 
 
 def _dataset(n: int = 40, seed: int = 0, val: int = 10) -> CombinedDataset:
-    """`n` structured faces, the last `val` for validation, FER2013 labels on the fer2013 head."""
-    images = np.stack([make_face(seed * 1000 + i) for i in range(n)])
-    labels = np.random.default_rng(seed).integers(0, len(EMOTIONS), n)
+    """`n` striped or disc faces, the last `val` for validation, labelled for fer2013 only."""
+    rng = np.random.default_rng(seed)
+    images = np.stack([striped_face(CLASSES[i % len(CLASSES)], rng) for i in range(n)])
+    labels = rng.integers(0, len(EMOTIONS), n)
     targets = {h: np.zeros((n, len(EMOTIONS)), np.float32) for h in HEADS}
     targets["fer2013"][np.arange(n), labels] = 1.0
     return CombinedDataset(images, np.array(["train"] * (n - val) + ["val"] * val),
