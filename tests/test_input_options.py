@@ -308,3 +308,31 @@ def test_train_refuses_bad_input_options_in_one_line(tmp_path, capsys, setting, 
     assert code != 0
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "cache").exists()  # refused before any work
+
+
+def test_teachers_must_see_the_students_faces(colour_run):
+    torch = pytest.importorskip("torch")
+    from ferkit.train.distill import Teachers
+
+    tmp, _ = colour_run
+    best = tmp / "run" / "best.pt"
+    assert len(Teachers([best], torch.device("cpu"), (64, 3)).members) == 1
+    with pytest.raises(FerkitError, match="takes 64 px faces with 3 channel"):
+        Teachers([best], torch.device("cpu"), (48, 1))
+
+
+def test_a_prepared_file_must_hold_the_faces_the_config_asks_for(colour_run, tmp_path, capsys):
+    pytest.importorskip("torch")
+    tmp, _ = colour_run
+    packed = tmp_path / "gray48.npz"
+    code, _, err = run(capsys, "data", "pack", f"rafdb={tmp / 'rafdb'}", "--out", packed)
+    assert code == 0, err
+    code, _, err = run(capsys, "train", "--out", tmp_path / "run", "--set",
+                       f"data.prepared={packed}", "--set", "model.name=fernet_xs",
+                       "--set", "data.input_size=64", "--set", "data.color=bgr")
+    assert code != 0 and "holds 48 px gray faces" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "data", "pack", f"rafdb={tmp / 'rafdb'}", "--out",
+                       tmp_path / "c.npz", "--input-size", "64", "--color", "bgr")
+    assert code == 0, err
+    assert CombinedDataset.load(tmp_path / "c.npz").images.shape[1:] == (64, 64, 3)
