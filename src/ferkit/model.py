@@ -242,7 +242,7 @@ def _read_metadata(path: Path, raw: Mapping[str, str]) -> dict[str, Any]:
         meta = {k: json.loads(v) for k, v in raw.items()}
     except json.JSONDecodeError as exc:
         raise FerkitError(f"{path}: malformed model metadata ({exc})") from None
-    # Preprocessing is implemented once, below; refuse a model that asks for another kind.
+    # Preprocessing is implemented once (ferkit.pixels); refuse a model that asks for another.
     if meta.get("color", "gray") not in CHANNELS or meta.get("resize", "area") != "area":
         raise FerkitError(f"{path}: unsupported preprocessing (color {meta.get('color')!r}, "
                           f"resize {meta.get('resize')!r}); this ferkit does gray or bgr + area")

@@ -46,7 +46,7 @@ class EpochResult:
 def channels_first(faces: torch.Tensor) -> torch.Tensor:
     """uint8 faces (N, S, S) gray or (N, S, S, 3) BGR -> [0, 1] floats (N, C, S, S).
 
-    The colour case is a view of the stored NHWC pixels: channels_last already, no copy.
+    The colour case keeps the stored NHWC layout: channels_last already, as the model runs.
     """
     x = faces.float().div_(255.0)
     return x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
