@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 from cli_helpers import run
-from conftest import make_face, write_image
 
 from ferkit.datasets.base import FaceSample
 from ferkit.datasets.combine import CombinedDataset, cache_name, combine, load_combined
@@ -20,14 +19,19 @@ from ferkit.pixels import check_input, face_pixels, network_input
 # -- the one preprocessing ---------------------------------------------------------------------
 
 
+def write_image(path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image)
+
+
 def _colour_face(seed: int, size: int = 100) -> np.ndarray:
     """A face-sized BGR texture whose three channels differ."""
     noise = np.random.default_rng(seed).random((size, size, 3)).astype(np.float32)
     return (30 + cv2.GaussianBlur(noise, (0, 0), 3) * 190).astype(np.uint8)
 
 
-def test_face_pixels_gives_the_size_and_colour_asked_for():
-    bgr, gray = _colour_face(1), make_face(2, 100)
+def test_face_pixels_gives_the_size_and_colour_asked_for(face):
+    bgr, gray = _colour_face(1), face(2, 100)
     out = face_pixels(bgr, 64, "bgr")
     assert out.shape == (64, 64, 3) and out.dtype == np.uint8
     assert np.array_equal(out, cv2.resize(bgr, (64, 64), interpolation=cv2.INTER_AREA))
@@ -135,12 +139,12 @@ def test_caches_of_each_size_and_colour_never_mix(tmp_path):
 # -- augmentation --------------------------------------------------------------------------------
 
 
-def test_augmentations_move_and_relight_every_channel_together():
+def test_augmentations_move_and_relight_every_channel_together(face):
     torch = pytest.importorskip("torch")
     from ferkit.train.augment import AugmentConfig, augment
 
     cfg = AugmentConfig(erase_prob=0.0, lowres_prob=0.5, blur_prob=0.5, dark_prob=0.5)
-    gray = torch.from_numpy(np.stack([make_face(i) for i in range(8)])).float().div(255)
+    gray = torch.from_numpy(np.stack([face(i) for i in range(8)])).float().div(255)
     one = augment(gray[:, None], cfg, torch.Generator().manual_seed(3))
     three = augment(gray[:, None].expand(-1, 3, -1, -1).contiguous(), cfg,
                     torch.Generator().manual_seed(3))
@@ -222,7 +226,7 @@ def test_export_writes_size_and_colour_and_a_matching_input(colour_run, name):
         assert meta["quantization"] == "int8-static"
 
 
-def test_the_model_sees_what_training_saw(colour_run):
+def test_the_model_sees_what_training_saw(colour_run, face):
     """ExpressionModel's preprocessing and the training loop's give the same network input:
     the exported model's probabilities match the checkpoint's on the same crop."""
     torch = pytest.importorskip("torch")
@@ -234,7 +238,7 @@ def test_the_model_sees_what_training_saw(colour_run):
     model = ExpressionModel(tmp / "m.onnx")
     assert (model.color, model.input_size) == ("bgr", 64)
     crop = _colour_face(9)
-    x = model.preprocess([crop, make_face(9, 80)])
+    x = model.preprocess([crop, face(9, 80)])
     assert x.shape == (2, 3, 64, 64)
     assert not np.allclose(x[0, 0], x[0, 2]) and np.array_equal(x[1, 0], x[1, 2])
     net, _ = load_checkpoint(tmp / "run" / "best.pt")
@@ -246,14 +250,14 @@ def test_the_model_sees_what_training_saw(colour_run):
 
 
 @pytest.mark.parametrize("name", ["m.onnx", "m8.onnx"])
-def test_recognizer_classifies_colour_gray_and_bgra_crops(colour_run, name):
+def test_recognizer_classifies_colour_gray_and_bgra_crops(colour_run, name, face):
     from ferkit import Recognizer
 
     tmp, _ = colour_run
     rec = Recognizer(tmp / name)
     crop = _colour_face(5)
     bgra = np.dstack([crop, np.zeros(crop.shape[:2], np.uint8)])
-    probs = rec.classify([crop, make_face(5, 48), bgra], "seed5")
+    probs = rec.classify([crop, face(5, 48), bgra], "seed5")
     assert probs.shape == (3, 5)
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     np.testing.assert_allclose(probs[0], probs[2], atol=1e-6)  # alpha is dropped
