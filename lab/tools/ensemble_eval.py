@@ -34,10 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [path.as_posix() for path in args.models]
     print("| data | label set | faces | " + " | ".join(names) + " | ensemble |")
     print("|---|---|---:|" + "---|" * (len(names) + 1))
+    # Faces in colour when any model takes colour: gray models turn them gray themselves.
+    color = "bgr" if any(m.color == "bgr" for m in models) else "gray"
     samples = {}
     for source, label_set in SETS:
         if source not in samples:
-            samples[source] = list(read_source(str(args.data / source)))
+            samples[source] = list(read_source(str(args.data / source), color=color))
         sel = select(samples[source], "val", label_set, val_fold_of(models[0]))
         truth = np.asarray(sel.labels)
         probs = [project(m.head_probabilities(sel.images, m.head_for(label_set)), m.emotions,

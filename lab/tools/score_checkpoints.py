@@ -20,6 +20,7 @@ import torch
 from torch.optim.swa_utils import update_bn
 
 from ferkit.datasets.combine import CombinedDataset, load_combined
+from ferkit.pixels import CHANNELS
 from ferkit.train.distill import Teachers
 from ferkit.train.loop import evaluate_heads, pick_device, to_input
 
@@ -43,8 +44,9 @@ def main() -> None:
     val = data.subset(data.split == "val")
     train = data.images[data.split == "train"] if args.update_bn else None
     rows = {}
+    seen = (data.input_size, CHANNELS[data.color])  # each checkpoint must take these faces
     for path in args.checkpoints:
-        teacher = Teachers([path], device)
+        teacher = Teachers([path], device, seen)
         rows[str(path)] = evaluate_heads(teacher, val, device=device)
         if train is not None:
             batches = (to_input(train[s : s + 512]).to(device) for s in range(0, len(train), 512))
@@ -52,7 +54,8 @@ def main() -> None:
                 update_bn(batches, teacher.members[0], device=device)
             rows[f"{path} with update_bn"] = evaluate_heads(teacher, val, device=device)
     if len(args.checkpoints) > 1:
-        rows["ensemble"] = evaluate_heads(Teachers(args.checkpoints, device), val, device=device)
+        rows["ensemble"] = evaluate_heads(Teachers(args.checkpoints, device, seen), val,
+                                          device=device)
     print(json.dumps(rows, indent=1))
 
 

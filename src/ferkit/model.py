@@ -11,12 +11,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ferkit.calibration import apply_temperature
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
+from ferkit.pixels import CHANNELS, face_pixels, network_input
 from ferkit.runtime import session_options
 
 #: The model shipped inside the package, written by `ferkit export`.
@@ -66,7 +66,7 @@ class ExpressionModel:
     """
 
     __slots__ = ("_path", "_session", "_meta", "_emotions", "_heads", "_outputs",
-                 "_label_set_heads", "_input_name", "_input_size", "_mean", "_std",
+                 "_label_set_heads", "_input_name", "_input_size", "_color", "_mean", "_std",
                  "_architecture", "_temperatures")
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
@@ -98,6 +98,7 @@ class ExpressionModel:
         set_(self, "_label_set_heads", MappingProxyType(dict(meta["label_set_heads"])))
         set_(self, "_input_name", str(meta["input_name"]))
         set_(self, "_input_size", int(meta["input_size"]))
+        set_(self, "_color", str(meta.get("color", "gray")))
         set_(self, "_mean", float(meta["mean"]))
         set_(self, "_std", float(meta["std"]))
         set_(self, "_architecture", str(meta.get("architecture", "unknown")))
@@ -155,6 +156,11 @@ class ExpressionModel:
         return self._input_size
 
     @property
+    def color(self) -> str:
+        """The pixels the network takes: "gray" (one channel) or "bgr" (three)."""
+        return self._color
+
+    @property
     def metadata(self) -> Mapping[str, Any]:
         """Every metadata entry, JSON-decoded (read-only)."""
         return self._meta
@@ -170,20 +176,19 @@ class ExpressionModel:
 
     # -- inference -------------------------------------------------------------------------
     def preprocess(self, crops: Iterable[np.ndarray]) -> np.ndarray:
-        """Face crops of any size -> the network input (N, 1, S, S) float32.
+        """Face crops of any size -> the network input (N, C, S, S) float32, C = 1 or 3.
 
         Each crop is grayscale (H, W) or (H, W, 1), BGR (H, W, 3) or BGRA (H, W, 4), uint8 or
-        uint16 (scaled to 8 bit the way the training readers do).
+        uint16 (scaled to 8 bit the way the training readers do); see `ferkit.pixels`.
         """
         if isinstance(crops, np.ndarray):
             raise FerkitError("crops must be a list of images, not one array; "
                               "wrap a single crop as [crop] (or pass list(stack))")
         size = self._input_size
-        faces = [_to_gray_face(crop, size, i) for i, crop in enumerate(crops)]
+        faces = [face_pixels(crop, size, self._color, i) for i, crop in enumerate(crops)]
         if not faces:
-            return np.zeros((0, 1, size, size), np.float32)
-        x = np.stack(faces).astype(np.float32)[:, None]
-        return (x / 255.0 - self._mean) / self._std
+            return np.zeros((0, CHANNELS[self._color], size, size), np.float32)
+        return network_input(np.stack(faces), self._mean, self._std)
 
     def head_probabilities(self, crops: Iterable[np.ndarray], head: str, *,
                            tta: bool = False, calibrated: bool = True) -> np.ndarray:
@@ -239,10 +244,10 @@ def _read_metadata(path: Path, raw: Mapping[str, str]) -> dict[str, Any]:
         meta = {k: json.loads(v) for k, v in raw.items()}
     except json.JSONDecodeError as exc:
         raise FerkitError(f"{path}: malformed model metadata ({exc})") from None
-    # Preprocessing is implemented once, below; refuse a model that asks for another kind.
-    if meta.get("color", "gray") != "gray" or meta.get("resize", "area") != "area":
+    # Preprocessing is implemented once (ferkit.pixels); refuse a model that asks for another.
+    if meta.get("color", "gray") not in CHANNELS or meta.get("resize", "area") != "area":
         raise FerkitError(f"{path}: unsupported preprocessing (color {meta.get('color')!r}, "
-                          f"resize {meta.get('resize')!r}); this ferkit does gray + area")
+                          f"resize {meta.get('resize')!r}); this ferkit does gray or bgr + area")
     if int(meta["format_version"]) > _SUPPORTED_FORMAT:
         raise FerkitError(f"{path}: model format {meta['format_version']} is newer than this "
                           f"ferkit understands ({_SUPPORTED_FORMAT}); upgrade ferkit")
@@ -263,27 +268,3 @@ def _temperatures(path: Path, meta: Mapping[str, Any]) -> dict[str, float]:
                               "expected a positive number")
         out[head] = float(t)
     return out
-
-
-def _to_gray_face(crop: Any, size: int, index: int) -> np.ndarray:
-    """One crop -> uint8 (size, size) grayscale, as the training readers prepare faces."""
-    if not isinstance(crop, np.ndarray):
-        raise FerkitError(f"crop {index}: expected a numpy array, got {type(crop).__name__}")
-    if crop.dtype not in (np.uint8, np.uint16):
-        raise FerkitError(f"crop {index}: expected uint8 or uint16 pixels, got {crop.dtype}")
-    if crop.ndim == 3 and crop.shape[2] == 1:
-        crop = crop[:, :, 0]
-    if not (crop.ndim == 2 or (crop.ndim == 3 and crop.shape[2] in (3, 4))):
-        raise FerkitError(f"crop {index}: expected (H, W), (H, W, 3) BGR or (H, W, 4) BGRA, "
-                          f"got shape {crop.shape}")
-    if crop.shape[0] == 0 or crop.shape[1] == 0:
-        raise FerkitError(f"crop {index}: empty image, shape {crop.shape}")
-    if crop.dtype == np.uint16:
-        crop = (crop >> 8).astype(np.uint8)
-    crop = np.ascontiguousarray(crop)
-    if crop.ndim == 3:
-        code = cv2.COLOR_BGRA2GRAY if crop.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        crop = cv2.cvtColor(crop, code)
-    if crop.shape != (size, size):
-        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    return crop

@@ -93,8 +93,10 @@ class Recognizer:
             faces = self._detector.detect_near(bgr, near)
         else:
             faces = self._detect(bgr)
+        # Crops at the model's size, in its colour: a gray model's are gray from the start.
+        gray = self._model.color == "gray"
         crops = [crop_face(bgr, f, size=self._model.input_size, margin=self._margin,
-                           align=self._align) for f in faces]
+                           align=self._align, gray=gray) for f in faces]
         probs = self.classify(crops, label_set, tta=tta)
         names = label_names(label_set)
         return [f.with_scores(dict(zip(names, row.tolist(), strict=True)))

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     results = {}
     for head, (source, kind) in jobs.items():
         label_set = DEFAULT_LABEL_SET.get(kind, "seed5")
-        sel = select(read_source(source, splits=("val",)), "val", label_set, val_fold)
+        sel = select(read_source(source, splits=("val",), color=model.color), "val",
+                     label_set, val_fold)
         if not sel.labels:
             raise FerkitError(f"{source}: no labelled validation faces to calibrate on")
         raw = project(model.head_probabilities(sel.images, head, calibrated=False),

@@ -49,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="subject fold held out for CK+/JAFFE validation (default 0)")
     k.add_argument("--cache-dir", type=Path, default=None,
                    help="reuse/write combined-dataset caches here (as `ferkit train` does)")
+    k.add_argument("--input-size", type=int, default=48,
+                   help="face side in pixels, as data.input_size (default 48)")
+    k.add_argument("--color", default="gray",
+                   help="gray or bgr, as data.color (default gray)")
     k.set_defaults(run=run_pack)
 
 
@@ -88,14 +92,17 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_pack(args: argparse.Namespace) -> int:
     from ferkit.datasets import stats
     from ferkit.datasets.combine import load_combined
+    from ferkit.pixels import check_input
 
     if args.out.suffix != ".npz":
         raise FerkitError(f"{args.out}: the packed file's name must end in .npz")
     if args.out.exists():
         raise FerkitError(f"{args.out} exists; choose another name (nothing is overwritten)")
+    check_input(args.input_size, args.color, "pack")
     stats.check_sources(args.sources)
     _progress("reading and combining (a minute or more for FER2013 + FER+) ...")
-    data = load_combined(args.sources, args.label_set, args.cache_dir, args.val_fold)
+    data = load_combined(args.sources, args.label_set, args.cache_dir, args.val_fold,
+                         input_size=args.input_size, color=args.color)
     try:
         data.save(args.out, compact=True)
     except OSError as exc:

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs
-    from ferkit.train.config import load_config
+    from ferkit.train.config import data_input, load_config
     from ferkit.train.teacher_cache import build_teacher_cache
 
     if args.out.suffix != ".npz":
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     if args.data:
         config["data"]["sources"] = [str(p) for p in args.data]
-    data = load_configured(config["data"])
+    data = load_configured(config["data"], *data_input(config))
     cache = build_teacher_cache(models, data, mirror=args.mirror)
     cache.save(args.out)
     val = data.subset(data.split == "val")

@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
         raise FerkitError(f"model has no head {args.head!r} (heads: {', '.join(model.heads)})")
     val_fold = val_fold_of(model)
     # Skip decoding the other splits (28.7k FER2013 training faces for a validation score).
+    # Read in the model's colour: a colour model scores RAF-DB's colour faces.
     samples = progress(read_source(args.data, splits=None if args.split == "all"
-                                   else (args.split,)), f"reading {path}")
+                                   else (args.split,), color=model.color), f"reading {path}")
     sel = select(samples, args.split, label_set, val_fold)
     if not (sel.labels or sel.no_majority or sel.not_in_label_set):
         if args.split == "all":

@@ -55,10 +55,14 @@ def _quantise(src: Path, args: argparse.Namespace) -> None:
     import numpy as np
 
     from ferkit.datasets.sources import read_source
+    from ferkit.model import ExpressionModel
     from ferkit.train.quantize import calibration_faces, quantize_int8
 
-    faces = np.concatenate([calibration_faces(read_source(spec, splits=("train",)))
-                            for spec in args.int8_calibration])
+    model = ExpressionModel(src)  # the faces it takes: its size and colour
+    faces = np.concatenate([
+        calibration_faces(read_source(spec, splits=("train",), color=model.color),
+                          size=model.input_size, color=model.color)
+        for spec in args.int8_calibration])
     quantize_int8(src, args.out, faces)
     size_mb = args.out.stat().st_size / 1e6
     print(f"quantised to int8 on {len(faces)} training faces: {args.out} ({size_mb:.1f} MB)")

@@ -45,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
     weights = args.weights or [1.0] * len(args.sources)
     if len(weights) != len(args.sources):
         raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")
-    size = ExpressionModel(args.model).input_size
-    faces, targets, source_index, report = labelled_training_faces(args.sources, size)
+    model = ExpressionModel(args.model)  # the faces it takes: its size and colour
+    faces, targets, source_index, report = labelled_training_faces(
+        args.sources, model.input_size, color=model.color)
     for spec, counts in report.items():
         print(f"{spec}: {counts['kept']} training faces "
                    f"({counts['val_copies_dropped']} copies of validation faces left out)")

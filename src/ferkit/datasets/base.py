@@ -17,7 +17,8 @@ SPLITS = ("train", "val", "test", "all")
 
 @dataclass(frozen=True)
 class FaceSample:
-    """One labelled face: a grayscale uint8 image plus where it came from.
+    """One labelled face: a uint8 image, grayscale (H, W) or, from sources read in colour,
+    BGR (H, W, 3), plus where it came from.
 
     `label` is a canonical emotion name (None where the source gives only votes);
     `votes` is the FER+ vote vector over (`ferkit.labels.EMOTIONS` + unknown, NF) or None.
@@ -34,25 +35,39 @@ class FaceSample:
 
 def read_gray(path: Path) -> np.ndarray:
     """Read an image file as 2-D grayscale uint8, or raise DatasetError naming the file."""
+    return read_face(path, "gray")
+
+
+def read_face(path: Path, color: str = "gray") -> np.ndarray:
+    """Read an image file as uint8, or raise DatasetError naming the file: 2-D grayscale
+    (`color` "gray"), or as stored (`color` "bgr": BGR with alpha dropped, gray files 2-D)."""
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data is not None and data.size else None
     if image is None:
-        image = _read_with_pillow(path)
+        image = _read_with_pillow(path, color)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
     if image.ndim == 3:
-        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        image = cv2.cvtColor(image, code)
+        if color == "gray":
+            code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        else:
+            code = cv2.COLOR_BGRA2BGR if image.shape[2] == 4 else None
+        if code is not None:
+            image = cv2.cvtColor(image, code)
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     return np.ascontiguousarray(image.astype(np.uint8))
 
 
-def _read_with_pillow(path: Path) -> np.ndarray:
+def _read_with_pillow(path: Path, color: str = "gray") -> np.ndarray:
     """Fallback for formats OpenCV declines (e.g. palette-mode TIFF in JAFFE)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert("L"))
+            if color == "gray" or img.mode in ("L", "I;16", "1"):
+                return np.asarray(img.convert("L"))
+            return np.asarray(img.convert("RGB"))[:, :, ::-1]
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise DatasetError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
 

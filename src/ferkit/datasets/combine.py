@@ -27,8 +27,10 @@ from ferkit.datasets.sources import parse_source, read_source
 from ferkit.errors import DatasetError
 from ferkit.labels import EMOTIONS, label_names
 from ferkit.outputs import AtomicFile
+from ferkit.pixels import DEFAULT_COLOR, face_pixels
 from ferkit.progress import progress
 
+#: The side of the gray faces duplicates are searched on, whatever size the model trains at.
 SIZE = 48
 #: Which model head learns from which source.
 HEAD_OF_SOURCE = {"fer2013": "fer2013", "ferplus": "ferplus", "own": "ferplus",
@@ -41,7 +43,8 @@ CACHE_VERSION = 2
 
 @dataclass
 class CombinedDataset:
-    """Face images (N, 48, 48) with per-head target distributions over `EMOTIONS`.
+    """Face images (N, S, S) gray or (N, S, S, 3) BGR, with per-head target distributions
+    over `EMOTIONS`.
 
     `targets[head]` is (N, 8) float32; an all-zero row means that head has no label for the
     item. `split` is "train" or "val"; `report` says what was merged, dropped and why.
@@ -65,6 +68,16 @@ class CombinedDataset:
         digest.update("|".join(self.split.tolist()).encode())
         return digest.hexdigest()[:16]
 
+    @property
+    def input_size(self) -> int:
+        """The faces' side in pixels."""
+        return int(self.images.shape[1])
+
+    @property
+    def color(self) -> str:
+        """"gray" for (N, S, S) faces, "bgr" for (N, S, S, 3)."""
+        return "bgr" if self.images.ndim == 4 else "gray"
+
     def subset(self, mask: np.ndarray) -> CombinedDataset:
         """The items where `mask` is true."""
         return CombinedDataset(
@@ -78,7 +91,8 @@ class CombinedDataset:
         if compact:
             codes = [_encode_lossless(face) for face in self.images]
             pixels = {"webp": np.frombuffer(b"".join(codes), np.uint8),
-                      "webp_ends": np.cumsum([len(c) for c in codes], dtype=np.int64)}
+                      "webp_ends": np.cumsum([len(c) for c in codes], dtype=np.int64),
+                      "webp_shape": np.array(self.images.shape[1:], np.int64)}
         else:
             pixels = {"images": self.images}
         with AtomicFile(path, keep_suffix=True) as file:  # np.savez adds .npz otherwise
@@ -98,7 +112,10 @@ class CombinedDataset:
             with z:
                 targets = {k[7:]: z[k] for k in z.files if k.startswith("target_")}
                 if "webp" in z.files:
-                    images = _decode_all(z["webp"], z["webp_ends"])
+                    # Files written before colour faces existed hold 48 px gray ones.
+                    shape = (tuple(z["webp_shape"].tolist()) if "webp_shape" in z.files
+                             else (SIZE, SIZE))
+                    images = _decode_all(z["webp"], z["webp_ends"], shape)
                 else:
                     images = z["images"]
                 return cls(images, z["split"], z["sources"], z["subjects"], targets,
@@ -114,23 +131,17 @@ def _encode_lossless(face: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def _decode_all(blob: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def _decode_all(blob: np.ndarray, ends: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if len(ends) == 0:
-        return np.zeros((0, SIZE, SIZE), np.uint8)
+        return np.zeros((0, *shape), np.uint8)
     starts = np.concatenate([[0], ends[:-1]])
-    return np.stack([cv2.imdecode(blob[a:b], cv2.IMREAD_GRAYSCALE)
-                     for a, b in zip(starts, ends, strict=True)])
+    flag = cv2.IMREAD_COLOR if len(shape) == 3 else cv2.IMREAD_GRAYSCALE
+    return np.stack([cv2.imdecode(blob[a:b], flag) for a, b in zip(starts, ends, strict=True)])
 
 
 def subject_fold(subject: str, folds: int = SUBJECT_FOLDS) -> int:
     """A stable fold number for a subject id, the same on every machine."""
     return int(hashlib.sha1(subject.encode()).hexdigest(), 16) % folds
-
-
-def _to_face(image: np.ndarray, size: int = SIZE) -> np.ndarray:
-    if image.shape != (size, size):
-        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return image
 
 
 def _target_row(sample: FaceSample, keep: np.ndarray) -> np.ndarray:
@@ -150,12 +161,15 @@ def _split_of(sample: FaceSample, val_fold: int) -> str:
 
 
 def combine(
-    samples: Iterable[FaceSample], label_set: str = "ferplus", val_fold: int = 0
+    samples: Iterable[FaceSample], label_set: str = "ferplus", val_fold: int = 0,
+    input_size: int = SIZE, color: str = DEFAULT_COLOR,
 ) -> CombinedDataset:
-    """Merge samples from any sources into one de-duplicated, leak-free dataset.
+    """Merge samples from any sources into one de-duplicated, leak-free dataset of faces
+    `input_size` pixels square, gray or BGR (`color`).
 
     Classes the `label_set` lacks are dropped. Test-split samples are never used, but their
-    training copies are removed too.
+    training copies are removed too. Duplicates are found on 48 px gray copies whatever the
+    size and colour: a face and its gray copy are the same face.
     """
     keep = np.array([name in label_names(label_set) for name in EMOTIONS], np.float32)
     kept: list[FaceSample] = []
@@ -165,7 +179,7 @@ def combine(
     for s in progress(samples, "reading faces"):
         split = _split_of(s, val_fold)
         if split == "test":
-            test_faces.append(_to_face(s.image))
+            test_faces.append(face_pixels(s.image, SIZE))
             continue
         if not _target_row(s, keep).any():
             dropped_classes[s.label or "no label"] += 1
@@ -174,9 +188,11 @@ def combine(
         splits.append(split)
     if not kept:
         raise DatasetError("no labelled samples to combine (check the sources and label set)")
-    images = np.stack([_to_face(s.image) for s in kept])
+    images = np.stack([face_pixels(s.image, input_size, color) for s in kept])
+    gray = (images if (input_size, color) == (SIZE, "gray")
+            else np.stack([face_pixels(s.image, SIZE) for s in kept]))
     # Test faces join the search only so that their training copies can be found.
-    all_groups = duplicate_groups(np.concatenate([images, np.array(test_faces, np.uint8)
+    all_groups = duplicate_groups(np.concatenate([gray, np.array(test_faces, np.uint8)
                                                   .reshape(-1, SIZE, SIZE)]))
     groups, test_groups = all_groups[: len(kept)], set(all_groups[len(kept):].tolist())
     split_arr = np.array(splits)
@@ -252,8 +268,9 @@ def _multi_source_groups(groups: np.ndarray, samples: list[FaceSample]) -> int:
     return sum(1 for names in sources.values() if len(names) > 1)
 
 
-def _cache_key(specs: Sequence[str], label_set: str, val_fold: int) -> str:
-    parts = [str(CACHE_VERSION), label_set, str(val_fold)]
+def _cache_key(specs: Sequence[str], label_set: str, val_fold: int, input_size: int,
+               color: str) -> str:
+    parts = [str(CACHE_VERSION), label_set, str(val_fold), str(input_size), color]
     for spec in sorted(specs):
         kind, path = parse_source(spec)
         stat = path.stat()
@@ -261,36 +278,58 @@ def _cache_key(specs: Sequence[str], label_set: str, val_fold: int) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
 
 
+def cache_name(specs: Sequence[str], label_set: str = "ferplus", val_fold: int = 0,
+               input_size: int = SIZE, color: str = DEFAULT_COLOR) -> str:
+    """The cache file of one combination: its size and colour in the name, so that a 64 px
+    colour set and a 48 px gray one of the same sources never mix."""
+    key = _cache_key(specs, label_set, val_fold, input_size, color)
+    return f"combined-{input_size}-{color}-{key}.npz"
+
+
 def load_combined(
     specs: Sequence[str], label_set: str = "ferplus", cache_dir: Path | None = None,
     val_fold: int = 0, samples: Iterable[FaceSample] | None = None,
+    input_size: int = SIZE, color: str = DEFAULT_COLOR,
 ) -> CombinedDataset:
-    """Combine the sources named by `specs`, reusing a cached .npz when one matches.
+    """Combine the sources named by `specs` at `input_size` and `color`, reusing a cached
+    .npz when one matches.
 
-    `samples` saves reading the sources again when the caller already holds them.
+    `samples` saves reading the sources again when the caller already holds them (read in
+    `color`: gray samples cannot make colour faces).
     """
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"combined-{_cache_key(specs, label_set, val_fold)}.npz"
+        cache = Path(cache_dir) / cache_name(specs, label_set, val_fold, input_size, color)
         if cache.is_file():
             return CombinedDataset.load(cache)
     if samples is None:
-        samples = (s for spec in specs for s in read_source(spec))
-    data = combine(samples, label_set=label_set, val_fold=val_fold)
+        samples = (s for spec in specs for s in read_source(spec, color=color))
+    data = combine(samples, label_set=label_set, val_fold=val_fold, input_size=input_size,
+                   color=color)
     if cache is not None:
         data.save(cache)
     return data
 
 
-def load_configured(data_config: dict) -> CombinedDataset:
-    """The combined dataset a training config's `data` section names: a `ferkit data pack`
-    file (`prepared`), else its `sources`, combined (and cached in `cache_dir`)."""
-    if data_config.get("prepared"):
+def load_configured(data_config: dict, input_size: int = SIZE,
+                    color: str = DEFAULT_COLOR) -> CombinedDataset:
+    """The combined dataset a training config's `data` section names, with faces of
+    `input_size` and `color`: a `ferkit data pack` file (`prepared`), else its `sources`,
+    combined (and cached in `cache_dir`)."""
+    prepared = data_config.get("prepared")
+    if prepared:
         # A file written by `ferkit data pack`: the same combination, without the sources.
-        return CombinedDataset.load(Path(data_config["prepared"]))
+        data = CombinedDataset.load(Path(prepared))
+        if (data.input_size, data.color) != (input_size, color):
+            raise DatasetError(
+                f"{prepared} holds {data.input_size} px {data.color} faces, but "
+                f"data.input_size={input_size} data.color={color}; set those to match, or "
+                "train from the sources")
+        return data
     if data_config.get("sources"):
         return load_combined(data_config["sources"], data_config["label_set"],
-                             Path(data_config["cache_dir"]), data_config["val_fold"])
+                             Path(data_config["cache_dir"]), data_config["val_fold"],
+                             input_size=input_size, color=color)
     raise DatasetError("no training data: give --data SOURCE (or data.sources in config)")
 
 
@@ -300,34 +339,35 @@ def labelled(target: np.ndarray) -> np.ndarray:
 
 
 def labelled_training_faces(
-    specs: Sequence[str], size: int = SIZE, val_fold: int = 0,
+    specs: Sequence[str], size: int = SIZE, val_fold: int = 0, color: str = DEFAULT_COLOR,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """The training faces of each source with their target rows over `EMOTIONS`, kept apart
     by source (unlike `combine`, which merges them), minus training copies of any source's
-    validation or test faces.
+    validation or test faces (found on 48 px gray copies, as `combine` does).
 
-    Returns faces (N, size, size) uint8, targets (N, 8), the index of each face's source in
-    `specs`, and per source how many faces were kept and how many copies were left out.
+    Returns faces (N, size, size) uint8 gray or (N, size, size, 3) BGR as `color` says,
+    targets (N, 8), the index of each face's source in `specs`, and per source how many faces
+    were kept and how many copies were left out.
     """
     keep = np.ones(len(EMOTIONS), np.float32)
-    faces, targets, index, held_out = [], [], [], []
+    faces, gray, targets, index, held_out = [], [], [], [], []
     for k, spec in enumerate(specs):
-        for s in progress(read_source(spec), f"reading {spec}"):
+        for s in progress(read_source(spec, color=color), f"reading {spec}"):
             split = _split_of(s, val_fold)
-            face = _to_face(s.image, size)
             if split != "train":
-                held_out.append(face)
+                held_out.append(face_pixels(s.image, SIZE))
                 continue
             row = _target_row(s, keep)
             if row.any():
-                faces.append(face)
+                faces.append(face_pixels(s.image, size, color))
+                gray.append(face_pixels(s.image, SIZE))
                 targets.append(row / row.sum())
                 index.append(k)
     if not faces:
         raise DatasetError("no labelled training faces in " + ", ".join(specs))
     train = np.stack(faces)
     groups = duplicate_groups(np.concatenate(
-        [train, np.array(held_out, np.uint8).reshape(-1, size, size)]))
+        [np.stack(gray), np.array(held_out, np.uint8).reshape(-1, SIZE, SIZE)]))
     held_groups = set(groups[len(train):].tolist())
     clean = np.array([g not in held_groups for g in groups[: len(train)].tolist()])
     index_arr = np.array(index)

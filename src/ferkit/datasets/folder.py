@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ferkit.datasets.base import FaceSample, label_of, read_gray, require_dir
+from ferkit.datasets.base import FaceSample, label_of, read_face, require_dir
 from ferkit.errors import DatasetError
 
 SOURCE = "own"
 _SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
-def read_folder(root: str | Path, split: str = "train") -> Iterator[FaceSample]:
-    """Yield every image under `<root>/<emotion>/`; folder names may use any known spelling."""
+def read_folder(root: str | Path, split: str = "train",
+                color: str = "gray") -> Iterator[FaceSample]:
+    """Yield every image under `<root>/<emotion>/`, grayscale or (`color` "bgr") as stored;
+    folder names may use any known spelling."""
     root = require_dir(Path(root), "a folder of <emotion>/ subfolders")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
@@ -23,6 +25,6 @@ def read_folder(root: str | Path, split: str = "train") -> Iterator[FaceSample]:
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() in _SUFFIXES:
                 yield FaceSample(
-                    image=read_gray(file), label=label, source=SOURCE, split=split,
+                    image=read_face(file, color), label=label, source=SOURCE, split=split,
                     path=str(file),
                 )

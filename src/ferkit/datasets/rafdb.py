@@ -8,7 +8,7 @@ import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
-from ferkit.datasets.base import FaceSample, read_gray, require_dir
+from ferkit.datasets.base import FaceSample, read_face, require_dir
 from ferkit.errors import DatasetError
 
 SOURCE = "rafdb"
@@ -89,8 +89,10 @@ def _check_csv(root: Path, found: dict[str, str]) -> None:
                                    f"in the {found[row['image']]} folder")
 
 
-def read_rafdb(root: str | Path, splits: Collection[str] | None = None) -> Iterator[FaceSample]:
-    """Yield RAF-DB faces (grayscale) from either layout, of `splits` only when given.
+def read_rafdb(root: str | Path, splits: Collection[str] | None = None,
+               color: str = "gray") -> Iterator[FaceSample]:
+    """Yield RAF-DB faces from either layout, grayscale or (`color` "bgr") in their own colour,
+    of `splits` only when given.
 
     Training faces are split into train and val by `rafdb_split`; `test_*` faces are test.
     """
@@ -107,5 +109,5 @@ def read_rafdb(root: str | Path, splits: Collection[str] | None = None) -> Itera
             continue
         if not file.is_file():
             raise DatasetError(f"{file}: listed in RAF-DB's labels but missing")
-        yield FaceSample(image=read_gray(file), label=label, source=SOURCE, split=split,
+        yield FaceSample(image=read_face(file, color), label=label, source=SOURCE, split=split,
                          path=str(file))

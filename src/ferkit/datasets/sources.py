@@ -98,10 +98,20 @@ def parse_source(spec: str) -> tuple[str, Path]:
 SPLIT_READERS = {"fer2013", "fer2013csv", "ferplus", "rafdb"}
 
 
-def read_source(spec: str, splits: Collection[str] | None = None) -> Iterator[FaceSample]:
+#: Readers of sources with colour pictures (RAF-DB, users' photos), which can keep it. The
+#: rest are grayscale datasets: their faces stay (H, W) and become colour input by repetition.
+COLOR_READERS = {"rafdb", "own"}
+
+
+def read_source(spec: str, splits: Collection[str] | None = None,
+                color: str = "gray") -> Iterator[FaceSample]:
     """Read the dataset named by `spec` (see `parse_source`): every sample, or, for layouts
-    with splits, those of `splits` only (sources without splits are read whole)."""
+    with splits, those of `splits` only (sources without splits are read whole); `color`
+    "bgr" keeps the colour of sources that have it."""
     kind, path = parse_source(spec)
+    options: dict = {}
     if splits is not None and kind in SPLIT_READERS:
-        return READERS[kind](path, splits=tuple(splits))
-    return READERS[kind](path)
+        options["splits"] = tuple(splits)
+    if color != "gray" and kind in COLOR_READERS:
+        options["color"] = color
+    return READERS[kind](path, **options)

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -39,7 +40,8 @@ class AugmentConfig:
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Randomly shift, rotate, scale, flip, re-light and partly erase a batch (N, 1, H, W)."""
+    """Randomly shift, rotate, scale, flip, re-light and partly erase a batch (N, C, H, W) of
+    [0, 1] pixels, gray (C = 1) or BGR (C = 3): every channel moves and re-lights together."""
     n, _, h, w = x.shape
     dev = gen.device  # the batch's device: a GPU run draws its randomness there too
 
@@ -90,7 +92,7 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
 
 def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """Apply low resolution, blur, noise and dim light, each to a random share of the batch."""
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     dev = gen.device
 
     def pick(prob: float) -> torch.Tensor:
@@ -111,9 +113,11 @@ def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
         k = torch.exp(-(t ** 2) / (2 * sigma ** 2))
         k = k / k.sum()
-        blurred = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+        # Each channel blurred alone: the kernel is one-channel.
+        blurred = F.pad(x.reshape(n * c, 1, h, w), (radius, radius, radius, radius),
+                        mode="replicate")
         blurred = F.conv2d(blurred, k.view(1, 1, 1, -1))
-        blurred = F.conv2d(blurred, k.view(1, 1, -1, 1))
+        blurred = F.conv2d(blurred, k.view(1, 1, -1, 1)).reshape(n, c, h, w)
         x = torch.where(pick(cfg.blur_prob), blurred, x)
     if cfg.noise_prob > 0:
         lo, hi = cfg.noise_std
@@ -129,17 +133,22 @@ def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
 
 def jpeg_compress(x: torch.Tensor, prob: float, quality: tuple[int, int],
                   gen: torch.Generator) -> torch.Tensor:
-    """Round-trip a random share `prob` of the batch through JPEG at a random quality."""
-    n = x.shape[0]
+    """Round-trip a random share `prob` of the batch (N, C, H, W) through JPEG at a random
+    quality: gray (C = 1) as gray JPEGs, BGR (C = 3) as colour ones, chroma subsampled as
+    cameras do."""
+    n, channels = x.shape[:2]
     apply = torch.rand(n, generator=gen, device=gen.device) < prob
     qualities = torch.randint(quality[0], quality[1] + 1, (n,), generator=gen, device=gen.device)
     # OpenCV codes on the CPU: one copy there and one back, not one per face.
     out = x.cpu().clone()
-    pixels = (out[:, 0] * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    pixels = (out.permute(0, 2, 3, 1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     for i, q in zip(torch.nonzero(apply).flatten().tolist(),
                     qualities[apply].tolist(), strict=True):
-        _, buf = cv2.imencode(".jpg", pixels[i], [cv2.IMWRITE_JPEG_QUALITY, int(q)])
-        out[i, 0] = torch.from_numpy(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)).float() / 255
+        face = np.ascontiguousarray(pixels[i] if channels == 3 else pixels[i, :, :, 0])
+        _, buf = cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, int(q)])
+        back = torch.from_numpy(cv2.imdecode(buf, flag)).float() / 255
+        out[i] = back.unsqueeze(0) if channels == 1 else back.permute(2, 0, 1)
     return out.to(x.device)
 
 

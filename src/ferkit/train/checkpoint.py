@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from ferkit.errors import FerkitError
+from ferkit.pixels import CHANNELS
+from ferkit.train.config import data_input
 from ferkit.train.models import create_model
 
 
@@ -58,8 +60,10 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild the model saved by `Trainer.save` in eval mode; return it with the checkpoint."""
     state = read_checkpoint(path)
     mc = state["config"]["model"]
+    size, color = data_input(state["config"])
     try:
-        model = create_model(mc["name"], heads=state["heads"], dropout=mc.get("dropout", 0.0))
+        model = create_model(mc["name"], heads=state["heads"], dropout=mc.get("dropout", 0.0),
+                             input_size=size, in_channels=CHANNELS[color])
     except ValueError as exc:  # a model name this version's registry lacks
         raise FerkitError(f"{path}: {exc}") from None
     load_weights(model, state, path)

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from ferkit.errors import FerkitError
+from ferkit.pixels import DEFAULT_COLOR, DEFAULT_SIZE, check_input
 
 DEFAULTS: dict[str, Any] = {
     "data": {
@@ -18,6 +19,10 @@ DEFAULTS: dict[str, Any] = {
         "val_fold": 0,
         "limit": 0,             # >0: use only this many training items (quick runs, tests)
         "prepared": None,       # a `ferkit data pack` file: used instead of the sources
+        # The faces the model sees: side in pixels (a multiple of 16 from 32 to 128; 48 is
+        # FER2013's own) and "gray" or "bgr" (gray sources become three equal channels).
+        "input_size": 48,
+        "color": "gray",
     },
     "model": {"name": "fernet_s", "dropout": 0.3},
     "train": {
@@ -54,6 +59,13 @@ DEFAULTS: dict[str, Any] = {
     },
     "augment": {},
 }
+
+
+def data_input(config: dict) -> tuple[int, str]:
+    """The (input_size, color) a resolved config trains at, checked; configs saved before the
+    options existed trained at 48 px gray."""
+    data = config.get("data") or {}
+    return check_input(data.get("input_size", DEFAULT_SIZE), data.get("color", DEFAULT_COLOR))
 
 
 def _merge(base: dict, extra: dict) -> dict:

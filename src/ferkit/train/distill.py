@@ -19,12 +19,22 @@ class Teachers(nn.Module):
     The teachers never train: their weights are frozen and they always run in eval mode.
     """
 
-    def __init__(self, paths: Sequence[str | Path], device: torch.device):
+    def __init__(self, paths: Sequence[str | Path], device: torch.device,
+                 student_input: tuple[int, int] = (48, 1)):
+        """`student_input`: the (side, channels) the student sees, which every teacher must
+        see too."""
         super().__init__()
         if not paths:
             raise FerkitError("train.teachers is empty: name at least one checkpoint")
+        members = [load_checkpoint(p)[0] for p in paths]
+        for path, member in zip(paths, members, strict=True):
+            seen = (getattr(member, "input_size", 48), getattr(member, "in_channels", 1))
+            if seen != tuple(student_input):
+                raise FerkitError(f"teacher {path} takes {seen[0]} px faces with {seen[1]} "
+                                  f"channel(s); this run trains on {student_input[0]} px "
+                                  f"with {student_input[1]}")
         self.members = nn.ModuleList(
-            load_checkpoint(p)[0].to(device, memory_format=torch.channels_last) for p in paths)
+            m.to(device, memory_format=torch.channels_last) for m in members)
         for p in self.parameters():
             p.requires_grad_(False)
 

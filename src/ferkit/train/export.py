@@ -12,12 +12,13 @@ import torch
 from torch import nn
 
 from ferkit import __version__
-from ferkit.datasets.combine import SIZE
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS
 from ferkit.onnxweights import store_weights_fp16
 from ferkit.outputs import AtomicFile
+from ferkit.pixels import CHANNELS, DEFAULT_COLOR, DEFAULT_SIZE, check_input
 from ferkit.train.checkpoint import load_checkpoint
+from ferkit.train.config import data_input
 from ferkit.train.loop import MEAN, STD
 
 INPUT_NAME = "faces"
@@ -86,7 +87,8 @@ def training_summary(state: Mapping) -> dict:
 
 
 def build_metadata(architecture: str, heads: Sequence[str], label_set_heads: Mapping[str, str],
-                   training: Mapping, input_size: int = SIZE) -> dict[str, str]:
+                   training: Mapping, input_size: int = DEFAULT_SIZE,
+                   color: str = DEFAULT_COLOR) -> dict[str, str]:
     """The ONNX metadata_props: every preprocessing and label fact, each a JSON string.
 
     Every head starts at temperature 1.0 (`ferkit calibrate` fits them later); readers treat
@@ -102,10 +104,11 @@ def build_metadata(architecture: str, heads: Sequence[str], label_set_heads: Map
         "label_set_heads": dict(label_set_heads),
         "input_name": INPUT_NAME,
         "input_size": input_size,
-        # The network sees (gray / 255 - mean) / std, gray resized with INTER_AREA.
+        # The network sees (pixel / 255 - mean) / std, every channel alike, the face resized
+        # with INTER_AREA: gray, or BGR in OpenCV's channel order (ferkit.pixels).
         "mean": MEAN,
         "std": STD,
-        "color": "gray",
+        "color": color,
         "resize": "area",
         "training": dict(training),
         "temperatures": {h: 1.0 for h in heads},
@@ -116,9 +119,12 @@ def build_metadata(architecture: str, heads: Sequence[str], label_set_heads: Map
 def export_onnx(model: nn.Module, out: str | Path, *, architecture: str,
                 training: Mapping | None = None,
                 label_set_heads: Mapping[str, str] | None = None,
-                opset: int = DEFAULT_OPSET, input_size: int = SIZE,
-                fp16_weights: bool = False) -> dict:
+                opset: int = DEFAULT_OPSET, input_size: int | None = None,
+                color: str | None = None, fp16_weights: bool = False) -> dict:
     """Write `model` (returning dict head -> logits) to `out` as ONNX, atomically.
+
+    `input_size` and `color` are the faces it was trained on; None takes them from the model
+    (`ExpressionNet` records its side and channels), else 48 px gray.
 
     `fp16_weights` stores the weights at half precision (half the file size; ONNX Runtime
     computes in fp32 either way).
@@ -129,13 +135,22 @@ def export_onnx(model: nn.Module, out: str | Path, *, architecture: str,
     import onnx
 
     heads = list(getattr(model, "heads_order", None) or model.heads.keys())
+    if input_size is None:
+        input_size = getattr(model, "input_size", DEFAULT_SIZE)
+    if color is None:
+        color = "bgr" if getattr(model, "in_channels", 1) == 3 else DEFAULT_COLOR
+    check_input(input_size, color, "export")
+    channels = CHANNELS[color]
+    if getattr(model, "in_channels", channels) != channels:
+        raise FerkitError(f"the model takes {model.in_channels} input channel(s), not the "
+                          f"{channels} that color={color} needs")
     mapping = resolve_label_set_heads(heads, label_set_heads)
-    metadata = build_metadata(architecture, heads, mapping, training or {}, input_size)
+    metadata = build_metadata(architecture, heads, mapping, training or {}, input_size, color)
     wrapper = _Probabilities(model, heads).eval()
     out = Path(out)
     with AtomicFile(out) as file:
         tmp = file.tmp
-        dummy = torch.zeros(2, 1, input_size, input_size)
+        dummy = torch.zeros(2, channels, input_size, input_size)
         output_names = [OUTPUT_PREFIX + h for h in heads]
         with warnings.catch_warnings():
             # The TorchScript exporter warns that it is deprecated; it still exports this net
@@ -154,14 +169,14 @@ def export_onnx(model: nn.Module, out: str | Path, *, architecture: str,
         proto.doc_string = f"ferkit expression classifier ({architecture})"
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
-        diff = _max_abs_diff(wrapper, tmp, input_size)
+        diff = _max_abs_diff(wrapper, tmp, (channels, input_size, input_size))
     return {"metadata": metadata, "max_abs_diff": diff, "heads": heads, "path": str(out)}
 
 
-def _max_abs_diff(wrapper: nn.Module, onnx_path: Path, input_size: int) -> float:
+def _max_abs_diff(wrapper: nn.Module, onnx_path: Path, shape: tuple[int, int, int]) -> float:
     import onnxruntime as ort
 
-    x = np.random.default_rng(0).normal(size=(4, 1, input_size, input_size)).astype(np.float32)
+    x = np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float32)
     with torch.no_grad():
         expected = [t.numpy() for t in wrapper(torch.from_numpy(x))]
     opts = ort.SessionOptions()
@@ -176,6 +191,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, opset: int = D
                       fp16_weights: bool = False) -> dict:
     """Load a `ferkit train` checkpoint and export it with `export_onnx`."""
     model, state = load_checkpoint(checkpoint)
+    size, color = data_input(state["config"])
     return export_onnx(model, out, architecture=state["config"]["model"]["name"],
                        training=training_summary(state), label_set_heads=label_set_heads,
-                       opset=opset, fp16_weights=fp16_weights)
+                       opset=opset, input_size=size, color=color, fp16_weights=fp16_weights)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS
+from ferkit.pixels import network_input
 
 #: Logit given to emotions the training labels never use, so the head never predicts them.
 ABSENT_LOGIT = -30.0
@@ -60,8 +61,9 @@ def feature_tensor(model) -> str:
 
 def model_features(path: Path, faces: np.ndarray, *, threads: int | None = None,
                    batch: int = 256) -> np.ndarray:
-    """Features (N, D) of uint8 faces (N, S, S), preprocessed as the model's metadata says,
-    computed `batch` faces at a time under one progress bar."""
+    """Features (N, D) of uint8 faces (N, S, S) gray or (N, S, S, 3) BGR, the size and colour
+    the model takes, normalised as its metadata says, `batch` faces at a time under one
+    progress bar."""
     import onnx
     import onnxruntime as ort
 
@@ -78,8 +80,8 @@ def model_features(path: Path, faces: np.ndarray, *, threads: int | None = None,
     parts = []
     for start in progress(range(0, len(faces), batch), "features", unit="batch"):
         # Normalised a batch at a time: the float copy of every face at once is 4x the input.
-        x = (faces[start : start + batch].astype(np.float32) / 255.0 - meta["mean"]) / meta["std"]
-        parts.append(session.run([name], {meta["input_name"]: x[:, None]})[0])
+        x = network_input(faces[start : start + batch], meta["mean"], meta["std"])
+        parts.append(session.run([name], {meta["input_name"]: x})[0])
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 

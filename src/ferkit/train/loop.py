@@ -19,9 +19,10 @@ from tqdm import tqdm
 from ferkit.datasets.combine import HEADS, CombinedDataset, labelled, load_configured
 from ferkit.errors import FerkitError
 from ferkit.outputs import AtomicFile, atomic_write_bytes, new_figure, write_figure
+from ferkit.pixels import CHANNELS
 from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.checkpoint import load_weights, read_checkpoint
-from ferkit.train.config import save_config
+from ferkit.train.config import data_input, save_config
 from ferkit.train.distill import Teachers, distill_loss, soften
 from ferkit.train.models import create_model
 from ferkit.train.teacher_cache import TeacherCache
@@ -43,10 +44,19 @@ class EpochResult:
     swa_val: dict[str, float] = field(default_factory=dict)
 
 
+def channels_first(faces: torch.Tensor) -> torch.Tensor:
+    """uint8 faces (N, S, S) gray or (N, S, S, 3) BGR -> [0, 1] floats (N, C, S, S).
+
+    The colour case keeps the stored NHWC layout: channels_last already, as the model runs.
+    """
+    x = faces.float().div_(255.0)
+    return x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+
+
 def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 48, 48) faces -> normalised float tensor (N, 1, 48, 48)."""
-    x = torch.as_tensor(images).float().div_(255.0).unsqueeze(1)
-    return (x - MEAN) / STD
+    """uint8 faces (N, S, S) or (N, S, S, 3) -> normalised float tensor (N, C, S, S), as
+    `ferkit.pixels.network_input` prepares them for the exported model."""
+    return (channels_first(torch.as_tensor(images)) - MEAN) / STD
 
 
 def class_weights(targets: np.ndarray, power: float) -> torch.Tensor:
@@ -158,7 +168,8 @@ class Trainer:
         if tc.get("teachers") and tc.get("teacher_cache"):
             raise FerkitError("train.teachers and train.teacher_cache both given: teach from "
                               "checkpoints run online or from a cache, not both")
-        data = load_configured(dc)
+        size, color = data_input(config)
+        data = load_configured(dc, size, color)
         # Each training item's row in `data`, where a teacher cache keeps its targets.
         train_rows = np.flatnonzero(data.split == "train")
         self.train_data = data.subset(train_rows)
@@ -172,7 +183,8 @@ class Trainer:
         self.report = data.report
         self.heads = [h for h in HEADS if self.train_data.targets[h].any()]
         self.model = create_model(config["model"]["name"], heads=self.heads,
-                                  dropout=config["model"]["dropout"])
+                                  dropout=config["model"]["dropout"], input_size=size,
+                                  in_channels=CHANNELS[color])
         if tc.get("init_from"):
             # A later training stage starts from another run's weights; heads must match.
             load_weights(self.model, read_checkpoint(tc["init_from"]), tc["init_from"])
@@ -186,7 +198,7 @@ class Trainer:
                         for h in self.heads}
         self.teachers = None
         if tc.get("teachers"):
-            self.teachers = Teachers(tc["teachers"], self.device)
+            self.teachers = Teachers(tc["teachers"], self.device, (size, CHANNELS[color]))
         self.val_counts = {h: int(labelled(self.val_data.targets[h]).sum()) for h in self.heads}
         self.weights = {h: class_weights(self.train_data.targets[h],
                                          tc["class_weight_power"]).to(self.device)
@@ -333,8 +345,7 @@ class Trainer:
         Everything stays a tensor: reading a value back would stall a GPU every step.
         """
         tc = self.config["train"]
-        x = self.images[idx].float().div_(255.0).unsqueeze(1)
-        x = (augment(x, self.aug, gen) - MEAN) / STD
+        x = (augment(channels_first(self.images[idx]), self.aug, gen) - MEAN) / STD
         targets = {h: self.targets[h][idx] for h in self.heads}
         soft = None
         if self.cached_targets is not None:

@@ -1,4 +1,4 @@
-"""A registry of expression CNNs for 48x48 grayscale faces, each with one head per label source."""
+"""A registry of expression CNNs for square gray or BGR faces, one head per label source."""
 
 from __future__ import annotations
 
@@ -59,16 +59,19 @@ class ResidualBlock(nn.Module):
 
 
 class ExpressionNet(nn.Module):
-    """Residual CNN: a stem at 48x48, stages halving resolution, pooled features, one head each.
+    """Residual CNN: a stem at the input size, stages halving resolution, pooled features,
+    one head each. Takes (N, in_channels, input_size, input_size): 1 channel gray, 3 BGR.
 
     `forward` returns a dict of logits over `ferkit.labels.EMOTIONS`, one entry per head.
     """
 
     def __init__(self, widths: Sequence[int], blocks: Sequence[int], heads: Sequence[str],
-                 dropout: float = 0.3, input_size: int = 48):
+                 dropout: float = 0.3, input_size: int = 48, in_channels: int = 1):
         super().__init__()
         self.heads_order = tuple(heads)
-        layers: list[nn.Module] = [_conv_bn(1, widths[0]), _conv_bn(widths[0], widths[0])]
+        self.input_size, self.in_channels = input_size, in_channels
+        layers: list[nn.Module] = [_conv_bn(in_channels, widths[0]),
+                                   _conv_bn(widths[0], widths[0])]
         c_in = widths[0]
         for width, n in zip(widths[1:], blocks, strict=True):
             for j in range(n):
@@ -110,7 +113,7 @@ def fernet_l(heads: Sequence[str], **kw) -> ExpressionNet:
     return ExpressionNet((64, 128, 256, 512), (2, 2, 2), heads, **kw)
 
 
-def count_macs(model: nn.Module, input_size: int = 48) -> int:
+def count_macs(model: nn.Module, input_size: int = 48, in_channels: int = 1) -> int:
     """Multiply-accumulates of one forward pass at batch 1 (convolutions and linear layers)."""
     macs = 0
 
@@ -127,7 +130,7 @@ def count_macs(model: nn.Module, input_size: int = 48) -> int:
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 1, input_size, input_size))
+        model(torch.zeros(1, in_channels, input_size, input_size))
     model.train(was_training)
     for h in handles:
         h.remove()

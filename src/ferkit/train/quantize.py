@@ -11,19 +11,18 @@ import numpy as np
 from ferkit.datasets.base import FaceSample
 from ferkit.errors import FerkitError
 from ferkit.outputs import AtomicFile
+from ferkit.pixels import DEFAULT_COLOR, face_pixels, network_input
 
 
 def calibration_faces(samples: Iterable[FaceSample], count: int = 512, seed: int = 0,
-                      size: int = 48) -> np.ndarray:
-    """`count` random training-split faces (N, size, size) uint8; validation is never used."""
-    import cv2
-
+                      size: int = 48, color: str = DEFAULT_COLOR) -> np.ndarray:
+    """`count` random training-split faces, uint8 (N, size, size) gray or (N, size, size, 3)
+    BGR as the model takes them; validation is never used."""
     faces = [s.image for s in samples if s.split == "train"]
     if not faces:
         raise FerkitError("no training-split faces to calibrate int8 quantisation on")
     pick = np.random.default_rng(seed).choice(len(faces), min(count, len(faces)), replace=False)
-    return np.stack([cv2.resize(faces[i], (size, size), interpolation=cv2.INTER_AREA)
-                     if faces[i].shape != (size, size) else faces[i] for i in pick])
+    return np.stack([face_pixels(faces[i], size, color) for i in pick])
 
 
 def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> None:
@@ -47,8 +46,11 @@ def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> N
 
     source = onnx.load(str(src))
     meta = {p.key: p.value for p in source.metadata_props}
-    mean, std = json.loads(meta["mean"]), json.loads(meta["std"])
-    x = ((faces.astype(np.float32) / 255.0 - mean) / std)[:, None]
+    size, color = json.loads(meta["input_size"]), json.loads(meta.get("color", '"gray"'))
+    if faces.shape[1:3] != (size, size) or (faces.ndim == 4) != (color == "bgr"):
+        raise FerkitError(f"calibration faces {faces.shape[1:]} do not fit {src}, which takes "
+                          f"{size} px {color} faces")
+    x = network_input(faces, json.loads(meta["mean"]), json.loads(meta["std"]))
     name = json.loads(meta["input_name"])
 
     class Reader(CalibrationDataReader):
