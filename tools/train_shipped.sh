@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The shipped classifier from scratch, in one resumable command (about 3 hours on 2 idle CPU
+# The shipped classifier from scratch, in one resumable command (about 2.5 hours on 2 idle CPU
 # cores; run it again after an interruption and it resumes from the last finished epoch):
 #   bash tools/train_shipped.sh
 # Steps: train configs/default.yaml; fit the `wild` head on the trained backbone's features;
