@@ -53,14 +53,15 @@ def crop_face(
     matrix = cv2.getRotationMatrix2D((cx, cy), angle or 0.0, scale)
     matrix[0, 2] += warp / 2 - cx
     matrix[1, 2] += warp / 2 - cy
-    source = image_bgr
-    if gray and image_bgr.ndim == 3:
-        source = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-    crop = cv2.warpAffine(source, matrix, (warp, warp), flags=cv2.INTER_LINEAR,
+    crop = cv2.warpAffine(image_bgr, matrix, (warp, warp), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
     if warp != out:
         crop = cv2.resize(crop, (out, out), interpolation=cv2.INTER_AREA)
-    if not gray and crop.ndim == 2:
+    # Colour converted on the crop, not the whole image: a photo with many faces would pay
+    # one whole-image conversion per face.
+    if gray and crop.ndim == 3:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    elif not gray and crop.ndim == 2:
         crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
     return crop
 

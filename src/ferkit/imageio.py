@@ -71,7 +71,7 @@ def load_image(
     else:
         raise ImageError(
             f"cannot read image from {type(source).__name__}: pass a path, bytes or an array")
-    return _shrink(image, max_side)
+    return shrink(image, max_side)
 
 
 def probe_image(source: str | os.PathLike | bytes | bytearray | memoryview, *,
@@ -145,7 +145,9 @@ def _check_pixels(name: str, size_wh: tuple[int, int], max_pixels: int | None) -
             f"{max_pixels / 1e6:.0f} MP limit; shrink it first or raise max_pixels")
 
 
-def _shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
+def shrink(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    """The image resized (INTER_AREA) so its longer side is at most `max_side`; itself if
+    it already fits or `max_side` is None. No side shrinks below one pixel."""
     height, width = image.shape[:2]
     if not max_side or max(height, width) <= max_side:
         return image

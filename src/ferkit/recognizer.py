@@ -8,14 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ferkit.align import DEFAULT_MARGIN, crop_face
 from ferkit.detect import DEFAULT_DETECTOR, FaceDetector
 from ferkit.detect.spec import parse_detector
 from ferkit.faces import BoxXYXY, Face
-from ferkit.imageio import ImageSource, load_image
+from ferkit.imageio import ImageSource, load_image, shrink
 from ferkit.labels import label_names
 from ferkit.model import ExpressionModel
 
@@ -103,14 +102,11 @@ class Recognizer:
                 for f, row in zip(faces, probs, strict=True)]
 
     def _detect(self, bgr: np.ndarray) -> list[Face]:
-        height, width = bgr.shape[:2]
-        scale = DETECT_MAX_SIDE / max(height, width)
-        if scale >= 1:
+        small = shrink(bgr, DETECT_MAX_SIDE)
+        if small is bgr:
             return self._detector.detect(bgr)
-        # max(1, ...): a 4000x1 strip must not shrink to zero rows (OpenCV refuses that).
-        small = cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))),
-                           interpolation=cv2.INTER_AREA)
-        return [_rescale(f, 1 / scale) for f in self._detector.detect(small)]
+        factor = max(bgr.shape[:2]) / max(small.shape[:2])
+        return [_rescale(f, factor) for f in self._detector.detect(small)]
 
 
 class RecognizerPool:

@@ -14,6 +14,7 @@ from ferkit.detect.nms import nms
 from ferkit.detect.pose import head_pose
 from ferkit.errors import FerkitError
 from ferkit.faces import BoxXYXY, Face
+from ferkit.imageio import shrink
 from ferkit.runtime import session_options
 
 #: The network shipped beside this module; see LICENSE-retinaface.txt.
@@ -118,14 +119,7 @@ class RetinaFaceDetector:
         """Faces in a BGR uint8 image, best first, boxes and landmarks in its pixels."""
         image_bgr = _bgr(image_bgr)
         height, width = image_bgr.shape[:2]
-        scale = 1.0
-        if self.max_side and max(height, width) > self.max_side:
-            scale = self.max_side / max(height, width)
-        small = image_bgr
-        if scale < 1:
-            small = cv2.resize(image_bgr, (max(1, round(width * scale)),
-                                           max(1, round(height * scale))),
-                               interpolation=cv2.INTER_AREA)
+        small = shrink(image_bgr, self.max_side)
         sy, sx = height / small.shape[0], width / small.shape[1]
         boxes, points, scores = self._run([small])[0]
         boxes = boxes * (sx, sy, sx, sy)
