@@ -305,15 +305,15 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         try:
             filename = await save_upload(request, path, max_video_bytes)
             try:
-                frame_count = await anyio.to_thread.run_sync(check_video, path)
+                info = await anyio.to_thread.run_sync(check_video, path)
             except FerkitError as exc:
                 status = 413 if isinstance(exc, VideoTooLarge) else 415
                 raise ApiError(status, str(exc).replace(str(path), "the upload")) from None
-            total = -(-frame_count // every) if frame_count else None
+            total = -(-info.frame_count // every) if info.frame_count else None
             options = StreamOptions(label_set=label_set, detector=detector, every=every,
                                     redetect_every=redetect_every)
             job = videos.submit(path, options, filename=filename, frames_total=total,
-                                episode_options=episode_options)
+                                fps=info.fps, episode_options=episode_options)
         except QueueFull:
             path.unlink(missing_ok=True)
             raise _queue_full(videos.max_queued) from None

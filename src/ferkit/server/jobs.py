@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferkit.episodes import EpisodeOptions, Recording, segment
+from ferkit.episodes import Episode, EpisodeOptions, Recording, segment
 from ferkit.errors import FerkitError, ImageError
 from ferkit.exports import export_bytes, export_paths
 from ferkit.imageio import MAX_PIXELS
 from ferkit.labels import label_names
 from ferkit.rows import columns, frame_rows, to_csv
 from ferkit.server.uploads import make_upload_dir
-from ferkit.video.io import open_video, probe_video
+from ferkit.video.io import VideoInfo, open_video
 from ferkit.video.pipeline import StreamOptions, analyze_video
 
 log = logging.getLogger("ferkit.server")
@@ -52,6 +52,8 @@ class VideoJob:
     options: StreamOptions
     filename: str | None = None
     frames_total: int | None = None
+    #: Frames per second from the container's header (0 when it does not say).
+    fps: float = 0.0
     episode_options: EpisodeOptions = field(default_factory=EpisodeOptions)
     status: str = QUEUED
     frames_done: int = 0
@@ -62,6 +64,8 @@ class VideoJob:
     finished: float | None = None
     #: What the episodes, exports and report are made of: the same frames as `rows`.
     recording: Recording | None = None
+    #: The recording's episodes, segmented once when the job finishes.
+    episodes: list[Episode] = field(default_factory=list)
     settings: dict[str, object] = field(default_factory=dict)
     model: dict[str, str] = field(default_factory=dict)
 
@@ -100,8 +104,9 @@ class VideoJob:
         return out
 
 
-def check_video(path: Path) -> int:
-    """The frame count (0 if unknown) of an uploaded file, after decoding its first frame.
+def check_video(path: Path) -> VideoInfo:
+    """What the container of an uploaded file says (frame count and fps 0 if unknown), after
+    decoding its first frame.
 
     ImageError when the content is not a video OpenCV can decode (still images are refused
     too: they belong to /v1/analyze); VideoTooLarge, before decoding, when the frames are
@@ -131,7 +136,7 @@ def check_video(path: Path) -> int:
         cap.release()
     if not ok or frame is None:
         raise ImageError("not a readable video: no frame could be decoded")
-    return info.frame_count
+    return info
 
 
 def video_csv(job: VideoJob) -> str:
@@ -150,8 +155,7 @@ def _coding(job: VideoJob):
     The server has no copy of the user's video: exports link it by name, as a file beside
     them (ELAN finds it there through the relative media URL)."""
     media = Path(Path.cwd().anchor) / job.video_name
-    episodes = segment(job.recording, job.episode_options)
-    return episodes, media, export_paths(media.parent, media.stem)
+    return job.episodes, media, export_paths(media.parent, media.stem)
 
 
 def video_export(job: VideoJob, name: str) -> tuple[bytes, str, str]:
@@ -215,11 +219,11 @@ class VideoJobs:
         return self.upload_dir / uuid.uuid4().hex
 
     def submit(self, path: Path, options: StreamOptions, *, filename: str | None = None,
-               frames_total: int | None = None,
+               frames_total: int | None = None, fps: float = 0.0,
                episode_options: EpisodeOptions | None = None) -> VideoJob:
         """Queue the video at `path` (which the job then owns); QueueFull when no place is
         free, in which case the caller still owns, and must delete, the file."""
-        job = VideoJob(uuid.uuid4().hex, path, options, filename, frames_total,
+        job = VideoJob(uuid.uuid4().hex, path, options, filename, frames_total, fps,
                        episode_options or EpisodeOptions())
         with self._lock:
             if self._stop.is_set():
@@ -281,8 +285,7 @@ class VideoJobs:
 
             names = label_names(job.options.label_set)
             recognizer = self._get_recognizer(job.options.detector)
-            info = probe_video(job.path)
-            recording = new_recording(names, job.options.every, info.fps)
+            recording = new_recording(names, job.options.every, job.fps)
             rows: list[dict[str, Any]] = []
             job.rows = rows
             for result in analyze_video(job.path, job.options, recognizer=recognizer):
@@ -292,10 +295,11 @@ class VideoJobs:
                 recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
                 job.frames_done += 1
             job.tracks = len({row["track_id"] for row in rows})
-            job.settings = coding_settings(job.video_name, info.fps, job.options,
+            job.settings = coding_settings(job.video_name, job.fps, job.options,
                                            job.episode_options)
             model = getattr(recognizer, "model", None)
             job.model = model_summary(model) if model is not None else {}
+            job.episodes = segment(recording, job.episode_options)
             job.recording = recording
         except FerkitError as exc:
             # Messages name the file by its temporary path, which means nothing to the client.
@@ -314,4 +318,5 @@ class VideoJobs:
         if status == FAILED:
             job.rows = []
             job.recording = None
+            job.episodes = []
         job.status = status
