@@ -11,18 +11,29 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ferkit.datasets.sources import read_source
-from ferkit.evaluation import scores, select, val_fold_of
+from ferkit.evaluation import Selection, scores, select, val_fold_of
 from ferkit.labels import label_names, project
 from ferkit.model import ExpressionModel
 
 #: (source folder under --data, label set scored), as tools/evaluate_shipped.sh's first rows.
 SETS = (("rafdb", "fer2013"), ("fer2013", "fer2013"), ("ferplus", "ferplus"),
         ("ckplus", "ferplus"), ("rafdb", "seed5"))
+
+
+def validation_sets(data: Path, sets: Sequence[tuple[str, str]], color: str, fold: int
+                    ) -> Iterator[tuple[str, str, Selection]]:
+    """(source, label set, its validation faces) for each of `sets`, each source read once."""
+    samples: dict[str, list] = {}
+    for source, label_set in sets:
+        if source not in samples:
+            samples[source] = list(read_source(str(data / source), color=color))
+        yield source, label_set, select(samples[source], "val", label_set, fold)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,11 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|" + "---|" * (len(names) + 1))
     # Faces in colour when any model takes colour: gray models turn them gray themselves.
     color = "bgr" if any(m.color == "bgr" for m in models) else "gray"
-    samples = {}
-    for source, label_set in SETS:
-        if source not in samples:
-            samples[source] = list(read_source(str(args.data / source), color=color))
-        sel = select(samples[source], "val", label_set, val_fold_of(models[0]))
+    for source, label_set, sel in validation_sets(args.data, SETS, color,
+                                                  val_fold_of(models[0])):
         truth = np.asarray(sel.labels)
         probs = [project(m.head_probabilities(sel.images, m.head_for(label_set)), m.emotions,
                          label_set) for m in models]

@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from ensemble_eval import validation_sets  # lab/tools, beside this script
 
-from ferkit.datasets.sources import read_source
-from ferkit.evaluation import scores, select, val_fold_of
+from ferkit.evaluation import scores, val_fold_of
 from ferkit.labels import label_names, project
 from ferkit.model import ExpressionModel
 
+#: (source folder under --data, label set scored): the card's rows, CK+ in both label sets.
 SETS = (("rafdb", "fer2013"), ("fer2013", "fer2013"), ("ferplus", "ferplus"),
         ("ckplus", "ferplus"), ("ckplus", "fer2013"))
 
@@ -33,11 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     mixes = [c for n in range(1, len(model.heads) + 1)
              for c in itertools.combinations(model.heads, n)]
     results: dict[tuple[str, ...], list[str]] = {mix: [] for mix in mixes}
-    samples = {}
-    for source, label_set in SETS:
-        if source not in samples:
-            samples[source] = list(read_source(str(args.data / source), color=model.color))
-        sel = select(samples[source], "val", label_set, val_fold_of(model))
+    for _, label_set, sel in validation_sets(args.data, SETS, model.color, val_fold_of(model)):
         truth = np.asarray(sel.labels)
         heads = model.every_head_probabilities(sel.images)
         for mix in mixes:

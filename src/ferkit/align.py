@@ -53,15 +53,23 @@ def crop_face(
     matrix = cv2.getRotationMatrix2D((cx, cy), angle or 0.0, scale)
     matrix[0, 2] += warp / 2 - cx
     matrix[1, 2] += warp / 2 - cy
-    crop = cv2.warpAffine(image_bgr, matrix, (warp, warp), flags=cv2.INTER_LINEAR,
+    # Only the pixels the rotated square can reach (plus one for bilinear) are converted and
+    # warped: a photo with many faces would otherwise convert the whole image once per face.
+    height, width = image_bgr.shape[:2]
+    reach = side * math.sqrt(0.5) + 2
+    x0, y0 = max(0, math.floor(cx - reach)), max(0, math.floor(cy - reach))
+    x1, y1 = min(width, math.ceil(cx + reach)), min(height, math.ceil(cy + reach))
+    if x0 >= x1 or y0 >= y1:  # a box wholly off the image: the border pixels, as before
+        x0, y0, x1, y1 = 0, 0, width, height
+    source = image_bgr[y0:y1, x0:x1]
+    matrix[:, 2] += matrix[:, :2] @ (x0, y0)
+    if gray and source.ndim == 3:
+        source = cv2.cvtColor(source, cv2.COLOR_BGR2GRAY)
+    crop = cv2.warpAffine(source, matrix, (warp, warp), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
     if warp != out:
         crop = cv2.resize(crop, (out, out), interpolation=cv2.INTER_AREA)
-    # Colour converted on the crop, not the whole image: a photo with many faces would pay
-    # one whole-image conversion per face.
-    if gray and crop.ndim == 3:
-        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    elif not gray and crop.ndim == 2:
+    if not gray and crop.ndim == 2:
         crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
     return crop
 
