@@ -1,0 +1,32 @@
+"""lab/tools/onnx_to_checkpoint.py: the rebuilt network computes what the ONNX file computes,
+and its BatchNorms start training at the statistics of the faces they were fitted on."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+
+_spec = importlib.util.spec_from_file_location(
+    "onnx_to_checkpoint", Path(__file__).parents[1] / "tools" / "onnx_to_checkpoint.py")
+onnx_to_checkpoint = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(onnx_to_checkpoint)
+
+
+def test_rebuilt_network_matches_the_onnx_file(tiny_onnx_model):
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 256, (64, 48, 48), dtype=np.uint8)
+    net, meta = onnx_to_checkpoint.rebuild(tiny_onnx_model, faces, {"rafdb": "fer2013"})
+    drift = onnx_to_checkpoint.onnx_drift(net, tiny_onnx_model, meta, faces)
+    assert set(drift) == set(meta["heads"])
+    assert max(drift.values()) < 1e-4
+    assert torch.equal(net.heads["rafdb"].weight, net.heads["fer2013"].weight)
+
+    # In train mode each BatchNorm normalises by the batch's own statistics; on the faces
+    # the statistics came from, that is the eval-mode function again.
+    x = onnx_to_checkpoint.to_input(faces)
+    net.dropout.p = 0.0
+    with torch.no_grad():
+        evaluated = net.eval()(x)["fer2013"]
+        trained = net.train()(x)["fer2013"]
+    assert torch.allclose(evaluated, trained, atol=1e-2)
