@@ -172,3 +172,24 @@ def test_api_key_applies_to_reports_and_exports(keyed_server, clip):
     spec = httpx.get(url + "/openapi.json").json()  # /docs says both need the key
     for path in ("/v1/videos/{job_id}/report.html", "/v1/videos/{job_id}/episodes/{name}"):
         assert spec["paths"][path]["get"]["security"] == [{"ApiKey": []}]
+
+
+def test_a_job_segments_its_episodes_once_for_every_export_and_the_report(clip, monkeypatch):
+    from ferkit.server import jobs
+
+    calls, segment = [], jobs.segment
+
+    def counted(recording, options):
+        calls.append(options)
+        return segment(recording, options)
+
+    monkeypatch.setattr(jobs, "segment", counted)
+    recognizer = GatedRecognizer()
+    recognizer.gate.set()
+    with TestClient(create_app(lambda detector: recognizer)) as client:
+        job = client.post("/v1/videos?every=5", content=clip.read_bytes()).json()
+        assert wait_done(client.get, job["id"], 30)["status"] == "done"
+        for name in NAMES:
+            assert client.get(f"/v1/videos/{job['id']}/episodes/{name}").status_code == 200
+        assert client.get(f"/v1/videos/{job['id']}/report.html").status_code == 200
+    assert len(calls) == 1
