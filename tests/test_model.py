@@ -14,6 +14,7 @@ from model_helpers import export_tiny_model
 
 import ferkit
 from ferkit.errors import FerkitError
+from ferkit.faces import Face
 from ferkit.labels import EMOTIONS, LABEL_SETS, label_names, project
 from ferkit.model import ExpressionModel, model_sha256, shipped_model_path
 
@@ -264,3 +265,25 @@ def test_import_ferkit_is_cheap():
                          check=True).stdout
     # Naming the Recognizer class imports only ferkit.model; onnxruntime loads with a model.
     assert out.strip() == "[]"
+
+
+class WholeImageDetector:
+    """Finds one face covering whatever image it is given, landmarks at its corners."""
+
+    def __init__(self):
+        self.seen = []
+
+    def detect(self, bgr):
+        height, width = bgr.shape[:2]
+        self.seen.append((height, width))
+        return [Face((0, 0, width, height), 0.9, landmarks=((0, 0), (width, height)))]
+
+
+def test_recognizer_maps_boxes_from_a_shrunk_image_back_axis_by_axis(model):
+    # 4000x3 shrinks to 1920x1: the axes scale by 2.08 and 3, and each box keeps both.
+    detector = WholeImageDetector()
+    rec = ferkit.Recognizer(model, detector=detector)
+    [found] = rec.analyze(np.full((3, 4000, 3), 128, np.uint8))
+    assert detector.seen == [(1, 1920)]
+    assert found.box_xyxy == pytest.approx((0, 0, 4000, 3))
+    assert [p for point in found.landmarks for p in point] == pytest.approx([0, 0, 4000, 3])

@@ -105,8 +105,9 @@ class Recognizer:
         small = shrink(bgr, DETECT_MAX_SIDE)
         if small is bgr:
             return self._detector.detect(bgr)
-        factor = max(bgr.shape[:2]) / max(small.shape[:2])
-        return [_rescale(f, factor) for f in self._detector.detect(small)]
+        # One factor per axis: rounding each side to whole pixels scales them differently.
+        fx, fy = bgr.shape[1] / small.shape[1], bgr.shape[0] / small.shape[0]
+        return [_rescale(f, fx, fy) for f in self._detector.detect(small)]
 
 
 class RecognizerPool:
@@ -139,8 +140,9 @@ class RecognizerPool:
             return self._recognizers[detector]
 
 
-def _rescale(face: Face, factor: float) -> Face:
-    box = tuple(v * factor for v in face.box_xyxy)
+def _rescale(face: Face, fx: float, fy: float) -> Face:
+    x1, y1, x2, y2 = face.box_xyxy
+    box = (x1 * fx, y1 * fy, x2 * fx, y2 * fy)
     points = None if face.landmarks is None else tuple(
-        (x * factor, y * factor) for x, y in face.landmarks)
+        (x * fx, y * fy) for x, y in face.landmarks)
     return replace(face, box_xyxy=box, landmarks=points)
