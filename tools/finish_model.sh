@@ -9,7 +9,9 @@ set -euo pipefail
 D=${DATASETS:-../shared/datasets}
 RUN=${RUN:-runs/default}
 
-ferkit export "$RUN/best.pt" --out "$RUN/fernet-fp32.onnx" --overwrite
+# fp32 compute with fp16-stored weights: half the size of the backbone file kept in the
+# repository (src/ferkit/models/fernet-fp32.onnx), from which steps 2-4 start again.
+ferkit export "$RUN/best.pt" --out "$RUN/fernet-fp32.onnx" --overwrite --fp16-weights
 # The heads users get: 7 classes from RAF-DB + FER2013 + CK+, FER+'s 8 from FER+ + CK+.
 ferkit head "$RUN/fernet-fp32.onnx" \
     --data "$D/rafdb" --weight 4 --data "$D/fer2013" --weight 1 --data "$D/ckplus" --weight 8 \
