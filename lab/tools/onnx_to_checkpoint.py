@@ -1,6 +1,6 @@
 """Turn an exported fernet ONNX file back into a checkpoint `train.init_from` can start from.
 
-    python lab/tools/onnx_to_checkpoint.py src/ferkit/models/fernet-fp32.onnx \
+    python lab/tools/onnx_to_checkpoint.py lab/models/stage4f-fp32.onnx \
         --copy-head rafdb=fer2013 --out runs/stage4f-import/best.pt
 
 The shipped backbone (stage 4f) exists only as ONNX: its GPU chain's checkpoints are gone.
