@@ -69,7 +69,7 @@ def test_shipped_model_is_small_and_self_describing():
     assert shipped_model_path().stat().st_size <= 10_000_000
     model = ExpressionModel.shipped()
     assert model.input_size == 48
-    assert set(model.heads) == {"fer2013", "ferplus", "posed", "wild", "ferplus_ck"}
+    assert set(model.heads) == {"fer2013", "ferplus", "posed", "rafdb", "wild", "ferplus_ck"}
     # Every label set is served by a head fitted on posed CK+ faces too (docs/MODEL.md):
     # 7 classes by RAF-DB + FER2013 + CK+, FER+'s 8 by FER+ + CK+.
     assert model.head_for("seed5") == model.head_for("fer2013") == "wild"
