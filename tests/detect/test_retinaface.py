@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from detect_helpers import CROWD, TRUTH, compose, iou, photo
 
-from ferkit.detect.retinaface import RetinaFaceDetector, decode, priors
+from ferkit.detect.retinaface import (
+    _MEAN_BGR,
+    RetinaFaceDetector,
+    decode,
+    network_batch,
+    priors,
+)
 from ferkit.detect.spec import parse_detector
 from ferkit.errors import FerkitError
 
@@ -182,3 +188,15 @@ def test_the_recognizer_crops_with_a_detectors_own_margin(tiny_onnx_model):
     assert Recognizer(tiny_onnx_model, detector="retinaface")._margin == 0.0
     assert Recognizer(tiny_onnx_model, detector="haar")._margin == DEFAULT_MARGIN
     assert Recognizer(tiny_onnx_model, detector=Loose(), margin=0.2)._margin == 0.2
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (481, 650), (37, 53)])
+def test_network_batch_is_the_mean_subtracted_image_padded_as_the_mean_colour(shape):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for _ in range(2)]
+    height, width = shape
+    ph, pw = -(-height // 32) * 32, -(-width // 32) * 32
+    padded = [cv2.copyMakeBorder(im, 0, ph - height, 0, pw - width, cv2.BORDER_CONSTANT,
+                                 value=_MEAN_BGR.tolist()) for im in images]
+    expected = cv2.dnn.blobFromImages(padded, 1.0, None, _MEAN_BGR.tolist(), swapRB=False)
+    np.testing.assert_array_equal(network_batch(images), expected)
