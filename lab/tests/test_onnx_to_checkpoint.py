@@ -30,3 +30,14 @@ def test_rebuilt_network_matches_the_onnx_file(tiny_onnx_model):
         evaluated = net.eval()(x)["fer2013"]
         trained = net.train()(x)["fer2013"]
     assert torch.allclose(evaluated, trained, atol=1e-2)
+
+
+def test_a_colour_copy_reads_grey_faces_as_the_grey_file_does(tiny_onnx_model):
+    rng = np.random.default_rng(1)
+    faces = rng.integers(0, 256, (32, 48, 48), dtype=np.uint8)
+    net, meta = onnx_to_checkpoint.rebuild(tiny_onnx_model, faces)
+    colour = onnx_to_checkpoint.inflate_to_bgr(net, meta, {})
+    assert colour.in_channels == 3
+    grey_as_bgr = np.repeat(faces[..., None], 3, axis=-1)
+    drift = onnx_to_checkpoint.onnx_drift(colour, tiny_onnx_model, meta, faces, grey_as_bgr)
+    assert max(drift.values()) < 1e-4

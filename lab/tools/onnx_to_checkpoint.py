@@ -10,7 +10,9 @@ running mean and variance are those of the convolution's output, and its scale a
 undo them. The network then computes exactly what the ONNX file computes in eval mode
 (checked below), and in train mode its batch statistics start where the population's are,
 so fine-tuning does not start from a jolt. `--copy-head NEW=OLD` starts a head the file
-lacks (RAF-DB's) as a copy of one it has.
+lacks (RAF-DB's) as a copy of one it has. `--color bgr` gives the grey network a colour input:
+the first convolution's weights are shared equally by the three channels, so a grey face
+(B = G = R) gives exactly what it gave before, and colour can be learnt from there.
 """
 
 from __future__ import annotations
@@ -105,16 +107,28 @@ def rebuild(onnx_file: str | Path, faces: np.ndarray,
     return net, meta
 
 
-def onnx_drift(net: nn.Module, onnx_file: str | Path, meta: dict, faces: np.ndarray) -> dict:
+def onnx_drift(net: nn.Module, onnx_file: str | Path, meta: dict, faces: np.ndarray,
+               net_faces: np.ndarray | None = None) -> dict:
     """Per head, the largest difference between the network's and the ONNX file's
-    probabilities on `faces`."""
-    x = to_input(faces)
+    probabilities on `faces` (given to the network as `net_faces`, e.g. in colour)."""
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
-    reference = session.run(None, {meta["input_name"]: x.numpy()})
+    reference = session.run(None, {meta["input_name"]: to_input(faces).numpy()})
     with torch.no_grad():
-        mine = net.eval()(x)
+        mine = net.eval()(to_input(faces if net_faces is None else net_faces))
     return {head: float(np.abs(torch.softmax(mine[head], 1).numpy() - probs).max())
             for head, probs in zip(meta["heads"], reference, strict=True)}
+
+
+def inflate_to_bgr(net: nn.Module, meta: dict, copies: dict[str, str]) -> nn.Module:
+    """The same network reading BGR: each input channel gets a third of the grey weights."""
+    colour = create_model(meta["architecture"], heads=list(meta["heads"]) + list(copies),
+                          input_size=meta["input_size"], in_channels=3).eval()
+    state = net.state_dict()
+    first = conv_pairs(net)[0][0]
+    name = next(k for k, v in net.named_parameters() if v is first.weight)
+    state[name] = state[name].repeat(1, 3, 1, 1) / 3
+    colour.load_state_dict(state)
+    return colour
 
 
 def main() -> None:
@@ -122,6 +136,8 @@ def main() -> None:
     parser.add_argument("onnx_file")
     parser.add_argument("--out", required=True)
     parser.add_argument("--copy-head", action="append", default=[], metavar="NEW=OLD")
+    parser.add_argument("--color", choices=("gray", "bgr"), default="gray",
+                        help="input the checkpoint's network reads (default: the file's gray)")
     parser.add_argument("--stats-data", action="append", metavar="SOURCE",
                         help="training faces for the BatchNorm statistics "
                              "(default: FER2013's and RAF-DB's in ../shared/datasets)")
@@ -138,8 +154,15 @@ def main() -> None:
         print(f"{head}: max |p - onnx| {drift:.2e}")
         if drift > 1e-3:
             raise SystemExit(f"{head}: the rebuilt network differs from the ONNX file")
+    if args.color == "bgr":
+        net = inflate_to_bgr(net, meta, copies)
+        grey = np.repeat(faces[..., None], 3, axis=-1)
+        drift = onnx_drift(net, args.onnx_file, meta, faces, grey)
+        print(f"as BGR, on grey faces: max |p - onnx| {max(drift.values()):.2e}")
+        if max(drift.values()) > 1e-3:
+            raise SystemExit("the colour network differs from the ONNX file on grey faces")
     heads = list(meta["heads"]) + list(copies)
-    config = {"data": {"sources": [], "input_size": size, "color": "gray"},
+    config = {"data": {"sources": [], "input_size": size, "color": args.color},
               "model": {"name": meta["architecture"], "dropout": 0.3},
               "imported_from": str(args.onnx_file)}
     out = Path(args.out)
