@@ -32,7 +32,7 @@ def test_rebuilt_network_matches_the_onnx_file(tiny_onnx_model):
     assert torch.allclose(evaluated, trained, atol=1e-2)
 
 
-def test_a_colour_copy_reads_grey_faces_as_the_grey_file_does(tiny_onnx_model):
+def test_a_colour_copy_reads_faces_as_the_grey_file_reads_their_grey(tiny_onnx_model):
     rng = np.random.default_rng(1)
     faces = rng.integers(0, 256, (32, 48, 48), dtype=np.uint8)
     net, meta = onnx_to_checkpoint.rebuild(tiny_onnx_model, faces)
@@ -41,3 +41,10 @@ def test_a_colour_copy_reads_grey_faces_as_the_grey_file_does(tiny_onnx_model):
     grey_as_bgr = np.repeat(faces[..., None], 3, axis=-1)
     drift = onnx_to_checkpoint.onnx_drift(colour, tiny_onnx_model, meta, faces, grey_as_bgr)
     assert max(drift.values()) < 1e-4
+    # A colour face meets the first convolution as its grey (cv2's BGR2GRAY weights) would.
+    bgr = torch.rand(4, 3, 48, 48)
+    grey = (bgr * torch.tensor([0.114, 0.587, 0.299]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    first_grey = onnx_to_checkpoint.conv_pairs(net)[0][0]
+    first_colour = onnx_to_checkpoint.conv_pairs(colour)[0][0]
+    with torch.no_grad():
+        assert torch.allclose(first_colour(bgr), first_grey(grey), atol=1e-5)

@@ -11,8 +11,9 @@ undo them. The network then computes exactly what the ONNX file computes in eval
 (checked below), and in train mode its batch statistics start where the population's are,
 so fine-tuning does not start from a jolt. `--copy-head NEW=OLD` starts a head the file
 lacks (RAF-DB's) as a copy of one it has. `--color bgr` gives the grey network a colour input:
-the first convolution's weights are shared equally by the three channels, so a grey face
-(B = G = R) gives exactly what it gave before, and colour can be learnt from there.
+the first convolution's weights are split over B, G and R as the grey it was trained on was
+made of them, so every face reads as before (up to uint8 rounding) and colour can be learnt
+from there.
 """
 
 from __future__ import annotations
@@ -47,16 +48,22 @@ def conv_pairs(net: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     """Each convolution with the BatchNorm after it, in the order `forward` runs them
     (stem, then per block: body 1, body 2, shortcut), which is the ONNX graph's order."""
     modules = list(net.modules())
-    return [(m, modules[i + 1]) for i, m in enumerate(modules) if isinstance(m, nn.Conv2d)]
+    pairs = [(m, modules[i + 1]) for i, m in enumerate(modules) if isinstance(m, nn.Conv2d)]
+    if not all(isinstance(bn, nn.BatchNorm2d) for _, bn in pairs):
+        raise SystemExit("expected every convolution to be followed by a BatchNorm")
+    return pairs
 
 
 def sample_faces(sources: list[str], per_source: int, size: int) -> np.ndarray:
+    """`per_source` training faces of each source, spread evenly over its whole training
+    split (readers walk class folders in order: the first faces would all be one class)."""
     faces = []
     for spec in sources:
-        for i, sample in enumerate(read_source(spec, splits=["train"])):
-            if i >= per_source:
-                break
-            faces.append(face_pixels(sample.image, size, "gray"))
+        samples = list(read_source(spec, splits=["train"]))
+        if not samples:
+            raise SystemExit(f"{spec}: no training faces")
+        picks = np.linspace(0, len(samples) - 1, min(per_source, len(samples))).astype(int)
+        faces.extend(face_pixels(samples[i].image, size, "gray") for i in picks)
     return np.stack(faces)
 
 
@@ -119,14 +126,21 @@ def onnx_drift(net: nn.Module, onnx_file: str | Path, meta: dict, faces: np.ndar
             for head, probs in zip(meta["heads"], reference, strict=True)}
 
 
+#: The weights of B, G and R in the grey the network was trained on (cv2.COLOR_BGR2GRAY).
+LUMA_BGR = (0.114, 0.587, 0.299)
+
+
 def inflate_to_bgr(net: nn.Module, meta: dict, copies: dict[str, str]) -> nn.Module:
-    """The same network reading BGR: each input channel gets a third of the grey weights."""
+    """The same network reading BGR: the first convolution's grey weights split over the
+    channels as grey is made of them, so a colour face reads (up to uint8 rounding) as its
+    grey conversion did, and a grey one (B = G = R) exactly as before."""
     colour = create_model(meta["architecture"], heads=list(meta["heads"]) + list(copies),
                           input_size=meta["input_size"], in_channels=3).eval()
     state = net.state_dict()
     first = conv_pairs(net)[0][0]
     name = next(k for k, v in net.named_parameters() if v is first.weight)
-    state[name] = state[name].repeat(1, 3, 1, 1) / 3
+    luma = torch.tensor(LUMA_BGR).view(1, 3, 1, 1)
+    state[name] = state[name] * luma
     colour.load_state_dict(state)
     return colour
 
