@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Steps 2-4 of the shipped model on a trained run (about 20 minutes on 2 idle cores): export
+# Steps 2-4 of the shipped model on a trained run (about 11 minutes on 2 idle cores): export
 # its best.pt, fit the `wild` and `ferplus_ck` heads on the backbone's features, quantise to
 # int8, fit a temperature per head, and score every validation set the model card reports.
 #   RUN=runs/default bash tools/finish_model.sh
@@ -9,8 +9,8 @@ set -euo pipefail
 D=${DATASETS:-../shared/datasets}
 RUN=${RUN:-runs/default}
 
-# fp32 compute with fp16-stored weights: half the size of the backbone file kept in the
-# repository (src/ferkit/models/fernet-fp32.onnx), from which steps 2-4 start again.
+# fp32 compute with fp16-stored weights (half the size of fp32), as the backbone file kept in
+# the repository (src/ferkit/models/fernet-fp32.onnx) is stored; steps 2-4 start from it.
 ferkit export "$RUN/best.pt" --out "$RUN/fernet-fp32.onnx" --overwrite --fp16-weights
 # The heads users get: 7 classes from RAF-DB + FER2013 + CK+, FER+'s 8 from FER+ + CK+.
 ferkit head "$RUN/fernet-fp32.onnx" \

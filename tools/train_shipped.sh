@@ -14,5 +14,5 @@ resume=()
 [ -f "$RUN/last.pt" ] && resume=(--resume)
 ferkit train --config configs/default.yaml --out "$RUN" "${resume[@]}"
 
-# Steps 2-4 are cheap (about 20 minutes together) and rewrite their outputs every time.
+# Steps 2-4 are cheap (about 11 minutes together) and rewrite their outputs every time.
 RUN="$RUN" bash tools/finish_model.sh

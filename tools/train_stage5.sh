@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The shipped classifier's last stage, in one resumable command (about 70 minutes of training
-# plus 20 of steps 2-4 on 2 idle CPU cores; run it again after an interruption and it resumes
+# The shipped classifier's last stage, in one resumable command (about 65 minutes of training
+# plus 11 of steps 2-4 on 2 idle CPU cores; run it again after an interruption and it resumes
 # from the last finished epoch):  bash tools/train_stage5.sh
 # 1. Rebuild a trainable checkpoint from stage 4f's backbone (lab/models/stage4f-fp32.onnx,
 #    the chain of lab/HISTORY.md), RAF-DB's head starting as a copy of FER2013's.
