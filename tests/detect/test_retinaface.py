@@ -200,3 +200,11 @@ def test_network_batch_is_the_mean_subtracted_image_padded_as_the_mean_colour(sh
                                  value=_MEAN_BGR.tolist()) for im in images]
     expected = cv2.dnn.blobFromImages(padded, 1.0, None, _MEAN_BGR.tolist(), swapRB=False)
     np.testing.assert_array_equal(network_batch(images), expected)
+
+
+def test_network_batch_refuses_what_it_cannot_lay_out():
+    grey, bgr = np.zeros((32, 32), np.uint8), np.zeros((32, 32, 3), np.uint8)
+    bgra, taller = np.zeros((8, 8, 4), np.uint8), np.zeros((64, 32, 3), np.uint8)
+    for images in ([], [grey], [bgr, taller], [bgra]):
+        with pytest.raises(FerkitError, match="same-size BGR"):
+            network_batch(images)

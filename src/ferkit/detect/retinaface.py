@@ -61,7 +61,10 @@ def decode(loc: np.ndarray, landmarks: np.ndarray, anchors: np.ndarray
 
 def network_batch(images: list[np.ndarray]) -> np.ndarray:
     """Same-size BGR uint8 images -> the network's float32 NCHW batch: channel means
-    subtracted, padded with zeros to a multiple of 32 on each side."""
+    subtracted, zeros below and to the right up to a multiple of 32 in height and width."""
+    if not images or any(im.shape != images[0].shape or im.ndim != 3 or im.shape[2] != 3
+                         for im in images):
+        raise FerkitError("the face detector needs one or more same-size BGR images")
     height, width = images[0].shape[:2]
     # Padding to a multiple of 32 keeps every feature map aligned with its anchors; it is
     # zero, as the mean colour is after subtraction: what the network saw beyond edges.
@@ -70,9 +73,8 @@ def network_batch(images: list[np.ndarray]) -> np.ndarray:
     batch[:, :, height:, :] = 0
     batch[:, :, :height, width:] = 0
     for i, image in enumerate(images):
-        # Plane by plane into NCHW. With the search itself, 16.0 ms a 640x480 frame against
-        # 18.9 for cv2.dnn.blobFromImages; np.zeros instead of np.empty lost the gain to
-        # page faults (19.6 ms): 60 interleaved runs each, identical values.
+        # Plane by plane into an np.empty batch: faster than cv2.dnn.blobFromImages, and than
+        # np.zeros, whose fresh pages fault on first write (docs/BENCHMARKS.md).
         for c, plane in enumerate(cv2.split(image)):
             cv2.subtract(plane, float(_MEAN_BGR[c]), dst=batch[i, c, :height, :width],
                          dtype=cv2.CV_32F)
