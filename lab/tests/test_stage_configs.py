@@ -56,3 +56,10 @@ def test_the_distillation_config_is_the_default_recipe_taught_by_a_teacher_cache
         root / "configs/default.yaml",
         ["train.teacher_cache=runs/teachers.npz", "train.distill_weight=0.5",
          "train.distill_temperature=2.0", "train.seed=31"])
+
+
+def test_stage5_config_resolves_to_the_config_its_run_saved():
+    root = Path(__file__).resolve().parents[2]
+    saved = load_config(root / "lab/eval/stage5/config.yaml", [])
+    assert load_config(root / "lab/configs/stage5.yaml", []) == saved
+    assert saved["train"]["init_from"] == "runs/stage4f-import/best.pt"
