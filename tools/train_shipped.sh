@@ -12,7 +12,7 @@ RUN=${RUN:-runs/default}
 
 resume=()
 [ -f "$RUN/last.pt" ] && resume=(--resume)
-ferkit train --config configs/default.yaml --out "$RUN" "${resume[@]}"
+ferkit train --config configs/default.yaml --out "$RUN" ${resume[@]+"${resume[@]}"}
 
 # Steps 2-4 are cheap (about 11 minutes together) and rewrite their outputs every time.
 RUN="$RUN" bash tools/finish_model.sh

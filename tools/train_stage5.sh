@@ -17,5 +17,5 @@ START=runs/stage4f-import/best.pt  # the path lab/configs/stage5.yaml starts fro
     --copy-head rafdb=fer2013 --out "$START"
 resume=()
 [ -f "$RUN/last.pt" ] && resume=(--resume)
-ferkit train --config lab/configs/stage5.yaml --out "$RUN" "${resume[@]}"
+ferkit train --config lab/configs/stage5.yaml --out "$RUN" ${resume[@]+"${resume[@]}"}
 RUN="$RUN" bash tools/finish_model.sh

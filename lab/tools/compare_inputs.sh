@@ -23,7 +23,7 @@ for size in $SIZES; do
         resume=()
         [ -f "$run/last.pt" ] && resume=(--resume)
         ferkit train --config configs/default.yaml --out "$run" --epochs "$EPOCHS" \
-            --set "data.input_size=$size" --set "data.color=$color" "${resume[@]}"
+            --set "data.input_size=$size" --set "data.color=$color" ${resume[@]+"${resume[@]}"}
         ferkit export "$run/best.pt" --out "$run/fernet-fp32.onnx" --overwrite
         ferkit export "$run/fernet-fp32.onnx" --out "$run/fernet-int8.onnx" --overwrite \
             --int8-calibration "$D/fer2013" --int8-calibration "$D/rafdb"
