@@ -35,6 +35,11 @@ from ferkit.train.loop import to_input
 from ferkit.train.models import create_model
 
 
+def read_meta(proto: onnx.ModelProto) -> dict:
+    """The metadata `ferkit export` writes (architecture, heads, input size, ...), parsed."""
+    return {p.key: json.loads(p.value) for p in proto.metadata_props}
+
+
 def onnx_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """Every initializer as float32, fp16-stored ones (name_fp16 behind a Cast) by their name."""
     arrays = {}
@@ -72,7 +77,7 @@ def rebuild(onnx_file: str | Path, faces: np.ndarray,
     """The torch network that computes what `onnx_file` computes, its BatchNorms re-expressed
     around the statistics of `faces` (uint8, the model's input size); with its metadata."""
     proto = onnx.load(str(onnx_file))
-    meta = {p.key: json.loads(p.value) for p in proto.metadata_props}
+    meta = read_meta(proto)
     arrays = onnx_weights(proto)
     convs = [n for n in proto.graph.node if n.op_type == "Conv"]
     heads = list(meta["heads"])
@@ -158,8 +163,7 @@ def main() -> None:
     parser.add_argument("--per-source", type=int, default=2000)
     args = parser.parse_args()
 
-    size = int(json.loads({p.key: p.value for p in
-                           onnx.load(args.onnx_file).metadata_props}["input_size"]))
+    size = int(read_meta(onnx.load(args.onnx_file, load_external_data=False))["input_size"])
     sources = args.stats_data or ["../shared/datasets/fer2013", "../shared/datasets/rafdb"]
     faces = sample_faces(sources, args.per_source, size)
     copies = dict(spec.split("=", 1) for spec in args.copy_head)
