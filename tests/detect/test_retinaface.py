@@ -208,3 +208,18 @@ def test_network_batch_refuses_what_it_cannot_lay_out():
     for images in ([], [grey], [bgr, taller], [bgra]):
         with pytest.raises(FerkitError, match="same-size BGR"):
             network_batch(images)
+
+
+def test_input_benchmark_checks_both_ways_agree_and_prints_a_row(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_detect_input.py"
+    spec = importlib.util.spec_from_file_location("bench_detect_input", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    image = bench.frame(100, 70)
+    np.testing.assert_array_equal(bench.blob_batch([image]), network_batch([image]))
+    assert bench.main(["--sizes", "100x70", "--rounds", "2"]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    assert row.startswith("| 100x70 |") and row.count("|") == 6
