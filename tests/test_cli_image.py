@@ -67,6 +67,22 @@ def test_shipped_photos(capsys, model):
     assert face["label"] == max(SEED5, key=face.__getitem__)
 
 
+def test_photos_are_read_mirrored_too_unless_no_tta(capsys, model):
+    from ferkit.recognizer import Recognizer
+
+    photo = example_path("astronaut")
+    recognizer = Recognizer(model)
+    for flags, tta in (((), True), (("--no-tta",), False), (("--tta",), True)):
+        code, out, err = run(capsys, "image", photo, "--model", model, *flags)
+        assert code == 0, err
+        (row,) = json_rows(out)
+        (face,) = recognizer.analyze(photo, tta=tta)
+        assert [row[n] for n in SEED5] == pytest.approx([face.scores[n] for n in SEED5],
+                                                        abs=1e-5)
+    mirrored, once = (recognizer.analyze(photo, tta=t)[0].scores for t in (True, False))
+    assert mirrored != once  # the two readings differ, so the check above tells them apart
+
+
 def test_generated_frame_with_two_faces(tmp_path, capsys, model, astronaut):
     path = tmp_path / "two.png"
     cv2.imwrite(str(path), two_faces(astronaut))

@@ -220,13 +220,20 @@ def test_evaluate_rafdb_in_fer2013_classes(tiny_model, tmp_path, capsys):
 
 
 def test_evaluate_table_tta_and_head(tiny_model, fer2013_dir, capsys):
-    argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--tta",
-            "--head", "posed"]
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--head",
+            "posed", "--json"]
     assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    # Mirrored reading is the default, as for photos; --no-tta scores faces read once.
+    assert report["tta"] is True and report["accuracy"] == report["accuracy_flip_tta"]
+    assert main(argv[:-1]) == 0
     text = capsys.readouterr().out
     assert "head posed" in text and "label set fer2013" in text  # the dataset's own classes
-    assert "with flip TTA" in text and "per class (flip TTA)" in text
+    assert "with mirror (photos)" in text and "per class (with mirror)" in text
     assert "12 evaluated" in text
+    assert main([*argv, "--no-tta"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tta"] is False and report["accuracy"] == report["accuracy_plain"]
 
 
 def test_evaluate_ckplus_uses_the_held_out_subjects(tiny_model, ckplus_dir, capsys):

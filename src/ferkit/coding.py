@@ -44,7 +44,7 @@ def coding_settings(video: str, fps: float | None, stream, episodes) -> dict[str
     return {"video": video, "frame rate": f"{fps:g} fps" if fps else "unknown",
             "label set": stream.label_set, "detector": stream.detector,
             "every": stream.every, "smooth": stream.smooth,
-            "redetect every": stream.redetect_every, "tta": stream.tta,
+            "redetect every": stream.redetect_every, "tta": bool(stream.tta),
             "episode margin": episodes.margin,
             "minimum episode": f"{episodes.min_duration_s:g} s",
             "uncertain below": episodes.uncertain_below}

@@ -19,9 +19,11 @@ class ScriptedRecognizer:
     def __init__(self, per_frame: list[list[Face]]):
         self.per_frame = iter(per_frame)
         self.near: list = []  # the `near` argument of each call
+        self.tta: list = []  # the `tta` argument of each call
 
-    def analyze(self, image, label_set="seed5", *, tta=False, near=None):
+    def analyze(self, image, label_set="seed5", *, tta=True, near=None):
         self.near.append(near)
+        self.tta.append(tta)
         return next(self.per_frame)
 
 
@@ -51,6 +53,19 @@ def test_redetect_every_searches_near_known_faces_in_between():
     every_frame = ScriptedRecognizer(script)
     list(analyze_frames(every_frame, frames, StreamOptions(redetect_every=1)))
     assert every_frame.near == [None] * 7
+
+
+def test_streams_read_faces_once_unless_told_while_photos_mirror():
+    assert StreamOptions().tta_for("video") is False
+    assert StreamOptions().tta_for("image") is True
+    assert StreamOptions(tta=True).tta_for("video") is True
+    assert StreamOptions(tta=False).tta_for("image") is False
+    frames = [Frame(k, k / 10, np.zeros((4, 4, 3), np.uint8)) for k in range(2)]
+    for options, expected in ((StreamOptions(), [False, False]),
+                              (StreamOptions(tta=True), [True, True])):
+        recognizer = ScriptedRecognizer([[], []])
+        list(analyze_frames(recognizer, frames, options))
+        assert recognizer.tta == expected
 
 
 @pytest.mark.parametrize("options, message", [

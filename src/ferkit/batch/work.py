@@ -55,7 +55,7 @@ class Worker:
     def _frames(self, job: Job) -> Iterator[FrameResult]:
         s = self.settings
         if job.item.kind == "image":
-            faces = self.recognizer.analyze(job.item.path, s.label_set, tta=s.tta)
+            faces = self.recognizer.analyze(job.item.path, s.label_set, tta=s.tta_for("image"))
             yield FrameResult(0, 0.0, None, faces)
             return
         frames = iter_frames(job.item.path, s.every, start=job.start, stop=job.stop)

@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--head", default=None,
                    help="score this model head instead of the one the model assigns to the "
                         "label set (to choose heads by validation)")
-    p.add_argument("--tta", action="store_true",
-                   help="per-class scores and figure from flip test-time augmentation "
-                        "(both accuracies are always reported)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                   help="per-class scores and figures with each face also read mirrored, "
+                        "as photos are by default (--no-tta: read once, as video frames "
+                        "are; both accuracies are always reported)")
     p.add_argument("--corrupt", default=None, metavar="NAME",
                    help="score faces with this corruption applied (seeded, deterministic), "
                         "e.g. blur, low_res, sunglasses, mask (a wrong name lists them all)")
@@ -138,13 +139,12 @@ def format_table(r: dict) -> str:
         f"samples   {s['evaluated']} evaluated"
         + (f"; excluded {', '.join(excluded)}" if excluded else ""),
         "",
-        f"accuracy      {r['accuracy_plain']:.4f}   with flip TTA {r['accuracy_flip_tta']:.4f}",
-        f"macro recall  {r['macro_recall_plain']:.4f}   with flip TTA "
-        f"{r['macro_recall_flip_tta']:.4f}",
-        f"macro-F1      {r['macro_f1_plain']:.4f}   with flip TTA {r['macro_f1_flip_tta']:.4f}",
-        f"ECE (15 bins) {r['ece_plain']:.4f}   with flip TTA {r['ece_flip_tta']:.4f}",
+        f"{'':<14}{'with mirror (photos)':>21}{'read once (video)':>19}",
+        *(f"{name:<14}{r[key + '_flip_tta']:>21.4f}{r[key + '_plain']:>19.4f}"
+          for name, key in (("accuracy", "accuracy"), ("macro recall", "macro_recall"),
+                            ("macro-F1", "macro_f1"), ("ECE (15 bins)", "ece"))),
         "",
-        f"per class{' (flip TTA)' if r['tta'] else ''}:",
+        f"per class ({'with mirror' if r['tta'] else 'read once'}):",
         f"{'class':<10} {'precision':>9} {'recall':>7} {'f1':>7} {'support':>8}",
     ]
     for name, m in r["per_class"].items():

@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "with the same name from different folders keep their folders)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace annotated copies that already exist in DIR")
-    p.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                   help="also classify each face mirrored and average the two (default: yes)")
     add_common_options(p)
     p.set_defaults(run=run)
 

@@ -32,7 +32,9 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
                    help="search the whole frame every K-th analysed frame and only near known "
                         f"faces in between: faster, new faces show up to K-1 frames late "
                         f"(default: {REDETECT_EVERY}; 1 = whole frame every time)")
-    p.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="also classify each face mirrored and average the two (default: "
+                        "photos yes, video frames no)")
     p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
 
 

@@ -29,13 +29,15 @@ class StreamOptions:
     whole frame every K-th analysed frame and only near the faces already found in between.
     `detector`: a spec, "name" or "name:key=value,...". `model`: an .onnx path, None for the
     shipped model. `threads`: ONNX Runtime threads per model (None: its default).
+    `tta`: also classify each face mirrored and average; None: photos yes, video frames no
+    (see `tta_for`).
     """
 
     label_set: str = "seed5"
     detector: str = VIDEO_DETECTOR
     every: int = 1
     smooth: float = 1.0
-    tta: bool = False
+    tta: bool | None = None
     redetect_every: int = REDETECT_EVERY
     model: str | None = None
     threads: int | None = None
@@ -54,6 +56,17 @@ class StreamOptions:
             raise FerkitError(f"threads (--threads) must be 1 or more, got {self.threads}")
         if isinstance(self.model, Path):
             object.__setattr__(self, "model", str(self.model))
+
+    def tta_for(self, kind: str) -> bool:
+        """Whether faces of a `kind` ("image" or "video") input are also read mirrored: `tta`
+        where set; else photos are (`ferkit.recognizer.PHOTO_TTA`) and video frames are not,
+        as a video reads each face in every frame, where the mirror would double the
+        classifier's cost each time and smoothing over frames steadies answers anyway."""
+        if self.tta is not None:
+            return self.tta
+        from ferkit.recognizer import PHOTO_TTA
+
+        return PHOTO_TTA and kind == "image"
 
     def recognizer(self) -> Recognizer:
         """The Recognizer these options describe (FerkitError for a bad model or detector)."""
@@ -110,7 +123,7 @@ class StreamAnalyzer:
         near = ([f.box_xyxy for f in self._previous]
                 if self._n % self.options.redetect_every and self._previous else None)
         self._previous = self.recognizer.analyze(image, self.options.label_set,
-                                                 tta=self.options.tta, near=near)
+                                                 tta=self.options.tta_for("video"), near=near)
         self._last_index, self._n = index, self._n + 1
         return self._previous
 
