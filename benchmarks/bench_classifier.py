@@ -73,6 +73,11 @@ def bench(path: Path, threads: int, batch: int, runs: int, warmup_s: float) -> d
         crops = [rng.integers(0, 256, (96, 96, 3), dtype=np.uint8) for _ in range(batch)]
         ms, _ = _median_ms(lambda: model.probabilities(crops, "seed5"), runs, warmup_s)
         result[f"ms_probabilities_{batch}_bgr96_crops"] = ms
+        # One face as photos read it (with its mirror, the default) and as video frames do.
+        for tta, key in ((True, "ms_probabilities_1_mirrored"),
+                         (False, "ms_probabilities_1_once")):
+            result[key], _ = _median_ms(
+                lambda t=tta: model.probabilities(crops[:1], "seed5", tta=t), runs, warmup_s)
         result["architecture"] = model.architecture
     return result
 
@@ -110,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     if key in r:
         print(f"{f'probabilities(), {b} BGR 96x96 crops':<36} {r[key]:>10.3f} {'':>8} "
               f"{b / r[key] * 1000:>9.0f}")
+        for key, case in (("ms_probabilities_1_mirrored", "probabilities(), 1 face + mirror"),
+                          ("ms_probabilities_1_once", "probabilities(), 1 face, tta=False")):
+            print(f"{case:<36} {r[key]:>10.3f} {'':>8} {1000 / r[key]:>9.0f}")
     return 0
 
 
