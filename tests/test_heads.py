@@ -43,6 +43,28 @@ def test_fit_learns_separable_classes_and_never_predicts_absent_ones():
     assert np.all(head.bias[absent] < ABSENT_LOGIT / 2)
 
 
+def test_class_weight_power_one_lifts_a_rare_class():
+    # Overlapping classes, one rare: weighing classes alike moves answers towards the rare one.
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 450 + [1] * 50)
+    x = (rng.normal(size=(500, 2)) + np.where(y[:, None] == 1, 1.0, 0.0)).astype(np.float32)
+    t = np.zeros((500, len(EMOTIONS)), np.float32)
+    t[np.arange(500), y] = 1
+    rare = [(fit_linear_head(x, t, class_weight_power=p).probabilities(x).argmax(1) == 1).sum()
+            for p in (0.0, 1.0)]
+    assert rare[1] > rare[0]
+
+
+def test_head_command_refuses_a_class_weight_power_out_of_range(tiny_onnx_model, tmp_path,
+                                                                capsys):
+    from ferkit.cli import main
+
+    code = main(["head", str(tiny_onnx_model), "--data", str(tmp_path), "--name", "x",
+                 "--out", str(tmp_path / "x.onnx"), "--class-weight-power", "5"])
+    assert code == 1
+    assert "--class-weight-power must lie in [0, 2], got 5" in capsys.readouterr().err
+
+
 def test_fit_refuses_mismatched_inputs():
     with pytest.raises(FerkitError, match="as many targets"):
         fit_linear_head(np.zeros((3, 4), np.float32), np.zeros((2, 8), np.float32))
