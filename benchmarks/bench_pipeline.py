@@ -6,7 +6,8 @@
 Frames: the shipped photos (ferkit/assets) composed onto synthetic 640x480 and 1280x720
 backgrounds with 1 face (96 px wide at 640x480, 144 px at 720p) or 5 faces (40-128 px /
 60-192 px), as benchmarks/bench_detect.py builds them. Each cell is `Recognizer.analyze` on
-one frame: median wall ms over the frames and repeats after warm-up, the frames per second
+one frame, each face read once as video frames are (`--tta`: mirrored too, as photos are):
+median wall ms over the frames and repeats after warm-up, the frames per second
 that gives, then the median CPU ms per frame (all threads of the process: steadier than wall
 time on a busy machine). The "video file" column runs `ferkit.video.analyze_video` over a
 720p mp4 written here (one face panning), so it adds decoding, tracking and smoothing.
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=6, help="distinct frames per scene")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--video-frames", type=int, default=60)
+    parser.add_argument("--tta", action="store_true",
+                        help="read each face mirrored too, as photos are (default: once)")
     args = parser.parse_args(argv)
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -114,12 +117,12 @@ def main(argv: list[str] | None = None) -> int:
             recognizer = Recognizer(args.model, detector=spec)
             cells, hits, total = [], 0, 0
             for name, frames in scenes.items():
-                ms, cpu_ms = median_ms(lambda ft, r=recognizer: r.analyze(ft[0]), frames,
-                                       args.repeats)
+                ms, cpu_ms = median_ms(lambda ft, r=recognizer: r.analyze(ft[0], tta=args.tta),
+                                       frames, args.repeats)
                 cells.append(f"{ms:.0f} ({1000 / ms:.1f}) / {cpu_ms:.0f}")
                 if "5 faces" in name:
                     for frame, truth in frames:
-                        hits += sum(match(recognizer.analyze(frame), truth)[0])
+                        hits += sum(match(recognizer.analyze(frame, tta=args.tta), truth)[0])
                         total += len(truth)
             fps = video_fps(recognizer, video)
             print(f"| {spec} | " + " | ".join(cells) + f" | {hits}/{total} | {fps:.1f} fps |",

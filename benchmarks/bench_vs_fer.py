@@ -18,7 +18,9 @@ Accuracy: both classifiers on each `--data` source's validation faces (FER2013 P
 48x48 crops, RAF-DB's 100x100 validation split; no detection), 7 classes and the seed5
 view (faces whose label is one of the five; probabilities renormalised over them).
 Speed: both whole pipelines on the same composed frames bench_pipeline.py uses, and the true
-faces each finds in the 5-face frames.
+faces each finds in the 5-face frames. ferkit reads each face as photos are read, as it is
+and mirrored (`Recognizer`'s default), in every row, the stream detector's too; `--no-tta`
+reads faces once, as `ferkit video` reads frames.
 """
 
 from __future__ import annotations
@@ -107,14 +109,15 @@ class FerPipeline:
                 for box, row in zip(kept, probs, strict=True)]
 
 
-def accuracy_table(fer: FerPipeline, recognizer: Recognizer, source: str) -> list[str]:
+def accuracy_table(fer: FerPipeline, recognizer: Recognizer, source: str,
+                   tta: bool = True) -> list[str]:
     """Both classifiers on a FER2013-labelled source's validation faces (FER2013 PublicTest,
     the RAF-DB validation split, ...)."""
     samples = [s for s in read_source(source) if s.split == "val"]
     images = np.stack([s.image for s in samples])
     truth = [s.label for s in samples]
     fer_probs = fer.classify(np.stack([cv2.resize(im, (_SIZE, _SIZE)) for im in images]))
-    ours = recognizer.classify(list(images), "fer2013")
+    ours = recognizer.classify(list(images), "fer2013", tta=tta)
     fer_probs = project(fer_probs, FER_LABELS, "fer2013")
     seed5 = label_names("seed5")
     in5 = np.array([t in seed5 for t in truth])
@@ -148,13 +151,13 @@ def paired_ms(pipelines: dict, frames: list, repeats: int) -> dict[str, tuple[li
 
 
 def speed_table(fer: FerPipeline, model: Path | None, frames: int, repeats: int,
-                also: tuple[str, ...] = ()) -> list[str]:
+                also: tuple[str, ...] = (), tta: bool = True) -> list[str]:
     scenes = {name: scene_frames(size, widths, frames) for name, (size, widths)
               in SCENES.items()}
     pipelines = {"fer (Haar + mini-Xception)": fer.detect_emotions}
     for spec in dict.fromkeys((DEFAULT_DETECTOR, VIDEO_DETECTOR, *also)):
         recognizer = Recognizer(model, detector=spec)
-        pipelines[f"ferkit `{spec}`"] = recognizer.analyze
+        pipelines[f"ferkit `{spec}`"] = lambda frame, r=recognizer: r.analyze(frame, tta=tta)
     first = next(iter(pipelines))
     cells: dict[str, list[str]] = {name: [] for name in pipelines}
     ratios: dict[str, list[str]] = {name: [] for name in pipelines}
@@ -192,14 +195,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="more ferkit detector specs to time beside the defaults")
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                        help="ferkit reads each face mirrored too, as photos are (default); "
+                             "--no-tta: once, as video frames are")
     args = parser.parse_args(argv)
     fer = FerPipeline()
     cores = len(os.sched_getaffinity(0))
     print(f"{cores} cores; median wall ms per frame after warm-up, {args.frames} frames x "
           f"{args.repeats} repeats per cell\n")
     for source in args.data:
-        print("\n".join(accuracy_table(fer, Recognizer(args.model), source)) + "\n")
-    print("\n".join(speed_table(fer, args.model, args.frames, args.repeats, tuple(args.also))))
+        print("\n".join(accuracy_table(fer, Recognizer(args.model), source, args.tta)) + "\n")
+    print("\n".join(speed_table(fer, args.model, args.frames, args.repeats, tuple(args.also),
+                                 args.tta)))
     return 0
 
 

@@ -337,3 +337,18 @@ def test_webcam_keeps_a_recording_stopped_by_ctrl_c_only(tmp_path, capsys, model
             run(capsys, "webcam", "--camera", clip, "--model", model, "--record", recording)
         assert not recording.exists()
     assert [p.name for p in tmp_path.iterdir()] == (["live.mp4"] if kept else [])
+
+
+@pytest.mark.parametrize("command, default", [
+    ("video", None), ("webcam", None), ("batch", None), ("image", True), ("evaluate", True)])
+def test_tta_flags_parse_alike_and_photos_default_to_the_mirror(command, default):
+    from ferkit.cli import build_parser
+    from ferkit.recognizer import PHOTO_TTA
+
+    needs = {"video": ["x.mp4"], "batch": ["x", "--out", "o"], "image": ["x.jpg"],
+             "evaluate": ["--data", "d"], "webcam": []}[command]
+    parser = build_parser()
+    parsed = [parser.parse_args([command, *needs, *flag]).tta
+              for flag in ([], ["--tta"], ["--no-tta"])]
+    # None: photos mirrored, video frames once (StreamOptions.tta_for); True: PHOTO_TTA.
+    assert parsed == [PHOTO_TTA if default else default, True, False]

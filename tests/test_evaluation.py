@@ -225,7 +225,8 @@ def test_evaluate_table_tta_and_head(tiny_model, fer2013_dir, capsys):
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     # Mirrored reading is the default, as for photos; --no-tta scores faces read once.
-    assert report["tta"] is True and report["accuracy"] == report["accuracy_flip_tta"]
+    assert report["tta"] is True and report["ece"] == report["ece_flip_tta"]
+    assert report["ece_flip_tta"] != report["ece_plain"]  # so the two views are told apart
     assert main(argv[:-1]) == 0
     text = capsys.readouterr().out
     assert "head posed" in text and "label set fer2013" in text  # the dataset's own classes
@@ -233,7 +234,7 @@ def test_evaluate_table_tta_and_head(tiny_model, fer2013_dir, capsys):
     assert "12 evaluated" in text
     assert main([*argv, "--no-tta"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["tta"] is False and report["accuracy"] == report["accuracy_plain"]
+    assert report["tta"] is False and report["ece"] == report["ece_plain"]
 
 
 def test_evaluate_ckplus_uses_the_held_out_subjects(tiny_model, ckplus_dir, capsys):

@@ -191,3 +191,25 @@ def test_export_quantises_an_onnx_model_with_its_added_head(tiny_onnx_model, mak
                 and n.input[0] in softmax_out]
     assert np.allclose(model.head_probabilities([face(1)], "wild"), 1 / len(EMOTIONS), atol=0.02)
     assert main(["export", str(fp32), "--out", str(tmp_path / "x.onnx")]) == 1
+
+
+def test_head_command_hands_its_class_weight_power_to_the_fit(tiny_onnx_model, make, face,
+                                                             tmp_path, monkeypatch):
+    import ferkit.train.heads as heads
+    from ferkit.cli import main
+
+    seen = []
+    real_fit = heads.fit_linear_head
+
+    def fit(*args, **kwargs):
+        seen.append(kwargs["class_weight_power"])
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(heads, "fit_linear_head", fit)
+    root = make.fer2013_folders([("train", label, f"Training_{i}.jpg", face(i)) for i, label
+                                 in enumerate(["happy", "sad", "angry"] * 3)])
+    for power, name in ((None, "a.onnx"), ("1", "b.onnx")):
+        argv = ["head", str(tiny_onnx_model), "--data", str(root), "--name", "wild",
+                "--out", str(tmp_path / name)]
+        assert main(argv + (["--class-weight-power", power] if power else [])) == 0
+    assert seen == [0.3, 1.0]

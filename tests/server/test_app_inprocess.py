@@ -24,8 +24,10 @@ class FakeRecognizer:
     def __init__(self, detector: str):
         self.detector = detector
         self.threads: list[tuple[str, bool]] = []  # (thread name, ran on an event loop)
+        self.tta: list[bool] = []  # the `tta` of each analysis
 
-    def analyze(self, image, label_set="seed5"):
+    def analyze(self, image, label_set="seed5", tta=True):
+        self.tta.append(tta)
         try:
             asyncio.get_running_loop()
             on_loop = True
@@ -67,6 +69,19 @@ def test_recognizers_are_lazy_one_per_detector_and_shared(client, made, png_byte
     assert client.post("/v1/analyze?detector=haar", content=png_bytes).status_code == 200
     assert [r.detector for r in made] == [DEFAULT_DETECTOR, "haar"]
     assert len(made[0].threads) == 3
+
+
+def test_photos_are_read_mirrored_and_stream_frames_once_unless_asked(client, made,
+                                                                      png_bytes):
+    for query in ("", "?tta=false", "?tta=true"):
+        assert client.post("/v1/analyze" + query, content=png_bytes).status_code == 200
+    with client.websocket_connect("/v1/stream") as ws:
+        ws.send_bytes(png_bytes)
+        assert ws.receive_json()["faces"]
+    with client.websocket_connect("/v1/stream?tta=true") as ws:
+        ws.send_bytes(png_bytes)
+        assert ws.receive_json()["faces"]
+    assert made[0].tta == [True, False, True, False, True]
 
 
 def test_inference_runs_off_the_event_loop(client, made, png_bytes):
@@ -156,7 +171,7 @@ def test_create_app_names_a_limit_that_makes_no_sense(limits, message):
 
 def test_a_bug_is_a_json_500_not_a_traceback(png_bytes):
     class Broken:
-        def analyze(self, image, label_set="seed5"):
+        def analyze(self, image, label_set="seed5", tta=True):
             raise ZeroDivisionError("bug")
 
     client = TestClient(create_app(lambda detector: Broken()), raise_server_exceptions=False)
@@ -184,7 +199,7 @@ def test_at_most_max_concurrent_analyses_run_at_once(png_bytes):
     running = [0, 0]  # now, peak
 
     class Slow:
-        def analyze(self, image, label_set="seed5"):
+        def analyze(self, image, label_set="seed5", tta=True):
             with lock:
                 running[0] += 1
                 running[1] = max(running)

@@ -26,7 +26,7 @@ class GatedRecognizer:
         self.started = threading.Event()
         self.calls = 0
 
-    def analyze(self, image, label_set="seed5"):
+    def analyze(self, image, label_set="seed5", tta=True):
         self.calls += 1
         self.started.set()
         assert self.gate.wait(10)

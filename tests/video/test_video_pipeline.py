@@ -60,6 +60,8 @@ def test_streams_read_faces_once_unless_told_while_photos_mirror():
     assert StreamOptions().tta_for("image") is True
     assert StreamOptions(tta=True).tta_for("video") is True
     assert StreamOptions(tta=False).tta_for("image") is False
+    with pytest.raises(FerkitError, match="kind must be 'image' or 'video'"):
+        StreamOptions().tta_for("photo")
     frames = [Frame(k, k / 10, np.zeros((4, 4, 3), np.uint8)) for k in range(2)]
     for options, expected in ((StreamOptions(), [False, False]),
                               (StreamOptions(tta=True), [True, True])):

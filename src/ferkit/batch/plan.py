@@ -41,7 +41,9 @@ class BatchSettings(StreamOptions):
         model = Path(self.model) if self.model is not None else shipped_model_path()
         digest = model_sha256(model)
         return {"label_set": self.label_set, "detector": self.detector, "every": self.every,
-                "smooth": self.smooth, "tta": self.tta, "redetect_every": self.redetect_every,
+                "smooth": self.smooth, "redetect_every": self.redetect_every,
+                # What each kind of input gets, not the setting: equal rows, equal prints.
+                "tta": {kind: self.tta_for(kind) for kind in ("image", "video")},
                 "model_sha256": digest,
                 "tracker": asdict(TrackerConfig()), "episodes": asdict(self.episodes)}
 

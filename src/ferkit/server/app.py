@@ -35,7 +35,7 @@ from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError, ImageError, ImageTooLargeError
 from ferkit.imageio import load_image, probe_image
 from ferkit.labels import LABEL_SETS
-from ferkit.recognizer import RecognizerPool
+from ferkit.recognizer import PHOTO_TTA, RecognizerPool
 from ferkit.server.jobs import (
     DONE,
     EXPORT_NAMES,
@@ -213,13 +213,15 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                            allow_methods=["*"], allow_headers=["*"])
     app.add_middleware(SlowBodyMiddleware, timeout_s=client_timeout_s)
 
-    async def analyze_image(recognizer, data: bytes, label_set: str) -> dict[str, Any]:
+    async def analyze_image(recognizer, data: bytes, label_set: str, tta: bool
+                            ) -> dict[str, Any]:
         """Decode and analyse once the image's pixels fit in the shared budget."""
         count = await anyio.to_thread.run_sync(_announced_pixels, data, max_image_pixels)
         try:
             async with pixels.reserve(count):
                 return await anyio.to_thread.run_sync(
-                    _analyze, recognizer, data, label_set, max_image_pixels, limiter=limiter)
+                    _analyze, recognizer, data, label_set, max_image_pixels, tta,
+                    limiter=limiter)
         except Busy:
             raise _busy("large images") from None
 
@@ -246,13 +248,16 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
         detector: str = Query(DEFAULT_DETECTOR,
                               description="one of " + ", ".join(SERVER_DETECTORS)),
+        tta: bool = Query(PHOTO_TTA, description="also read each face mirrored and average "
+                          "the two, as every ferkit front end reads photos; false: once, "
+                          "about 1.5 ms less a face"),
     ) -> dict[str, Any]:
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)
         async with body_bytes.hold() as claim:
             data = await read_image_bytes(request, max_upload_bytes, claim)
             recognizer = await anyio.to_thread.run_sync(pool.get, detector)
-            return await analyze_image(recognizer, data, label_set)
+            return await analyze_image(recognizer, data, label_set, tta)
 
     @app.post(
         "/v1/videos", status_code=202,
@@ -403,13 +408,15 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         websocket: WebSocket,
         label_set: str = "seed5",
         detector: str = DEFAULT_DETECTOR,
+        tta: bool = False,
     ) -> None:
         """Send binary image frames (JPEG, PNG, ...); each answer is
         `{frame, dropped, faces, label_set, width, height}` or `{frame, dropped, error}`.
 
         Frames that arrive while one is being analysed replace each other: only the newest
         waiting frame is analysed, and `dropped` counts those skipped since the last answer.
-        `frame` is the 0-based index of the frame answered, in arrival order. With an API key
+        `frame` is the 0-based index of the frame answered, in arrival order. Frames are read
+        once, as video frames are everywhere (`tta=true`: each face also mirrored). With an API key
         set, send it as header `X-API-Key`, as query parameter `api_key`, or (browsers, which
         cannot set headers) as the subprotocols `ferkit` and `ferkit.key.<key as UTF-8 hex>`,
         which keeps it out of URLs and access logs.
@@ -437,7 +444,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         recognizer = await anyio.to_thread.run_sync(pool.get, detector)
         async with body_bytes.hold() as claim:  # its frames count as request bytes in memory
             await _serve_stream(websocket, recognizer, label_set, max_upload_bytes, claim,
-                                analyze_image)
+                                lambda r, d, ls: analyze_image(r, d, ls, tta))
 
     return app
 
@@ -736,13 +743,14 @@ async def _parse_form(request: Request, body: bytes):
         raise ApiError(400, f"malformed multipart body: {exc}") from None
 
 
-def _analyze(recognizer, data: bytes, label_set: str, max_pixels: int) -> dict[str, Any]:
+def _analyze(recognizer, data: bytes, label_set: str, max_pixels: int, tta: bool
+             ) -> dict[str, Any]:
     try:
         image = load_image(data, max_pixels=max_pixels)
     except ImageError as exc:
         raise _image_error(exc) from None
     try:
-        faces = recognizer.analyze(image, label_set)
+        faces = recognizer.analyze(image, label_set, tta=tta)
     except FerkitError as exc:
         raise ApiError(422, str(exc)) from None
     height, width = image.shape[:2]

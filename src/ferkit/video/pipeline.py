@@ -62,6 +62,8 @@ class StreamOptions:
         where set; else photos are (`ferkit.recognizer.PHOTO_TTA`) and video frames are not,
         as a video reads each face in every frame, where the mirror would double the
         classifier's cost each time and smoothing over frames steadies answers anyway."""
+        if kind not in ("image", "video"):
+            raise FerkitError(f"kind must be 'image' or 'video', got {kind!r}")
         if self.tta is not None:
             return self.tta
         from ferkit.recognizer import PHOTO_TTA
