@@ -62,7 +62,25 @@ def test_head_command_refuses_a_class_weight_power_out_of_range(tiny_onnx_model,
     code = main(["head", str(tiny_onnx_model), "--data", str(tmp_path), "--name", "x",
                  "--out", str(tmp_path / "x.onnx"), "--class-weight-power", "5"])
     assert code == 1
-    assert "--class-weight-power must lie in [0, 2], got 5" in capsys.readouterr().err
+    assert "class weight power must lie in [0, 2], got 5" in capsys.readouterr().err
+
+
+def test_training_and_heads_share_one_class_weighting_and_its_range():
+    from ferkit.train.config import CLASS_WEIGHT_POWER, load_config
+    from ferkit.train.loop import class_weights
+
+    assert load_config(None)["train"]["class_weight_power"] == CLASS_WEIGHT_POWER
+    t = np.zeros((5, 3), np.float32)
+    t[[0, 1, 2, 3], 0] = 1
+    t[4, 1] = 1
+    w = class_weights(t, 1.0).numpy()
+    # weights ~ 1/frequency, mean 1 over the two classes present; the absent one weighs 0
+    assert w == pytest.approx([0.4, 1.6, 0.0])
+    for bad in (-0.1, 2.5):
+        with pytest.raises(FerkitError, match="class weight power must lie in"):
+            class_weights(t, bad)
+        with pytest.raises(FerkitError, match="class weight power must lie in"):
+            fit_linear_head(np.zeros((5, 2), np.float32), t, class_weight_power=bad)
 
 
 def test_fit_refuses_mismatched_inputs():
@@ -197,6 +215,7 @@ def test_head_command_hands_its_class_weight_power_to_the_fit(tiny_onnx_model, m
                                                              tmp_path, monkeypatch):
     import ferkit.train.heads as heads
     from ferkit.cli import main
+    from ferkit.train.config import CLASS_WEIGHT_POWER
 
     seen = []
     real_fit = heads.fit_linear_head
@@ -212,4 +231,4 @@ def test_head_command_hands_its_class_weight_power_to_the_fit(tiny_onnx_model, m
         argv = ["head", str(tiny_onnx_model), "--data", str(root), "--name", "wild",
                 "--out", str(tmp_path / name)]
         assert main(argv + (["--class-weight-power", power] if power else [])) == 0
-    assert seen == [0.3, 1.0]
+    assert seen == [CLASS_WEIGHT_POWER, 1.0]

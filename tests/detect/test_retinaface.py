@@ -11,6 +11,7 @@ from detect_helpers import CROWD, TRUTH, compose, iou, photo
 
 from ferkit.detect.retinaface import (
     _MEAN_BGR,
+    CLOSE_UP_MAX_SIDE,
     RetinaFaceDetector,
     decode,
     network_batch,
@@ -20,6 +21,7 @@ from ferkit.detect.spec import parse_detector
 from ferkit.errors import FerkitError
 
 RAFDB = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "rafdb" / "train"
+FER2013 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fer2013"
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +101,64 @@ def test_landmarks_come_as_right_eye_left_eye_nose_right_and_left_mouth(retinafa
 def test_a_face_less_image_gives_no_faces(retinaface):
     assert retinaface.detect(photo("astronaut")[250:, :]) == []
     assert retinaface.detect(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def _first_search_finds_nothing(detector, monkeypatch) -> list[tuple[int, int]]:
+    """Make the detector's first search of each call come back empty; returns the sizes
+    of every image searched."""
+    real, searched = detector._run, []
+
+    def run(images):
+        searched.append(images[0].shape[:2])
+        if len(searched) % 2 == 1:
+            return [(np.zeros((0, 4)), np.zeros((0, 5, 2)), np.zeros(0))]
+        return real(images)
+
+    monkeypatch.setattr(detector, "_run", run)
+    return searched
+
+
+def test_close_up_searches_a_small_image_again_framed_and_maps_the_face_back(monkeypatch):
+    crop = photo("astronaut")[60:190, 160:290]  # the face, cut tight: 130x130
+    (direct,) = RetinaFaceDetector().detect(crop)
+    detector = RetinaFaceDetector()
+    searched = _first_search_finds_nothing(detector, monkeypatch)
+    (framed,) = detector.detect(crop)
+    # the second search: a quarter of the side added on each edge (130 + 2 * 32 = 194 px)
+    assert searched == [(130, 130), (194, 194)]
+    assert iou(framed.box_xyxy, direct.box_xyxy) > 0.8
+    assert all(0 <= v <= 130 for v in framed.box_xyxy)
+    np.testing.assert_allclose(framed.landmarks, direct.landmarks, atol=6)
+
+
+def test_close_up_enlarges_tiny_crops_and_is_skipped_when_off_or_for_large_images(monkeypatch):
+    tiny = cv2.resize(photo("astronaut")[60:190, 160:290], (48, 48), interpolation=cv2.INTER_AREA)
+    detector = RetinaFaceDetector()
+    searched = _first_search_finds_nothing(detector, monkeypatch)
+    (face,) = detector.detect(tiny)
+    assert searched[1] == (192, 192) and all(0 <= v <= 48 for v in face.box_xyxy)
+
+    off = RetinaFaceDetector(close_up=False)
+    searched = _first_search_finds_nothing(off, monkeypatch)
+    assert off.detect(tiny) == [] and len(searched) == 1
+    large = RetinaFaceDetector()
+    searched = _first_search_finds_nothing(large, monkeypatch)
+    side = CLOSE_UP_MAX_SIDE + 1
+    assert large.detect(cv2.resize(photo("astronaut"), (side, side))) == []
+    assert len(searched) == 1
+    assert parse_detector("retinaface:close_up=false").close_up is False
+
+
+@pytest.mark.skipif(not FER2013.is_dir(), reason="FER2013 not in ../shared/datasets/fer2013")
+def test_close_up_finds_fer2013s_tight_crops():
+    from ferkit.datasets.sources import read_source
+
+    faces = [s.image for s in read_source(str(FER2013), splits=("val",))][:150]
+    on, off = RetinaFaceDetector(), RetinaFaceDetector(close_up=False)
+    found_on = sum(bool(on.detect(face)) for face in faces)
+    found_off = sum(bool(off.detect(face)) for face in faces)
+    # docs/BENCHMARKS.md: 64 % of PublicTest's 48x48 crops found without, 99 % with
+    assert found_on >= 0.95 * len(faces) and found_off < found_on
 
 
 def test_gray_and_bgra_images_are_accepted(retinaface):

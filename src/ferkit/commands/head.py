@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="label set the new head answers from now on (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="model file to write")
     p.add_argument("--l2", type=float, default=1e-4, help="weight decay (default 1e-4)")
-    p.add_argument("--class-weight-power", type=float, default=0.3, metavar="P",
+    p.add_argument("--class-weight-power", type=float, default=None, metavar="P",
                    help="weigh each class by its frequency ** -P: 0 leaves the data's balance, "
                         "1 weighs every class alike (default 0.3, as `ferkit train`)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -42,12 +42,13 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs
+    from ferkit.train.config import CLASS_WEIGHT_POWER, check_class_weight_power
     from ferkit.train.heads import add_head, fit_linear_head, model_features
 
     check_outputs([args.out], inputs=[args.model], overwrite=args.overwrite)
     weights = args.weights or [1.0] * len(args.sources)
-    if not 0 <= args.class_weight_power <= 2:
-        raise FerkitError(f"--class-weight-power must lie in [0, 2], got {args.class_weight_power}")
+    power = check_class_weight_power(CLASS_WEIGHT_POWER if args.class_weight_power is None
+                                     else args.class_weight_power)
     if len(weights) != len(args.sources):
         raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")
     model = ExpressionModel(args.model)  # the faces it takes: its size and colour
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     feats = model_features(args.model, both)  # one session for every face
     item_w = np.tile(np.asarray(weights, np.float32)[source_index], 2)
     head = fit_linear_head(feats, np.concatenate([targets, targets]), l2=args.l2,
-                           class_weight_power=args.class_weight_power, sample_weight=item_w)
+                           class_weight_power=power, sample_weight=item_w)
     add_head(args.model, args.out, args.name, head, serves=args.serve)
     model = ExpressionModel(args.out)
     print(f"wrote {args.out}: heads {', '.join(model.heads)}; label set -> head: "

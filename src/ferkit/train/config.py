@@ -11,6 +11,10 @@ import yaml
 from ferkit.errors import FerkitError
 from ferkit.pixels import DEFAULT_COLOR, DEFAULT_SIZE, check_input
 
+#: Each class's loss weight ~ its frequency ** -power, in training and in `ferkit head`: 0 keeps
+#: the data's balance, 1 weighs every class alike.
+CLASS_WEIGHT_POWER = 0.3
+
 DEFAULTS: dict[str, Any] = {
     "data": {
         "sources": [],
@@ -33,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
         "momentum": 0.9,             # sgd only
         "weight_decay": 0.05,
         "label_smoothing": 0.1,
-        "class_weight_power": 0.3,   # loss weight per class ~ frequency ** -power
+        "class_weight_power": CLASS_WEIGHT_POWER,
         "head_weights": {"fer2013": 1.0, "ferplus": 1.0, "posed": 0.5},
         # How a head's label loss is averaged: over the whole batch ("batch"), so that every
         # labelled item weighs the same whichever head it trains, or over the items labelled
@@ -66,6 +70,13 @@ def data_input(config: dict) -> tuple[int, str]:
     options existed trained at 48 px gray."""
     data = config.get("data") or {}
     return check_input(data.get("input_size", DEFAULT_SIZE), data.get("color", DEFAULT_COLOR))
+
+
+def check_class_weight_power(power: float) -> float:
+    """`power` if it lies in [0, 2] (beyond 2 the rarest class swamps the rest), else an error."""
+    if not 0 <= power <= 2:
+        raise FerkitError(f"class weight power must lie in [0, 2], got {power}")
+    return float(power)
 
 
 def _merge(base: dict, extra: dict) -> dict:

@@ -18,6 +18,7 @@ import numpy as np
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS
 from ferkit.pixels import network_input
+from ferkit.train.config import CLASS_WEIGHT_POWER
 
 #: Logit given to emotions the training labels never use, so the head never predicts them.
 ABSENT_LOGIT = -30.0
@@ -86,7 +87,8 @@ def model_features(path: Path, faces: np.ndarray, *, threads: int | None = None,
 
 
 def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e-4,
-                    label_smoothing: float = 0.1, class_weight_power: float = 0.3,
+                    label_smoothing: float = 0.1,
+                    class_weight_power: float = CLASS_WEIGHT_POWER,
                     sample_weight: np.ndarray | None = None, max_iter: int = 300) -> LinearHead:
     """Multinomial logistic regression on `features` against target distributions (N, 8).
 
@@ -96,15 +98,14 @@ def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e
     """
     import torch
 
+    from ferkit.train.loop import class_weights
+
     if len(features) != len(targets) or len(features) == 0:
         raise FerkitError("need as many targets as feature rows, and at least one")
     x = torch.as_tensor(features, dtype=torch.float32)
     t = torch.as_tensor(targets, dtype=torch.float32)
-    counts = t.sum(0)
-    present = counts > 0
-    freq = counts / counts.sum()
-    class_w = torch.where(present, (freq + 1e-9) ** -class_weight_power, torch.zeros(()))
-    class_w = class_w / class_w[present].mean()
+    class_w = class_weights(targets, class_weight_power)
+    present = class_w > 0
     smooth = t * (1 - label_smoothing) + label_smoothing * present.float() / present.sum()
     item_w = class_w[t.argmax(1)]
     if sample_weight is not None:

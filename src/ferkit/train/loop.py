@@ -22,7 +22,7 @@ from ferkit.outputs import AtomicFile, atomic_write_bytes, new_figure, write_fig
 from ferkit.pixels import CHANNELS
 from ferkit.train.augment import AugmentConfig, augment, mixup
 from ferkit.train.checkpoint import load_weights, read_checkpoint
-from ferkit.train.config import data_input, save_config
+from ferkit.train.config import check_class_weight_power, data_input, save_config
 from ferkit.train.distill import Teachers, distill_loss, soften
 from ferkit.train.models import create_model
 from ferkit.train.teacher_cache import TeacherCache
@@ -60,8 +60,10 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def class_weights(targets: np.ndarray, power: float) -> torch.Tensor:
-    """Per-class loss weights ~ frequency ** -power, mean 1 over the classes present."""
-    freq = targets.sum(axis=0)
+    """Per-class loss weights ~ frequency ** -power, mean 1 over the classes present, from
+    target distributions (N, K); absent classes weigh 0."""
+    check_class_weight_power(power)
+    freq = np.asarray(targets, dtype=np.float64).sum(axis=0)
     weights = np.where(freq > 0, np.maximum(freq, 1) ** -power, 0.0)
     present = freq > 0
     weights[present] /= weights[present].mean()
