@@ -283,3 +283,22 @@ def test_input_benchmark_checks_both_ways_agree_and_prints_a_row(capsys):
     assert bench.main(["--sizes", "100x70", "--rounds", "2"]) == 0
     row = capsys.readouterr().out.strip().splitlines()[-1]
     assert row.startswith("| 100x70 |") and row.count("|") == 6
+
+
+def test_face_photos_benchmark_reads_crops_through_the_photo_path(make, face, tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_face_photos.py"
+    spec = importlib.util.spec_from_file_location("bench_face_photos", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    patches = bench.faceless_patches(5)
+    assert len(patches) == 5 and all(p.shape[0] == p.shape[1] >= 24 for p in patches)
+    make.fer2013_folders([("test", label, f"PublicTest_{i}.jpg", face(i)) for i, label
+                          in enumerate(["happy", "sad"])], name="sets/fer2013")
+    assert bench.main([str(tmp_path / "sets"), "--empty", "3"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    # one row per detector, each over both faces and the three patches
+    assert [r.split(" | ")[:2] for r in rows] == [
+        ["| `retinaface`", "fer2013"], ["| `retinaface:close_up=false`", "fer2013"]]
+    assert all("/2) |" in r and r.endswith("/3 |") for r in rows)
