@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from ferkit.train.augment import AugmentConfig, augment, jpeg_compress
+from ferkit.train.augment import AugmentConfig, augment, jpeg_compress, occlude
 
 
 def _faces(n: int = 8) -> torch.Tensor:
@@ -43,3 +43,27 @@ def test_jpeg_compress_at_high_quality_stays_close_to_the_face():
 def test_jpeg_compress_with_probability_zero_is_the_identity():
     x = _faces()
     assert torch.equal(jpeg_compress(x, 0.0, (50, 95), torch.Generator()), x)
+
+
+def test_occlude_covers_part_of_the_chosen_faces_with_one_flat_colour():
+    x = torch.full((64, 3, 48, 48), 0.5)
+    out = occlude(x, 1.0, torch.Generator().manual_seed(0))
+    covered = (out != x).any(dim=1).float().mean(dim=(1, 2))
+    # a band of 12-35 % by 40-100 %, or an ellipse of semi-axes 12-30 %: 3-40 % of the face
+    assert float(covered.min()) > 0.03 and float(covered.max()) < 0.40
+    for face in out[:8]:
+        inside = (face != 0.5).any(dim=0)
+        colour = face[:, inside].mean(dim=1)
+        assert float((face[:, inside] - colour[:, None]).abs().mean()) < 0.05
+    assert torch.equal(occlude(x, 0.0, torch.Generator().manual_seed(0)), x)
+    some = occlude(x, 0.5, torch.Generator().manual_seed(1))
+    assert 10 < sum(not torch.equal(some[i], x[i]) for i in range(64)) < 54
+
+
+def test_occlusion_is_off_by_default_and_leaves_earlier_augmentation_unchanged():
+    x = _faces()
+    plain = augment(x, AugmentConfig(), torch.Generator().manual_seed(5))
+    again = augment(x, AugmentConfig(occlude_prob=0.0), torch.Generator().manual_seed(5))
+    assert AugmentConfig().occlude_prob == 0.0 and torch.equal(plain, again)
+    occluded = augment(x, AugmentConfig(occlude_prob=1.0), torch.Generator().manual_seed(5))
+    assert occluded.shape == x.shape and not torch.equal(occluded, plain)

@@ -37,6 +37,9 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (0.02, 0.08)  # on [0, 1] pixels
     dark_prob: float = 0.0
     dark_gamma: tuple[float, float] = (1.2, 2.2)   # pixel ** gamma darkens the mid-tones
+    # Hands, glasses, masks, scarves and microphones: a flat-coloured band or ellipse over
+    # part of the face (`occlude`), unlike `erase_prob`'s noise rectangles.
+    occlude_prob: float = 0.0
 
 
 def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
@@ -69,6 +72,8 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
     bright = uniform(-cfg.brightness, cfg.brightness).view(n, 1, 1, 1)
     x = ((x - mean) * contrast + mean + bright).clamp(0, 1)
 
+    if cfg.occlude_prob > 0:
+        x = occlude(x, cfg.occlude_prob, gen)
     x = degrade(x, cfg, gen)
     if cfg.jpeg_prob > 0:
         x = jpeg_compress(x, cfg.jpeg_prob, tuple(cfg.jpeg_quality), gen)
@@ -88,6 +93,31 @@ def augment(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.
         noise = rand(x.shape)
         x = torch.where((box & apply).unsqueeze(1), noise, x)
     return x
+
+
+def occlude(x: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
+    """Cover part of a random share `prob` of the faces (N, C, H, W) with one flat-coloured
+    shape: a horizontal band (glasses, a mask, a scarf: 12-35 % of the height, 40-100 % of
+    the width, anywhere from brow to chin) or an ellipse (a hand, a microphone: semi-axes
+    12-30 % of the side), in a random colour with a little noise."""
+    n, c, h, w = x.shape
+    dev = gen.device
+
+    def uniform(lo: float, hi: float, size: tuple[int, ...] = (n, 1, 1)) -> torch.Tensor:
+        return torch.rand(size, generator=gen, device=dev) * (hi - lo) + lo
+
+    rows = (torch.arange(h, device=dev, dtype=x.dtype).view(1, h, 1) + 0.5) / h
+    cols = (torch.arange(w, device=dev, dtype=x.dtype).view(1, 1, w) + 0.5) / w
+    top, height = uniform(0.1, 0.85), uniform(0.12, 0.35)
+    left, right = uniform(0.0, 0.3), uniform(0.7, 1.0)
+    band = (rows >= top) & (rows < top + height) & (cols >= left) & (cols < right)
+    cy, cx, ry, rx = uniform(0.2, 0.9), uniform(0.15, 0.85), uniform(0.12, 0.3), uniform(0.12, 0.3)
+    ellipse = ((rows - cy) / ry) ** 2 + ((cols - cx) / rx) ** 2 <= 1
+    shape = torch.where(uniform(0, 1) < 0.5, band, ellipse)
+    chosen = uniform(0, 1) < prob
+    fill = (uniform(0, 1, (n, c, 1, 1))
+            + 0.03 * torch.randn(x.shape, generator=gen, device=dev)).clamp(0, 1)
+    return torch.where((shape & chosen).unsqueeze(1), fill, x)
 
 
 def degrade(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
