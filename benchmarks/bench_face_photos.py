@@ -11,8 +11,8 @@ to the face) and RAF-DB (100x100 colour, aligned with a margin), this runs the d
 path (`Recognizer(detector=...).analyze`, mirror averaging on) and counts the images where a
 face is found and where the best face's top class (FER2013's 7) is the label; a face not found
 counts as wrong in "right of all". The last column is `ferkit evaluate`'s reading of the same
-crops (no detector). Face-less patches of the shipped photos (600, 24 px up to each patch's
-size, seeded) count the pictures where a face is reported that is not there.
+crops (no detector). Face-less patches of the shipped photos (600, seeded, 24-512 px) count
+the pictures where a face is reported that is not there.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ferkit import Recognizer
@@ -34,7 +35,9 @@ FACES_IN_ASSETS = {"astronaut": (150, 40, 300, 230), "camera": (170, 80, 290, 24
 
 
 def faceless_patches(count: int, seed: int = 0) -> list[np.ndarray]:
-    """Square patches of the shipped photos away from their faces, 24 px to the region's size."""
+    """Square patches of the shipped photos away from their faces, 24 px to the region's
+    size; every other one enlarged to up to 512 px, the largest image `close_up` searches
+    again."""
     rng = np.random.default_rng(seed)
     regions = []
     for name, (x1, _, x2, y2) in FACES_IN_ASSETS.items():
@@ -46,7 +49,11 @@ def faceless_patches(count: int, seed: int = 0) -> list[np.ndarray]:
         side = int(rng.integers(24, min(region.shape[:2]) + 1))
         y = int(rng.integers(0, region.shape[0] - side + 1))
         x = int(rng.integers(0, region.shape[1] - side + 1))
-        out.append(np.ascontiguousarray(region[y:y + side, x:x + side]))
+        patch = np.ascontiguousarray(region[y:y + side, x:x + side])
+        if i % 2:
+            target = int(rng.integers(side, 513))
+            patch = cv2.resize(patch, (target, target), interpolation=cv2.INTER_CUBIC)
+        out.append(patch)
     return out
 
 

@@ -76,6 +76,8 @@ def test_training_and_heads_share_one_class_weighting_and_its_range():
     w = class_weights(t, 1.0).numpy()
     # weights ~ 1/frequency, mean 1 over the two classes present; the absent one weighs 0
     assert w == pytest.approx([0.4, 1.6, 0.0])
+    with pytest.raises(FerkitError, match="class weight power must lie in"):
+        load_config(None, ["train.class_weight_power=3"])
     for bad in (-0.1, 2.5):
         with pytest.raises(FerkitError, match="class weight power must lie in"):
             class_weights(t, bad)
@@ -232,3 +234,7 @@ def test_head_command_hands_its_class_weight_power_to_the_fit(tiny_onnx_model, m
                 "--out", str(tmp_path / name)]
         assert main(argv + (["--class-weight-power", power] if power else [])) == 0
     assert seen == [CLASS_WEIGHT_POWER, 1.0]
+    from ferkit.cli import build_parser
+
+    assert f"default {CLASS_WEIGHT_POWER}," in " ".join(
+        build_parser()._subparsers._group_actions[0].choices["head"].format_help().split())

@@ -15,8 +15,10 @@ from ferkit.errors import FerkitError
 #: side, so a whole-frame search of a 720p frame costs about what BlazeFace's untiled 720p pass
 #: did while finding more faces (benchmarks/bench_scenes.py, bench_stream.py); between those
 #: searches `detect_near` follows the faces found. One ONNX Runtime thread: the stream's
-#: decoder and classifier use the other core. See docs/BENCHMARKS.md.
-VIDEO_DETECTOR = f"{DEFAULT_DETECTOR}:max_side=960,threads=1"
+#: decoder and classifier use the other core. No `close_up` second search: a video frame is
+#: rarely a face cut tight to its edges, and a small face-less frame would pay it every frame.
+#: See docs/BENCHMARKS.md.
+VIDEO_DETECTOR = f"{DEFAULT_DETECTOR}:max_side=960,threads=1,close_up=false"
 
 
 def detector_name(spec: str) -> str:

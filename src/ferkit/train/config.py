@@ -73,8 +73,9 @@ def data_input(config: dict) -> tuple[int, str]:
 
 
 def check_class_weight_power(power: float) -> float:
-    """`power` if it lies in [0, 2] (beyond 2 the rarest class swamps the rest), else an error."""
-    if not 0 <= power <= 2:
+    """`power` if it is a number in [0, 2] (beyond 2 the rarest class swamps the rest), else
+    a one-line error."""
+    if isinstance(power, bool) or not isinstance(power, int | float) or not 0 <= power <= 2:
         raise FerkitError(f"class weight power must lie in [0, 2], got {power}")
     return float(power)
 
@@ -139,6 +140,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
         config = _merge(config, _read_yaml(Path(path)))
     for assignment in overrides:
         set_dotted(config, assignment)
+    check_class_weight_power(config["train"]["class_weight_power"])  # before any data loads
     return config
 
 

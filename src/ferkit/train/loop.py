@@ -61,9 +61,10 @@ def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def class_weights(targets: np.ndarray, power: float) -> torch.Tensor:
     """Per-class loss weights ~ frequency ** -power, mean 1 over the classes present, from
-    target distributions (N, K); absent classes weigh 0."""
+    target distributions (N, K); absent classes weigh 0, and a class with less than one
+    face's worth of target mass counts as one."""
     check_class_weight_power(power)
-    freq = np.asarray(targets, dtype=np.float64).sum(axis=0)
+    freq = np.asarray(targets).sum(axis=0)
     weights = np.where(freq > 0, np.maximum(freq, 1) ** -power, 0.0)
     present = freq > 0
     weights[present] /= weights[present].mean()
