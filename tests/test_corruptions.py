@@ -9,7 +9,7 @@ from ferkit.corruptions import CORRUPTION_NAMES, corrupt, corrupt_all, get_corru
 from ferkit.errors import FerkitError
 
 #: Corruptions that draw from the generator (the rest are fixed functions of the image).
-RANDOM = {"noise", "low_res", "hand", "rotate30"}
+RANDOM = {"noise", "low_res", "hand", "object", "rotate30"}
 
 
 def faces(make_face) -> list[np.ndarray]:
@@ -54,6 +54,11 @@ def test_what_each_corruption_does(face):
     assert glasses[35:45, 20:30].max() <= 30 and (glasses[80:] == img[80:]).all()
     masked = corrupt(img, "mask", rng)
     assert (masked[80:95, 40:60] >= 200).all() and (masked[:50] == img[:50]).all()
+    covered = [(corrupt(img, "object", np.random.default_rng(k)) != img) for k in range(6)]
+    # a textured patch over a fifth or so of the face, never above the eyes
+    assert all(0.08 < c.mean() < 0.30 and not c[:34].any() for c in covered)
+    assert all(np.std(corrupt(img, "object", np.random.default_rng(k))[c].astype(float)) > 5
+               for k, c in enumerate(covered))
     rotated = corrupt(np.pad(np.full((20, 60), 255, np.uint8), 20), "rotate30", rng)
     assert rotated[0:20].max() > 0  # a horizontal bar, tilted, reaches above its rows
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
@@ -103,6 +104,34 @@ def _hand(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _fill(image, contour.astype(np.float64), tone)
 
 
+@cache
+def _example_photo(name: str) -> np.ndarray:
+    from ferkit.imageio import example_path, load_image
+
+    return load_image(example_path(name))
+
+
+def _object(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    # A real photo's texture (part of a shipped example photo away from its face: sky, suit,
+    # tripod, grass) in an ellipse over the mouth and chin or one cheek: an occluder that is
+    # not a flat fill, unlike the other three and unlike training's `occlude` augmentation.
+    h, w = image.shape[:2]
+    source = _example_photo("camera" if rng.random() < 0.5 else "astronaut")
+    y0, x0 = int(rng.integers(250, 512 - 160)), int(rng.integers(0, 512 - 160))
+    texture = cv2.resize(source[y0:y0 + 160, x0:x0 + 160], (w, h), interpolation=cv2.INTER_AREA)
+    if image.ndim == 2:
+        texture = cv2.cvtColor(texture, cv2.COLOR_BGR2GRAY)
+    lower = rng.random() < 0.5
+    centre = ((rng.uniform(0.4, 0.6) if lower else rng.choice([0.2, 0.8])) * w,
+              (rng.uniform(0.78, 0.88) if lower else rng.uniform(0.6, 0.75)) * h)
+    axes = (rng.uniform(0.25, 0.32) * w, rng.uniform(0.16, 0.22) * h) if lower else (
+        rng.uniform(0.16, 0.22) * w, rng.uniform(0.2, 0.25) * h)
+    inside = np.zeros((h, w), np.uint8)
+    cv2.ellipse(inside, (round(centre[0]), round(centre[1])),
+                (max(1, round(axes[0])), max(1, round(axes[1]))), 0, 0, 360, 255, -1)
+    return np.where((inside > 0)[..., None] if image.ndim == 3 else inside > 0, texture, image)
+
+
 def _rotate30(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = image.shape[:2]
     angle = 30.0 if rng.random() < 0.5 else -30.0
@@ -120,6 +149,8 @@ CORRUPTIONS: dict[str, Corruption] = {c.name: c for c in (
     Corruption("sunglasses", "dark lenses over both eyes", _sunglasses),
     Corruption("mask", "light surgical mask over nose, mouth and chin", _mask),
     Corruption("hand", "skin-toned blob (a hand) on cheek, mouth or chin", _hand),
+    Corruption("object", "textured ellipse cut from a real photo on mouth and chin or a cheek",
+               _object),
     Corruption("rotate30", "in-plane rotation by 30 degrees, left or right", _rotate30),
 )}
 CORRUPTION_NAMES: tuple[str, ...] = tuple(CORRUPTIONS)
