@@ -21,7 +21,7 @@ model() {
     else echo "runs/occlude-ab-$1/fernet-fp32.onnx"; fi
 }
 for arm in stage5 off on; do
-    for corrupt in none mask sunglasses hand; do
+    for corrupt in none mask sunglasses hand object; do
         flag=(); [ "$corrupt" = none ] || flag=(--corrupt "$corrupt")
         for pair in rafdb:rafdb:fer2013 fer2013:fer2013:fer2013 ferplus:ferplus:ferplus; do
             IFS=: read -r data head labels <<< "$pair"
@@ -38,7 +38,7 @@ out = Path(sys.argv[1])
 rows = ["| arm | occlusion | RAF-DB acc / macro | FER2013 acc / macro | FER+ acc / macro |",
         "|---|---|---|---|---|"]
 for arm in ("stage5", "off", "on"):
-    for corrupt in ("none", "mask", "sunglasses", "hand"):
+    for corrupt in ("none", "mask", "sunglasses", "hand", "object"):
         cells = []
         for data in ("rafdb", "fer2013", "ferplus"):
             r = json.loads((out / f"{arm}-{data}-{corrupt}.json").read_text())
