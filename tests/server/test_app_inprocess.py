@@ -71,6 +71,15 @@ def test_recognizers_are_lazy_one_per_detector_and_shared(client, made, png_byte
     assert len(made[0].threads) == 3
 
 
+def test_the_stream_default_before_close_up_is_still_accepted(client, made, png_bytes):
+    from ferkit.detect.spec import VIDEO_DETECTOR
+
+    for spec in (VIDEO_DETECTOR, "retinaface:max_side=960,threads=1"):
+        response = client.post("/v1/analyze", params={"detector": spec}, content=png_bytes)
+        assert response.status_code == 200
+    assert [r.detector for r in made] == [VIDEO_DETECTOR, "retinaface:max_side=960,threads=1"]
+
+
 def test_photos_are_read_mirrored_and_stream_frames_once_unless_asked(client, made,
                                                                       png_bytes):
     for query in ("", "?tta=false", "?tta=true"):

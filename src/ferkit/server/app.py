@@ -55,7 +55,10 @@ from ferkit.video.pipeline import StreamOptions
 #: Detector specs a client may ask for: the image default, the stream default, BlazeFace, Haar.
 #: A fixed menu, so clients cannot make the server build a recognizer per spec they invent
 #: ("boxes" needs boxes the HTTP API does not take).
-SERVER_DETECTORS = (DEFAULT_DETECTOR, VIDEO_DETECTOR, "blazeface", "haar")
+#: The stream default before it named `close_up=false` (the same search on video frames above
+#: 512 px), still accepted from clients written against it.
+_VIDEO_DETECTOR_BEFORE = "retinaface:max_side=960,threads=1"
+SERVER_DETECTORS = (DEFAULT_DETECTOR, VIDEO_DETECTOR, "blazeface", "haar", _VIDEO_DETECTOR_BEFORE)
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_VIDEO_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_QUEUED_VIDEOS = 8
