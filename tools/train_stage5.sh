@@ -16,6 +16,10 @@ set -euo pipefail
 RUN=${RUN:-runs/stage5o}
 START=runs/stage4f-import/best.pt  # the path lab/configs/stage5.yaml starts from
 STAGE5=runs/stage5                 # the path lab/configs/occlude-ab-off.yaml starts from
+if [ "$RUN" = "$STAGE5" ]; then
+    echo "RUN must differ from $STAGE5, which stage 5o starts from" >&2
+    exit 2
+fi
 
 train() {  # CONFIG OUT: train, or resume an interrupted run
     local resume=()

@@ -16,6 +16,9 @@ for arm in off on; do
     ferkit export "$run/best.pt" --out "$run/fernet-fp32.onnx" --overwrite --fp16-weights
     cp "$run/metrics.csv" "$OUT/metrics-$arm.csv"
 done
+# Stage 5's own heads in fp32, as tools/finish_model.sh exports them.
+[ -f runs/stage5/fernet-fp32.onnx ] || ferkit export runs/stage5/best.pt \
+    --out runs/stage5/fernet-fp32.onnx --fp16-weights
 model() {
     if [ "$1" = stage5 ]; then echo runs/stage5/fernet-fp32.onnx
     else echo "runs/occlude-ab-$1/fernet-fp32.onnx"; fi

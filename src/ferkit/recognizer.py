@@ -22,8 +22,8 @@ from ferkit.model import ExpressionModel
 #: original and crops come from the full-resolution pixels.
 DETECT_MAX_SIDE = 1920
 #: Photos are classified twice, as they are and mirrored, and the two answers averaged:
-#: +1.5 points on RAF-DB validation and +0.8 on FER2013's, better calibrated, for
-#: about 1.5 ms more per face (docs/MODEL.md). Video streams do not (`StreamOptions.tta_for`).
+#: +1.4 points on RAF-DB validation and +0.8 on FER2013's, better calibrated, for
+#: about 2 ms more per face (docs/MODEL.md). Video streams do not (`StreamOptions.tta_for`).
 PHOTO_TTA = True
 
 

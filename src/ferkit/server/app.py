@@ -253,7 +253,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                               description="one of " + ", ".join(SERVER_DETECTORS)),
         tta: bool = Query(PHOTO_TTA, description="also read each face mirrored and average "
                           "the two, as every ferkit front end reads photos; false: once, "
-                          "about 1.5 ms less a face"),
+                          "about 2 ms less a face"),
     ) -> dict[str, Any]:
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)
