@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ferkit.annotate import draw
+from ferkit.detect import DEFAULT_DETECTOR
 from ferkit.detect.spec import VIDEO_DETECTOR
 from ferkit.faces import Face
 from ferkit.labels import label_names
@@ -18,8 +19,9 @@ from ferkit.video.io import Frame
 from ferkit.video.pipeline import FrameResult, StreamAnalyzer, StreamOptions
 
 #: Detector specs offered in the app, as `ferkit video` parses them: the streams' default
-#: (RetinaFace), tiled BlazeFace (small faces), Haar.
-GUI_DETECTORS = (VIDEO_DETECTOR, "blazeface", "haar")
+#: (RetinaFace), the photos' default (RetinaFace at full size, searching small images with no
+#: face again: for face crops), tiled BlazeFace (small faces), Haar.
+GUI_DETECTORS = (VIDEO_DETECTOR, DEFAULT_DETECTOR, "blazeface", "haar")
 #: Weight of the newest frame in each face's averaged probabilities when smoothing is on.
 SMOOTHING = 0.4
 
