@@ -116,7 +116,7 @@ def occlude(x: torch.Tensor, prob: float, gen: torch.Generator) -> torch.Tensor:
     shape = torch.where(uniform(0, 1) < 0.5, band, ellipse)
     chosen = uniform(0, 1) < prob
     fill = (uniform(0, 1, (n, c, 1, 1))
-            + 0.03 * torch.randn(x.shape, generator=gen, device=dev)).clamp(0, 1)
+            + 0.03 * torch.randn(x.shape, generator=gen, device=dev)).clamp(0, 1).to(x.dtype)
     return torch.where((shape & chosen).unsqueeze(1), fill, x)
 
 
