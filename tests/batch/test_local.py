@@ -13,11 +13,12 @@ from cli_helpers import run
 from ferkit.batch import BatchSettings, run_batch
 from ferkit.batch.local import LocalEngine
 from ferkit.batch.plan import InputItem, Job
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
+from ferkit.detect.spec import REDETECT_EVERY, STREAM_PHOTO_DETECTOR, VIDEO_DETECTOR
 from ferkit.rows import frame_rows
 from ferkit.video import FrameResult, StreamOptions, analyze_video, track_faces
 
-DETECTOR = VIDEO_DETECTOR  # what `ferkit batch` runs by default
+#: What `ferkit batch` runs by default: each kind of input its own detector.
+DETECTORS = {"image": STREAM_PHOTO_DETECTOR, "video": VIDEO_DETECTOR}
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +29,14 @@ def media(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(media):
     """What the single-process pipeline says for each readable input, as batch rows."""
-    options = StreamOptions(detector=DETECTOR, redetect_every=REDETECT_EVERY, threads=1)
-    rec = options.recognizer()
+    options = StreamOptions(redetect_every=REDETECT_EVERY, threads=1)
+    rec, photo_rec = options.recognizer("video"), options.recognizer("image")
     rows = []
     for path in sorted(media.rglob("*")):
         if path.suffix == ".mp4" and path.name != "broken.mp4":
             results = list(analyze_video(path, options, recognizer=rec))
         elif path.suffix in (".jpg", ".png"):  # a photo: one frame, faces numbered 1, 2, ...
-            results = list(track_faces([FrameResult(0, 0.0, None, rec.analyze(path))]))
+            results = list(track_faces([FrameResult(0, 0.0, None, photo_rec.analyze(path))]))
         else:
             continue
         for r in results:
@@ -92,7 +93,7 @@ def test_a_corrupt_input_is_reported_and_the_rest_completes(first_run, media):
     assert report["frames"] == 32 and report["faces"] == 32
     assert report["engine"] == "local" and report["workers"] == 2
     assert report["chunk_frames"] == 10
-    assert report["settings"]["detector"] == DETECTOR
+    assert report["settings"]["detector"] == DETECTORS
     assert report["throughput"]["frames_per_s"] > 0
     [failure] = report["failures"]
     assert failure["input"] == str(media / "broken.mp4")

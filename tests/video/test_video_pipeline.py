@@ -55,6 +55,18 @@ def test_redetect_every_searches_near_known_faces_in_between():
     assert every_frame.near == [None] * 7
 
 
+def test_photos_and_video_frames_each_get_their_detector_unless_one_is_given():
+    from ferkit.detect.spec import STREAM_PHOTO_DETECTOR, VIDEO_DETECTOR
+
+    assert StreamOptions().detector_for("video") == VIDEO_DETECTOR
+    assert StreamOptions().detector_for("image") == STREAM_PHOTO_DETECTOR
+    assert "close_up=false" in VIDEO_DETECTOR and "close_up" not in STREAM_PHOTO_DETECTOR
+    given = StreamOptions(detector="haar")
+    assert given.detector_for("image") == given.detector_for("video") == "haar"
+    with pytest.raises(FerkitError, match="kind must be 'image' or 'video'"):
+        StreamOptions().detector_for("photo")
+
+
 def test_streams_read_faces_once_unless_told_while_photos_mirror():
     assert StreamOptions().tta_for("video") is False
     assert StreamOptions().tta_for("image") is True

@@ -40,7 +40,8 @@ class BatchSettings(StreamOptions):
 
         model = Path(self.model) if self.model is not None else shipped_model_path()
         digest = model_sha256(model)
-        return {"label_set": self.label_set, "detector": self.detector, "every": self.every,
+        return {"label_set": self.label_set, "every": self.every,
+                "detector": {kind: self.detector_for(kind) for kind in ("image", "video")},
                 "smooth": self.smooth, "redetect_every": self.redetect_every,
                 # What each kind of input gets, not the setting: equal rows, equal prints.
                 "tta": {kind: self.tta_for(kind) for kind in ("image", "video")},

@@ -81,7 +81,8 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     started_at = _now()
     quiet_ffmpeg()  # probing a corrupt video must not spray FFmpeg lines over the progress bars
     items = find_inputs(arguments)
-    settings.recognizer()  # a bad model or detector fails here, once, not in every worker
+    for kind in ("image", "video"):  # a bad model or detector fails here, not in every worker
+        settings.recognizer(kind)
     identity = settings.identity()
     labels = label_names(settings.label_set)
     store = BatchStore(out, identity, settings_fingerprint(identity), labels,

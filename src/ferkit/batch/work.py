@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ferkit.batch.plan import BatchSettings, Job
 from ferkit.errors import FerkitError
 from ferkit.video.io import iter_frames
 from ferkit.video.pipeline import FrameResult, detect_frames
+
+if TYPE_CHECKING:
+    from ferkit.recognizer import Recognizer
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,16 @@ class Worker:
 
         quiet_ffmpeg()  # a corrupt file is reported once, in the failures table
         self.settings = settings
-        self.recognizer = settings.recognizer()
+        self._recognizers: dict[str, Recognizer] = {}  # by detector spec
+        for kind in ("image", "video"):  # built now: a worker that cannot start says so at once
+            self.recognizer(kind)
+
+    def recognizer(self, kind: str) -> Recognizer:
+        """The recognizer for `kind` ("image" or "video") inputs; one per detector spec."""
+        spec = self.settings.detector_for(kind)
+        if spec not in self._recognizers:
+            self._recognizers[spec] = self.settings.recognizer(kind)
+        return self._recognizers[spec]
 
     def ready(self) -> bool:
         """True once constructed; lets a Ray driver surface a failed start before any work."""
@@ -55,9 +68,10 @@ class Worker:
     def _frames(self, job: Job) -> Iterator[FrameResult]:
         s = self.settings
         if job.item.kind == "image":
-            faces = self.recognizer.analyze(job.item.path, s.label_set, tta=s.tta_for("image"))
+            faces = self.recognizer("image").analyze(job.item.path, s.label_set,
+                                                     tta=s.tta_for("image"))
             yield FrameResult(0, 0.0, None, faces)
             return
         frames = iter_frames(job.item.path, s.every, start=job.start, stop=job.stop)
-        for result in detect_frames(self.recognizer, frames, s):
+        for result in detect_frames(self.recognizer("video"), frames, s):
             yield replace(result, frame_bgr=None)  # pixels stay in the worker

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ferkit.commands.report import add_episode_options, episode_options
 from ferkit.commands.video import add_stream_options
+from ferkit.detect.spec import STREAM_PHOTO_DETECTOR, VIDEO_DETECTOR
 from ferkit.errors import FerkitError
 
 
@@ -43,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     for action in p._actions:
         if action.dest == "threads":
             action.help = "ONNX Runtime threads per worker (default: 1; workers fill the cores)"
+        if action.dest == "detector":  # None: photos and videos each get their own default
+            action.default = None
+            action.help = (f"name[:key=value,...] for every input (default: photos "
+                           f"{STREAM_PHOTO_DETECTOR}, as `ferkit image` searches them; videos "
+                           f"{VIDEO_DETECTOR})")
     p.set_defaults(run=run)
 
 

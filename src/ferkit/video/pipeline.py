@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR, detector_name
+from ferkit.detect.spec import (
+    REDETECT_EVERY,
+    STREAM_PHOTO_DETECTOR,
+    VIDEO_DETECTOR,
+    detector_name,
+)
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.labels import label_names
@@ -27,14 +32,15 @@ class StreamOptions:
     `every`: analyse every N-th frame. `smooth`: weight of the newest frame in each track's
     moving average of probabilities, in (0, 1] (1 = off). `redetect_every` K: search the
     whole frame every K-th analysed frame and only near the faces already found in between.
-    `detector`: a spec, "name" or "name:key=value,...". `model`: an .onnx path, None for the
+    `detector`: a spec, "name" or "name:key=value,..."; None: photos and video frames each
+    get their own default (see `detector_for`). `model`: an .onnx path, None for the
     shipped model. `threads`: ONNX Runtime threads per model (None: its default).
     `tta`: also classify each face mirrored and average; None: photos yes, video frames no
     (see `tta_for`).
     """
 
     label_set: str = "seed5"
-    detector: str = VIDEO_DETECTOR
+    detector: str | None = None
     every: int = 1
     smooth: float = 1.0
     tta: bool | None = None
@@ -44,7 +50,8 @@ class StreamOptions:
 
     def __post_init__(self) -> None:
         label_names(self.label_set)  # FerkitError naming the choices
-        detector_name(self.detector)  # FerkitError naming the choices; built only when used
+        if self.detector is not None:
+            detector_name(self.detector)  # FerkitError naming the choices; built when used
         if self.every < 1:
             raise FerkitError(f"every (--every) must be 1 or more, got {self.every}")
         if not 0 < self.smooth <= 1:
@@ -62,19 +69,33 @@ class StreamOptions:
         where set; else photos are (`ferkit.recognizer.PHOTO_TTA`) and video frames are not,
         as a video reads each face in every frame, where the mirror would double the
         classifier's cost each time and smoothing over frames steadies answers anyway."""
-        if kind not in ("image", "video"):
-            raise FerkitError(f"kind must be 'image' or 'video', got {kind!r}")
+        _check_kind(kind)
         if self.tta is not None:
             return self.tta
         from ferkit.recognizer import PHOTO_TTA
 
         return PHOTO_TTA and kind == "image"
 
-    def recognizer(self) -> Recognizer:
-        """The Recognizer these options describe (FerkitError for a bad model or detector)."""
+    def detector_for(self, kind: str) -> str:
+        """The detector spec for a `kind` ("image" or "video") input: `detector` where set;
+        else photos get `STREAM_PHOTO_DETECTOR` (the image default on one thread, as `ferkit
+        image` searches them) and video frames `VIDEO_DETECTOR`."""
+        _check_kind(kind)
+        if self.detector is not None:
+            return self.detector
+        return STREAM_PHOTO_DETECTOR if kind == "image" else VIDEO_DETECTOR
+
+    def recognizer(self, kind: str = "video") -> Recognizer:
+        """The Recognizer these options describe for `kind` inputs (FerkitError for a bad model
+        or detector)."""
         from ferkit.recognizer import Recognizer
 
-        return Recognizer(self.model, detector=self.detector, threads=self.threads)
+        return Recognizer(self.model, detector=self.detector_for(kind), threads=self.threads)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in ("image", "video"):
+        raise FerkitError(f"kind must be 'image' or 'video', got {kind!r}")
 
 
 @dataclass(frozen=True)
