@@ -9,6 +9,7 @@ import pytest
 from ferkit.errors import FerkitError
 from ferkit.faces import Face
 from ferkit.gui.state import (
+    GUI_DETECTORS,
     SMOOTHING,
     FpsMeter,
     Settings,
@@ -80,7 +81,8 @@ def test_fps_meter_over_its_window():
 
 
 def test_settings_are_stream_options_with_the_app_smoothing():
-    assert Settings().options() == StreamOptions(smooth=SMOOTHING)
+    # the streams' detector, which the app shows first in its list
+    assert Settings().options() == StreamOptions(detector=GUI_DETECTORS[0], smooth=SMOOTHING)
     assert Settings("fer2013", "haar", False).options() == StreamOptions(
         label_set="fer2013", detector="haar", smooth=1.0)
     with pytest.raises(FerkitError, match="unknown face detector"):
