@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ferkit.detect.spec import VIDEO_DETECTOR
 from ferkit.episodes import Episode, Recording
 from ferkit.exports import export_bytes, export_paths, write_exports
 from ferkit.outputs import atomic_write_bytes
@@ -42,7 +43,7 @@ def coding_settings(video: str, fps: float | None, stream, episodes) -> dict[str
     """The settings a report lists: the video's, the stream options' (a `StreamOptions` or
     the CLI's arguments of the same names) and an `EpisodeOptions`'."""
     return {"video": video, "frame rate": f"{fps:g} fps" if fps else "unknown",
-            "label set": stream.label_set, "detector": stream.detector,
+            "label set": stream.label_set, "detector": stream.detector or VIDEO_DETECTOR,
             "every": stream.every, "smooth": stream.smooth,
             "redetect every": stream.redetect_every, "tta": bool(stream.tta),
             "episode margin": episodes.margin,

@@ -24,6 +24,7 @@ from ferkit.batch.plan import (
 from ferkit.batch.plan import fingerprint as settings_fingerprint
 from ferkit.batch.store import BatchStore, Failure
 from ferkit.batch.work import JobResult
+from ferkit.detect.spec import parse_detector
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names
 from ferkit.video.io import quiet_ffmpeg
@@ -81,8 +82,9 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     started_at = _now()
     quiet_ffmpeg()  # probing a corrupt video must not spray FFmpeg lines over the progress bars
     items = find_inputs(arguments)
-    for kind in ("image", "video"):  # a bad model or detector fails here, not in every worker
-        settings.recognizer(kind)
+    settings.recognizer()  # a bad model or detector fails here, once, not in every worker
+    if settings.detector_for("image") != settings.detector_for("video"):
+        parse_detector(settings.detector_for("image"))
     identity = settings.identity()
     labels = label_names(settings.label_set)
     store = BatchStore(out, identity, settings_fingerprint(identity), labels,

@@ -1,19 +1,16 @@
-"""A batch worker: one Recognizer, made once, turning each Job into the faces of its frames."""
+"""A batch worker: its recognizers, made once, turning each Job into the faces of its frames."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from ferkit.batch.plan import BatchSettings, Job
 from ferkit.errors import FerkitError
+from ferkit.recognizer import Recognizer, RecognizerPool
 from ferkit.video.io import iter_frames
 from ferkit.video.pipeline import FrameResult, detect_frames
-
-if TYPE_CHECKING:
-    from ferkit.recognizer import Recognizer
 
 
 @dataclass(frozen=True)
@@ -28,24 +25,23 @@ class JobResult:
 
 
 class Worker:
-    """Holds one recognizer for many jobs: loading the model and detector costs far more
-    than one frame, so each worker process or Ray actor builds it once."""
+    """Holds the recognizers for many jobs (one model; a detector per kind of input where
+    their specs differ): loading them costs far more than one frame, so each worker process
+    or Ray actor builds them once."""
 
     def __init__(self, settings: BatchSettings) -> None:
         from ferkit.video.io import quiet_ffmpeg
 
         quiet_ffmpeg()  # a corrupt file is reported once, in the failures table
         self.settings = settings
-        self._recognizers: dict[str, Recognizer] = {}  # by detector spec
+        # One per detector spec, all sharing one model.
+        self._recognizers = RecognizerPool(model=settings.model, threads=settings.threads)
         for kind in ("image", "video"):  # built now: a worker that cannot start says so at once
             self.recognizer(kind)
 
     def recognizer(self, kind: str) -> Recognizer:
-        """The recognizer for `kind` ("image" or "video") inputs; one per detector spec."""
-        spec = self.settings.detector_for(kind)
-        if spec not in self._recognizers:
-            self._recognizers[spec] = self.settings.recognizer(kind)
-        return self._recognizers[spec]
+        """The recognizer for `kind` ("image" or "video") inputs."""
+        return self._recognizers.get(self.settings.detector_for(kind))
 
     def ready(self) -> bool:
         """True once constructed; lets a Ray driver surface a failed start before any work."""

@@ -89,7 +89,7 @@ class VideoJob:
         out: dict[str, Any] = {
             "id": self.id, "status": self.status, "progress": self.progress,
             "frames_done": self.frames_done, "frames_total": self.frames_total,
-            "label_set": self.options.label_set, "detector": self.options.detector,
+            "label_set": self.options.label_set, "detector": self.options.detector_for("video"),
             "every": self.options.every, "redetect_every": self.options.redetect_every,
             "min_episode": self.episode_options.min_duration_s,
             "margin": self.episode_options.margin,
@@ -284,7 +284,7 @@ class VideoJobs:
             from ferkit.report import model_summary
 
             names = label_names(job.options.label_set)
-            recognizer = self._get_recognizer(job.options.detector)
+            recognizer = self._get_recognizer(job.options.detector_for("video"))
             recording = new_recording(names, job.options.every, job.fps)
             rows: list[dict[str, Any]] = []
             job.rows = rows
