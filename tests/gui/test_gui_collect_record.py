@@ -68,3 +68,35 @@ def test_snapshot_and_recording(tmp_path):
     assert list(rows[0]) == columns(label_names("seed5"))
     assert rows[1]["label"] == "sad" and float(rows[1]["sad"]) == pytest.approx(0.9)
     assert rows[1]["angry"] == ""  # emotions the face has no score for stay empty
+
+
+def test_a_recording_closed_from_another_thread_while_frames_arrive(tmp_path):
+    # The app's worker writes while the Tk thread stops the recording (Ctrl+C, stop button):
+    # closing the encoder mid-frame used to crash the process.
+    import threading
+
+    recorder = Recorder(tmp_path / "rec", 10.0, "seed5")
+    image = frame()
+    errors: list[BaseException] = []
+    written = threading.Event()
+
+    def keep_writing() -> None:
+        try:
+            for i in range(400):
+                recorder.write(image, FrameResult(i, i / 10, image, FACES))
+                written.set()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    written.wait(10)
+    recorder.close()
+    writer.join(30)
+    assert errors == []
+    capture = cv2.VideoCapture(str(recorder.video_path))
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    with recorder.csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert frames >= 1 and len(rows) == 2 * frames  # the files agree: no half-written frame

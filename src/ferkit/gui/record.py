@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -40,6 +41,10 @@ class Recorder:
     The video (ferkit's one video writer: H.264 where PyAV is installed) opens with the first
     frame's size and appears at `<stem>.mp4` only when closed, playable; frames of another size
     are resized to it.
+
+    `write` and `close` may come from different threads (the app's worker writes, the Tk
+    thread stops): they take turns, and a frame written after `close` is dropped, because
+    closing a video encoder in the middle of a frame crashes the process.
     """
 
     def __init__(self, stem: str | Path, fps: float, label_set: str):
@@ -55,18 +60,23 @@ class Recorder:
             self._csv.abort()
             raise FerkitError(f"{self.csv_path}: cannot write ({exc.strerror or exc})") from None
         self._rows = RowWriter(self._csv_file, "csv", columns(self._names))
+        self._lock = threading.Lock()
 
     @property
     def frames(self) -> int:
         return self._video.frames
 
     def write(self, annotated_bgr: np.ndarray, result: FrameResult) -> None:
-        self._video.write(annotated_bgr)
-        self._rows.write_all(frame_rows(result, self._names))
+        with self._lock:
+            if self._csv_file.closed:
+                return
+            self._video.write(annotated_bgr)
+            self._rows.write_all(frame_rows(result, self._names))
 
     def close(self) -> None:
-        if self._csv_file.closed:
-            return
-        self._csv_file.close()
-        self._csv.commit()
-        self._video.close()
+        with self._lock:
+            if self._csv_file.closed:
+                return
+            self._csv_file.close()
+            self._csv.commit()
+            self._video.close()

@@ -62,9 +62,10 @@ class Worker:
         if self._thread.is_alive():
             self._thread.join(timeout)
         with self._lock:
-            self._retire(self._source)
-            self._source = None
-            self._close_retired()
+            if not self._thread.is_alive():  # closing a capture mid-read crashes the process
+                self._retire(self._source)
+                self._source = None
+                self._close_retired()
             if self._recorder is not None:
                 self._recorder.close()
                 self._recorder = None
