@@ -81,8 +81,9 @@ def test_fps_meter_over_its_window():
 
 
 def test_settings_are_stream_options_with_the_app_smoothing():
-    # the streams' detector, which the app shows first in its list
-    assert Settings().options() == StreamOptions(detector=GUI_DETECTORS[0], smooth=SMOOTHING)
+    # no detector chosen: each kind of source its default, which the app shows first
+    assert GUI_DETECTORS[0] is None
+    assert Settings().options() == StreamOptions(detector=None, smooth=SMOOTHING)
     assert Settings("fer2013", "haar", False).options() == StreamOptions(
         label_set="fer2013", detector="haar", smooth=1.0)
     with pytest.raises(FerkitError, match="unknown face detector"):

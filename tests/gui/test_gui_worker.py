@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 
+from ferkit.detect.spec import STREAM_PHOTO_DETECTOR, VIDEO_DETECTOR
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import Face
 from ferkit.gui.record import Recorder
-from ferkit.gui.state import GUI_DETECTORS, FrameProcessor, Settings
+from ferkit.gui.state import FrameProcessor, Settings
 from ferkit.gui.worker import Worker
 from ferkit.labels import label_names
 from ferkit.recognizer import RecognizerPool
@@ -73,7 +74,21 @@ def test_image_is_processed_once_and_again_on_new_settings(worker):
     worker.set_settings(Settings(label_set="fer2013", detector="haar"))
     result = next_result(worker)
     assert result.faces[0].label == "angry"
-    assert set(worker.made) == {GUI_DETECTORS[0], "haar"}
+    assert set(worker.made) == {STREAM_PHOTO_DETECTOR, "haar"}  # photos: the photo default
+
+
+def test_each_kind_of_source_gets_its_default_detector_until_one_is_chosen(worker, video_file):
+    worker.set_source(StillImage(np.zeros((40, 60, 3), np.uint8), name="photo"))
+    next_result(worker)
+    worker.open(str(video_file[0]))
+    next_result(worker)
+    assert worker.made[STREAM_PHOTO_DETECTOR].calls == 1
+    assert worker.made[VIDEO_DETECTOR].calls >= 1
+    worker.set_settings(Settings(detector="haar"))
+    worker.set_source(StillImage(np.zeros((40, 60, 3), np.uint8), name="photo again"))
+    while next_result(worker).source_name != "photo again":
+        pass
+    assert worker.made["haar"].calls == 1 and worker.made[STREAM_PHOTO_DETECTOR].calls == 1
 
 
 def test_video_plays_to_the_end_pauses_and_seeks(worker, video_file):
@@ -153,9 +168,9 @@ def test_video_frames_search_near_known_faces_between_whole_frame_searches():
             processor.reset()  # as the worker does on a seek
         processor.process(Frame(index, index / 30, image), settings)
     box = [(15.0, 10.0, 45.0, 30.0)]
-    assert made[settings.detector].near == [None, box, box, box, box, None, box, None, box]
+    assert made[VIDEO_DETECTOR].near == [None, box, box, box, box, None, box, None, box]
     photo = FrameProcessor(RecognizerPool(
         lambda name: made.setdefault("photo", FakeRecognizer(name))))
     for _ in range(3):  # a still image is frame 0 every time: always a whole-frame search
-        photo.process(Frame(0, 0.0, image), settings)
+        photo.process(Frame(0, 0.0, image), settings, "image")
     assert made["photo"].near == [None, None, None]

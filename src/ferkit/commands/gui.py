@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ferkit.detect.spec import VIDEO_DETECTOR
+from ferkit.detect.spec import STREAM_PHOTO_DETECTOR, VIDEO_DETECTOR
 from ferkit.errors import FerkitError
 from ferkit.labels import LABEL_SETS
 
@@ -17,9 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
     p.add_argument("--label-set", default="seed5", choices=sorted(LABEL_SETS),
                    help="emotions to show (default: seed5)")
-    p.add_argument("--detector", default=VIDEO_DETECTOR, metavar="SPEC",
-                   help=f"name[:key=value,...] as for ferkit video (default: {VIDEO_DETECTOR}; "
-                        "'blazeface' tiles for small faces, 'haar')")
+    p.add_argument("--detector", default=None, metavar="SPEC",
+                   help="name[:key=value,...] as for ferkit video (default: per source, as "
+                        f"ferkit batch: photos {STREAM_PHOTO_DETECTOR}, video and cameras "
+                        f"{VIDEO_DETECTOR}; 'blazeface' tiles for small faces, 'haar')")
     p.add_argument("--no-smoothing", dest="smoothing", action="store_false",
                    help="show each frame's own probabilities (default: smoothed over frames)")
     p.add_argument("--output", type=Path, default=Path("ferkit-gui"), metavar="DIR",

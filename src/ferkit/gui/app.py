@@ -38,6 +38,12 @@ _IMAGE_TYPES = [("Images", "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp"), ("Al
 _TEXT_WIDGETS = (tk.Entry, tk.Spinbox, ttk.Entry, ttk.Spinbox, ttk.Combobox)
 PANEL_W = 300
 BAR_ROW_H = 24
+#: The detector list's entry for Settings.detector None: photos and streams their defaults.
+AUTO_DETECTOR = "auto (per source)"
+
+
+def _detector_spec(choice: str) -> str | None:
+    return None if choice == AUTO_DETECTOR else choice
 
 
 def _hex(bgr: tuple[int, int, int]) -> str:
@@ -141,7 +147,7 @@ class FerkitApp:
         rec.grid(row=1, column=0, sticky="ew", pady=(6, 0))
         rec.columnconfigure(1, weight=1)
         self.label_set_var = tk.StringVar(value=self.settings.label_set)
-        self.detector_var = tk.StringVar(value=self.settings.detector)
+        self.detector_var = tk.StringVar(value=self.settings.detector or AUTO_DETECTOR)
         self.smoothing_var = tk.BooleanVar(value=self.settings.smoothing)
         ttk.Label(rec, text="Label set").grid(row=0, column=0, sticky="w")
         box = self.label_set_box = ttk.Combobox(rec, textvariable=self.label_set_var,
@@ -150,7 +156,8 @@ class FerkitApp:
         box.grid(row=0, column=1, sticky="ew")
         box.bind("<<ComboboxSelected>>", lambda _e: self._settings_changed())
         ttk.Label(rec, text="Detector").grid(row=1, column=0, sticky="w")
-        choices = list(dict.fromkeys([*GUI_DETECTORS, self.settings.detector]))
+        choices = [spec or AUTO_DETECTOR
+                   for spec in dict.fromkeys([*GUI_DETECTORS, self.settings.detector])]
         box = self.detector_box = ttk.Combobox(rec, textvariable=self.detector_var,
                                                values=choices, state="readonly", width=18)
         box.grid(row=1, column=1, sticky="ew")
@@ -349,7 +356,7 @@ class FerkitApp:
     def _settings_changed(self) -> None:
         try:
             settings = replace(self.settings, label_set=self.label_set_var.get(),
-                               detector=self.detector_var.get(),
+                               detector=_detector_spec(self.detector_var.get()),
                                smoothing=bool(self.smoothing_var.get()))
         except FerkitError as exc:
             self.set_status(str(exc), error=True)
@@ -510,7 +517,7 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
     recognizers = RecognizerPool(model=model, threads=threads)
     # The first recognizer, built now: a bad model or detector spec fails before any window
     # opens, and the worker finds it ready.
-    recognizers.get(settings.detector)
+    recognizers.get(settings.options().detector_for("video"))
     if root is None:
         try:
             root = tk.Tk(className="ferkit")

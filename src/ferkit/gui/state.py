@@ -18,10 +18,11 @@ from ferkit.recognizer import RecognizerPool
 from ferkit.video.io import Frame
 from ferkit.video.pipeline import FrameResult, StreamAnalyzer, StreamOptions
 
-#: Detector specs offered in the app, as `ferkit video` parses them: the streams' default
+#: Detector specs offered in the app, as `ferkit video` parses them: None (each kind of source
+#: its default, as `ferkit batch` chooses: `StreamOptions.detector_for`), the streams' default
 #: (RetinaFace), the photos' default (RetinaFace at full size, searching small images with no
 #: face again: for face crops), tiled BlazeFace (small faces), Haar.
-GUI_DETECTORS = (VIDEO_DETECTOR, DEFAULT_DETECTOR, "blazeface", "haar")
+GUI_DETECTORS = (None, VIDEO_DETECTOR, DEFAULT_DETECTOR, "blazeface", "haar")
 #: Weight of the newest frame in each face's averaged probabilities when smoothing is on.
 SMOOTHING = 0.4
 
@@ -31,7 +32,7 @@ class Settings:
     """What the user chose in the side panel; a new object per change (shared with the worker)."""
 
     label_set: str = "seed5"
-    detector: str = GUI_DETECTORS[0]
+    detector: str | None = None  # None: photos and streams each get their default
     smoothing: bool = True
 
     def __post_init__(self) -> None:
@@ -74,18 +75,21 @@ class FrameProcessor:
     def __init__(self, recognizers: RecognizerPool):
         self.recognizers = recognizers
         self._analyzer: StreamAnalyzer | None = None
-        self._settings: Settings | None = None
+        self._settings: tuple[Settings, str] | None = None
 
     def reset(self) -> None:
         if self._analyzer is not None:
             self._analyzer.reset()
 
-    def process(self, frame: Frame, settings: Settings) -> tuple[FrameResult, np.ndarray, float]:
-        """(the analysed, tracked frame, an annotated copy of it, inference milliseconds)."""
-        if self._analyzer is None or settings != self._settings:
-            self._analyzer = StreamAnalyzer(self.recognizers.get(settings.detector),
-                                            settings.options())
-            self._settings = settings
+    def process(self, frame: Frame, settings: Settings, kind: str = "video"
+                ) -> tuple[FrameResult, np.ndarray, float]:
+        """(the analysed, tracked frame, an annotated copy of it, inference milliseconds) for a
+        frame of a `kind` ("image", "video" or "camera") source."""
+        options = settings.options()
+        detector = options.detector_for("image" if kind == "image" else "video")
+        if self._analyzer is None or (settings, detector) != self._settings:
+            self._analyzer = StreamAnalyzer(self.recognizers.get(detector), options)
+            self._settings = (settings, detector)
         start = time.perf_counter()
         result = self._analyzer.update(frame)
         infer_ms = (time.perf_counter() - start) * 1000

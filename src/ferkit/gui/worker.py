@@ -169,7 +169,7 @@ class Worker:
                 self._idle()
                 continue
             try:
-                analysed, annotated, infer_ms = self.processor.process(frame, settings)
+                analysed, annotated, infer_ms = self.processor.process(frame, settings, source.kind)
             except Exception as exc:
                 with self._lock:
                     if self._source is source:
