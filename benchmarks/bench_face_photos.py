@@ -26,12 +26,10 @@ import numpy as np
 
 from ferkit import Recognizer
 from ferkit.datasets.sources import read_source
-from ferkit.imageio import example_path, load_image
+from ferkit.imageio import example_backgrounds
 from ferkit.labels import label_names
 
 DETECTORS = ("retinaface", "retinaface:close_up=false")
-#: Face boxes (x1, y1, x2, y2) in the shipped 512x512 photos, kept out of the face-less patches.
-FACES_IN_ASSETS = {"astronaut": (150, 40, 300, 230), "camera": (170, 80, 290, 240)}
 
 
 def faceless_patches(count: int, seed: int = 0) -> list[np.ndarray]:
@@ -39,10 +37,7 @@ def faceless_patches(count: int, seed: int = 0) -> list[np.ndarray]:
     size; every other one enlarged to up to 512 px, the largest image `close_up` searches
     again."""
     rng = np.random.default_rng(seed)
-    regions = []
-    for name, (x1, _, x2, y2) in FACES_IN_ASSETS.items():
-        image = load_image(example_path(name))
-        regions += [image[:, :x1], image[:, x2:], image[y2:, :]]
+    regions = example_backgrounds()
     out = []
     for i in range(count):
         region = regions[i % len(regions)]

@@ -30,12 +30,10 @@ import cv2
 import numpy as np
 
 from ferkit.detect.spec import parse_detector
-from ferkit.imageio import example_path, load_image
+from ferkit.imageio import example_backgrounds
 
 SIZE_BINS = ((10, 20), (20, 40), (40, 80), (80, 160))
 ROLLS = (0, 15, 30, 45)
-#: Face boxes (x1, y1, x2, y2) in the shipped 512x512 photos, kept out of the backgrounds.
-FACES_IN_ASSETS = {"astronaut": (150, 40, 300, 230), "camera": (170, 80, 290, 240)}
 DEFAULT_DETECTORS = (
     "retinaface:max_side=none", "retinaface:max_side=640", "retinaface:max_side=480",
     "retinaface:max_side=320", "blazeface", "blazeface:tiles=false,max_side=720", "haar",
@@ -51,14 +49,8 @@ def rafdb_faces(root: Path, count: int, rng: np.random.Generator) -> list[np.nda
 
 
 def background_patches() -> list[np.ndarray]:
-    """Face-less regions of the shipped photos: left and right of each face, and below it."""
-    out = []
-    for name, (x1, _, x2, y2) in FACES_IN_ASSETS.items():
-        image = load_image(example_path(name))
-        for patch in (image[:, :x1], image[:, x2:], image[y2:, :]):
-            if min(patch.shape[:2]) >= 64:
-                out.append(patch)
-    return out
+    """Face-less regions of the shipped photos at least 64 px across."""
+    return [patch for patch in example_backgrounds() if min(patch.shape[:2]) >= 64]
 
 
 def background(patches: list[np.ndarray], size_wh: tuple[int, int], rng) -> np.ndarray:

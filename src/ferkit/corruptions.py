@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ferkit.errors import FerkitError
+from ferkit.imageio import EXAMPLE_FACE_BOXES, example_path, load_image
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,6 @@ def _hand(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 @cache
 def _example_photo(name: str) -> np.ndarray:
-    from ferkit.imageio import example_path, load_image
-
     return load_image(example_path(name))
 
 
@@ -117,7 +116,8 @@ def _object(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # not a flat fill, unlike the other three and unlike training's `occlude` augmentation.
     h, w = image.shape[:2]
     source = _example_photo("camera" if rng.random() < 0.5 else "astronaut")
-    y0, x0 = int(rng.integers(250, 512 - 160)), int(rng.integers(0, 512 - 160))
+    top = max(box[3] for box in EXAMPLE_FACE_BOXES.values()) + 10  # below both faces
+    y0, x0 = int(rng.integers(top, 512 - 160)), int(rng.integers(0, 512 - 160))
     texture = cv2.resize(source[y0:y0 + 160, x0:x0 + 160], (w, h), interpolation=cv2.INTER_AREA)
     if image.ndim == 2:
         texture = cv2.cvtColor(texture, cv2.COLOR_BGR2GRAY)

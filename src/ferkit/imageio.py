@@ -137,6 +137,20 @@ def example_path(name: str = "astronaut") -> Path:
     return path
 
 
+#: Face boxes (x1, y1, x2, y2) in the shipped 512x512 example photos.
+EXAMPLE_FACE_BOXES = {"astronaut": (150, 40, 300, 230), "camera": (170, 80, 290, 240)}
+
+
+def example_backgrounds() -> list[np.ndarray]:
+    """Face-less regions of the shipped example photos (left and right of each face, and below
+    it): real backgrounds for test scenes and false-positive counts."""
+    regions = []
+    for name, (x1, _, x2, y2) in EXAMPLE_FACE_BOXES.items():
+        image = load_image(example_path(name))
+        regions += [image[:, :x1], image[:, x2:], image[y2:, :]]
+    return regions
+
+
 def _check_pixels(name: str, size_wh: tuple[int, int], max_pixels: int | None) -> None:
     width, height = size_wh
     if max_pixels is not None and width * height > max_pixels:
