@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ferkit.detect.spec import VIDEO_DETECTOR
 from ferkit.episodes import Episode, Recording
 from ferkit.exports import export_bytes, export_paths, write_exports
 from ferkit.outputs import atomic_write_bytes
 from ferkit.report import Download, render_report
+
+if TYPE_CHECKING:
+    from ferkit.video.pipeline import StreamOptions
 
 #: What each export is, as the report's download list says it.
 DESCRIPTIONS = {
@@ -39,13 +42,14 @@ def new_recording(labels: Sequence[str], every: int, fps: float | None) -> Recor
     return Recording(tuple(labels), nominal_step_s=every / fps if fps else 0.04)
 
 
-def coding_settings(video: str, fps: float | None, stream, episodes) -> dict[str, object]:
-    """The settings a report lists: the video's, the stream options' (a `StreamOptions` or
-    the CLI's arguments of the same names) and an `EpisodeOptions`'."""
+def coding_settings(video: str, fps: float | None, stream: StreamOptions, episodes
+                    ) -> dict[str, object]:
+    """The settings a report lists: the video's, its `StreamOptions`' as a video applies them,
+    and an `EpisodeOptions`'."""
     return {"video": video, "frame rate": f"{fps:g} fps" if fps else "unknown",
-            "label set": stream.label_set, "detector": stream.detector or VIDEO_DETECTOR,
+            "label set": stream.label_set, "detector": stream.detector_for("video"),
             "every": stream.every, "smooth": stream.smooth,
-            "redetect every": stream.redetect_every, "tta": bool(stream.tta),
+            "redetect every": stream.redetect_every, "tta": stream.tta_for("video"),
             "episode margin": episodes.margin,
             "minimum episode": f"{episodes.min_duration_s:g} s",
             "uncertain below": episodes.uncertain_below}

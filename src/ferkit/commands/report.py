@@ -44,8 +44,9 @@ def new_recording(args: argparse.Namespace, info):
 def report_settings(args: argparse.Namespace, info) -> dict[str, object]:
     """The settings a report lists, as the user gave them."""
     from ferkit.coding import coding_settings
+    from ferkit.commands.video import stream_options
 
-    return coding_settings(info.name, info.fps, args, episode_options(args))
+    return coding_settings(info.name, info.fps, stream_options(args), episode_options(args))
 
 
 class EpisodeHook:
