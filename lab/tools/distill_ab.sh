@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Distillation A/B on a CPU (issue #20): an ensemble of our own models (the shipped stage 5o
+# and both arms of lab/tools/size_ab.sh) has its averaged predictions cached once over every
+# training face (`ferkit distill-cache`, which prints each member's and the ensemble's
+# validation accuracy per head), then a student is trained with size-ab-$SIZE.yaml's recipe
+# and seed plus the cache (lab/configs/distill-ab-$SIZE.yaml). The control arm is
+# size_ab.sh's own size-ab-$SIZE run: same start, data, schedule and seed, no teacher.
+# Needs runs/size-ab-48 and runs/size-ab-64 (bash lab/tools/size_ab.sh).
+#   SIZE=64 bash lab/tools/distill_ab.sh
+set -euo pipefail
+D=${DATASETS:-../shared/datasets}
+SIZE=${SIZE:-48}
+OUT=${OUT:-lab/eval/distill-ab}
+CACHE=runs/teachers-ab-$SIZE.npz   # the path lab/configs/distill-ab-$SIZE.yaml reads
+run=runs/distill-ab-$SIZE
+mkdir -p "$OUT"
+[ -f "$CACHE" ] || ferkit distill-cache src/ferkit/models/fernet-fp32.onnx \
+    runs/size-ab-48/fernet-fp32.onnx runs/size-ab-64/fernet-fp32.onnx \
+    --config "lab/configs/distill-ab-$SIZE.yaml" --out "$CACHE" | tee "$OUT/ensemble-$SIZE.txt"
+if [ -f "$run/last.pt" ]; then resume=--resume; else resume=; fi
+ferkit train --config "lab/configs/distill-ab-$SIZE.yaml" --out "$run" $resume
+ferkit export "$run/best.pt" --out "$run/fernet-fp32.onnx" --overwrite --fp16-weights
+cp "$run/metrics.csv" "$OUT/metrics-$SIZE.csv"
+for triple in rafdb:rafdb:fer2013 fer2013:fer2013:fer2013 ferplus:ferplus:ferplus \
+              ckplus:posed:ferplus; do
+    IFS=: read -r data head labels <<< "$triple"
+    ferkit evaluate --model "$run/fernet-fp32.onnx" --data "$D/$data" --head "$head" \
+        --label-set "$labels" --no-tta --json > "$OUT/student-$SIZE-$data.json"
+done
