@@ -108,6 +108,15 @@ def test_image_then_video(app, astronaut_small, video_file, tmp_path):
     key(app, "space")
     assert app.wait_until(lambda: app.result.frame.index == count - 1, 30)
 
+    # the detector list: "auto" (each kind of source its default) is no detector spec
+    from ferkit.gui.app import AUTO_DETECTOR
+
+    assert app.detector_box.get() == AUTO_DETECTOR and app.result.settings.detector is None
+    for choice, spec in (("haar", "haar"), (AUTO_DETECTOR, None)):
+        app.detector_box.set(choice)
+        app.detector_box.event_generate("<<ComboboxSelected>>")
+        assert app.settings.detector == spec
+
 
 @pytest.mark.skipif(shutil.which("xdotool") is None, reason="xdotool is not installed")
 def test_ferkit_gui_command_snapshot_and_quit(xvfb, tiny_model, tmp_path, astronaut_small):

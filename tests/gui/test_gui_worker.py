@@ -84,6 +84,7 @@ def test_each_kind_of_source_gets_its_default_detector_until_one_is_chosen(worke
     next_result(worker)
     assert worker.made[STREAM_PHOTO_DETECTOR].calls == 1
     assert worker.made[VIDEO_DETECTOR].calls >= 1
+    worker.set_source(None)  # no more video frames: only the photo meets the new settings
     worker.set_settings(Settings(detector="haar"))
     worker.set_source(StillImage(np.zeros((40, 60, 3), np.uint8), name="photo again"))
     while next_result(worker).source_name != "photo again":
@@ -174,3 +175,31 @@ def test_video_frames_search_near_known_faces_between_whole_frame_searches():
     for _ in range(3):  # a still image is frame 0 every time: always a whole-frame search
         photo.process(Frame(0, 0.0, image), settings, "image")
     assert made["photo"].near == [None, None, None]
+
+
+def test_a_source_still_being_read_when_stop_gives_up_is_closed_by_its_thread():
+    import threading
+
+    release = threading.Event()
+
+    class Stalled:  # a camera that stops answering mid-read
+        kind, seekable, name, fps, frame_count = "camera", False, "camera 0", 30.0, None
+        closed = False
+
+        def read(self):
+            release.wait(10)
+            return None
+
+        def close(self):
+            self.closed = True
+
+    source = Stalled()
+    w = Worker(FrameProcessor(RecognizerPool(lambda name: FakeRecognizer(name))))
+    w.start()
+    w.set_source(source)
+    time.sleep(0.2)  # the thread is inside read()
+    w.stop(timeout=0.1)
+    assert not source.closed  # never closed under the reading thread
+    release.set()
+    w._thread.join(10)
+    assert source.closed

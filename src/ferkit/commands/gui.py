@@ -18,9 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-set", default="seed5", choices=sorted(LABEL_SETS),
                    help="emotions to show (default: seed5)")
     p.add_argument("--detector", default=None, metavar="SPEC",
-                   help="name[:key=value,...] as for ferkit video (default: per source, as "
-                        f"ferkit batch: photos {STREAM_PHOTO_DETECTOR}, video and cameras "
-                        f"{VIDEO_DETECTOR}; 'blazeface' tiles for small faces, 'haar')")
+                   help="name[:key=value,...] as for ferkit video (default: per source, "
+                        f"as ferkit batch chooses detectors: photos {STREAM_PHOTO_DETECTOR}, "
+                        f"video and cameras {VIDEO_DETECTOR}; 'blazeface' tiles for small "
+                        "faces, 'haar')")
     p.add_argument("--no-smoothing", dest="smoothing", action="store_false",
                    help="show each frame's own probabilities (default: smoothed over frames)")
     p.add_argument("--output", type=Path, default=Path("ferkit-gui"), metavar="DIR",

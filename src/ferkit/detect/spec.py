@@ -19,9 +19,9 @@ from ferkit.errors import FerkitError
 #: rarely a face cut tight to its edges, and a small face-less frame would pay it every frame.
 #: See docs/BENCHMARKS.md.
 VIDEO_DETECTOR = f"{DEFAULT_DETECTOR}:max_side=960,threads=1,close_up=false"
-#: Photos where a front end reads photos and videos alike (`ferkit batch`): the image default
-#: (searched at full size; face crops searched again) on one ONNX Runtime thread, since batch
-#: workers fill the cores.
+#: Photos where a front end reads photos and videos alike (`ferkit batch`, the GUI): the image
+#: default (searched at full size; face crops searched again) on one ONNX Runtime thread, since
+#: batch workers fill the cores and the GUI's worker is one thread.
 STREAM_PHOTO_DETECTOR = f"{DEFAULT_DETECTOR}:threads=1"
 
 

@@ -515,8 +515,8 @@ def create_app(model: str | Path | None = None, *, source: str | int | None = No
 
     settings = settings or Settings()
     recognizers = RecognizerPool(model=model, threads=threads)
-    # The first recognizer, built now: a bad model or detector spec fails before any window
-    # opens, and the worker finds it ready.
+    # The streams' recognizer, built now: a bad model or detector spec fails before any window
+    # opens.
     recognizers.get(settings.options().detector_for("video"))
     if root is None:
         try:

@@ -66,10 +66,11 @@ class Result:
 
 class FrameProcessor:
     """Analyses the current source's frames: a `StreamAnalyzer` for the current settings over
-    the `recognizers` pool's recognizer for its detector spec.
+    the `recognizers` pool's recognizer for the detector the settings give the source's kind.
 
-    Per stream: `reset()` on a new source or a seek. A change of settings starts a new
-    analysis (new track ids). Not thread-safe: one per worker.
+    Per stream: `reset()` on a new source or a seek. A change of settings, or of the detector
+    (a photo after a video), starts a new analysis (new track ids). Not thread-safe: one per
+    worker.
     """
 
     def __init__(self, recognizers: RecognizerPool):

@@ -62,7 +62,9 @@ class Worker:
         if self._thread.is_alive():
             self._thread.join(timeout)
         with self._lock:
-            if not self._thread.is_alive():  # closing a capture mid-read crashes the process
+            # Closing a file mid-read crashes the process: a thread still reading (a stalled
+            # camera) closes its source itself when it ends.
+            if not self._thread.is_alive():
                 self._retire(self._source)
                 self._source = None
                 self._close_retired()
@@ -141,6 +143,15 @@ class Worker:
         self.messages.put(Message(text, error))
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:  # the reading thread closes what it reads, even after stop() gave up waiting
+            with self._lock:
+                self._retire(self._source)
+                self._source = None
+                self._close_retired()
+
+    def _loop(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
                 pending, self._pending = self._pending, None
