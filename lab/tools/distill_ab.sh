@@ -21,12 +21,7 @@ if [ -f "$run/last.pt" ]; then resume=--resume; else resume=; fi
 ferkit train --config "lab/configs/distill-ab-$SIZE.yaml" --out "$run" $resume
 ferkit export "$run/best.pt" --out "$run/fernet-fp32.onnx" --overwrite --fp16-weights
 cp "$run/metrics.csv" "$OUT/metrics-$SIZE.csv"
-for triple in rafdb:rafdb:fer2013 fer2013:fer2013:fer2013 ferplus:ferplus:ferplus \
-              ckplus:posed:ferplus; do
-    IFS=: read -r data head labels <<< "$triple"
-    ferkit evaluate --model "$run/fernet-fp32.onnx" --data "$D/$data" --head "$head" \
-        --label-set "$labels" --no-tta --json > "$OUT/student-$SIZE-$data.json"
-done
+DATASETS="$D" bash lab/tools/own_heads_eval.sh "$run/fernet-fp32.onnx" "$OUT/student-$SIZE"
 python - "$OUT" "$SIZE" <<'PY'
 """results.md: the student against its control arm (lab/eval/size-ab), same heads and reads."""
 import json, sys

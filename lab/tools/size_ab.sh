@@ -19,12 +19,7 @@ for size in 48 64; do
     ferkit export "$run/fernet-fp32.onnx" --out "$run/fernet-int8.onnx" --overwrite \
         --int8-calibration "$D/fer2013" --int8-calibration "$D/rafdb"
     cp "$run/metrics.csv" "$OUT/metrics-$size.csv"
-    for triple in rafdb:rafdb:fer2013 fer2013:fer2013:fer2013 ferplus:ferplus:ferplus \
-                  ckplus:posed:ferplus; do
-        IFS=: read -r data head labels <<< "$triple"
-        ferkit evaluate --model "$run/fernet-fp32.onnx" --data "$D/$data" --head "$head" \
-            --label-set "$labels" --no-tta --json > "$OUT/$size-$data.json"
-    done
+    DATASETS="$D" bash lab/tools/own_heads_eval.sh "$run/fernet-fp32.onnx" "$OUT/$size"
     python benchmarks/bench_classifier.py --model "$run/fernet-int8.onnx" --json \
         > "$OUT/$size-bench.json"
 done
