@@ -6,7 +6,7 @@
 # and seed plus the cache (lab/configs/distill-ab-$SIZE.yaml). The control arm is
 # size_ab.sh's own size-ab-$SIZE run: same start, data, schedule and seed, no teacher.
 # Needs runs/size-ab-48 and runs/size-ab-64 (bash lab/tools/size_ab.sh).
-#   bash lab/tools/distill_ab.sh          (SIZE=48; about 45 minutes on 2 idle cores)
+#   bash lab/tools/distill_ab.sh          (SIZE=48; about 35 minutes on 2 idle cores)
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
 SIZE=${SIZE:-48}

@@ -2,7 +2,7 @@
 # Input size A/B (lab/configs/size-ab-{48,64}.yaml): the shipped model trained 2 more epochs
 # at 48 and at 64 px, then each arm's own heads scored (fp32, read once) on RAF-DB, FER2013,
 # FER+ and CK+ validation, and each arm's int8 file timed (benchmarks/bench_classifier.py).
-# About 75 minutes on 2 idle cores; run it again after an interruption and it resumes.
+# About 70 minutes on 2 idle cores; run it again after an interruption and it resumes.
 #   bash lab/tools/size_ab.sh
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
