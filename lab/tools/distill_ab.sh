@@ -2,14 +2,14 @@
 # Distillation A/B on a CPU (issue #20): an ensemble of our own models (the shipped stage 5o
 # and both arms of lab/tools/size_ab.sh) has its averaged predictions cached once over every
 # training face (`ferkit distill-cache`, which prints each member's and the ensemble's
-# validation accuracy per head), then a student is trained with size-ab-$SIZE.yaml's recipe
-# and seed plus the cache (lab/configs/distill-ab-$SIZE.yaml). The control arm is
-# size_ab.sh's own size-ab-$SIZE run: same start, data, schedule and seed, no teacher.
+# validation accuracy per head), then a student is trained with size-ab-48.yaml's recipe
+# and seed plus the cache (lab/configs/distill-ab-48.yaml). The control arm is
+# size_ab.sh's own size-ab-48 run: same start, data, schedule and seed, no teacher.
 # Needs runs/size-ab-48 and runs/size-ab-64 (bash lab/tools/size_ab.sh).
-#   bash lab/tools/distill_ab.sh          (SIZE=48; about 35 minutes on 2 idle cores)
+#   bash lab/tools/distill_ab.sh          (about 35 minutes on 2 idle cores)
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
-SIZE=${SIZE:-48}
+SIZE=48  # the student's input size, as its control arm's
 OUT=${OUT:-lab/eval/distill-ab}
 CACHE=runs/teachers-ab-$SIZE.npz   # the path lab/configs/distill-ab-$SIZE.yaml reads
 run=runs/distill-ab-$SIZE

@@ -76,7 +76,7 @@ class FrameProcessor:
     def __init__(self, recognizers: RecognizerPool):
         self.recognizers = recognizers
         self._analyzer: StreamAnalyzer | None = None
-        self._settings: tuple[Settings, str] | None = None
+        self._analysing: tuple[Settings, str] | None = None  # what _analyzer was made for
 
     def reset(self) -> None:
         if self._analyzer is not None:
@@ -88,9 +88,9 @@ class FrameProcessor:
         frame of a `kind` ("image", "video" or "camera") source."""
         options = settings.options()
         detector = options.detector_for("image" if kind == "image" else "video")
-        if self._analyzer is None or (settings, detector) != self._settings:
+        if self._analyzer is None or (settings, detector) != self._analysing:
             self._analyzer = StreamAnalyzer(self.recognizers.get(detector), options)
-            self._settings = (settings, detector)
+            self._analysing = (settings, detector)
         start = time.perf_counter()
         result = self._analyzer.update(frame)
         infer_ms = (time.perf_counter() - start) * 1000
