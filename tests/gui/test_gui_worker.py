@@ -23,11 +23,12 @@ class FakeRecognizer:
     """One face in the frame's centre; probabilities 1 for the set's first emotion."""
 
     def __init__(self, detector: str):
-        self.detector, self.calls, self.near = detector, 0, []
+        self.detector, self.calls, self.near, self.tta = detector, 0, [], []
 
     def analyze(self, image, label_set="seed5", *, tta=False, near=None):
         self.calls += 1
         self.near.append(near)
+        self.tta.append(tta)
         h, w = image.shape[:2]
         names = label_names(label_set)
         return [Face((w / 4, h / 4, 3 * w / 4, 3 * h / 4), 0.9,
@@ -90,6 +91,21 @@ def test_each_kind_of_source_gets_its_default_detector_until_one_is_chosen(worke
     while next_result(worker).source_name != "photo again":
         pass
     assert worker.made["haar"].calls == 1 and worker.made[STREAM_PHOTO_DETECTOR].calls == 1
+
+
+def test_photos_are_read_mirrored_too_as_ferkit_image_reads_them_and_video_frames_once():
+    made = {}
+    processor = FrameProcessor(RecognizerPool(
+        lambda name: made.setdefault(name, FakeRecognizer(name))))
+    image = np.zeros((40, 60, 3), np.uint8)
+    for settings in (Settings(), Settings(detector="haar")):  # the kind decides, not the list
+        processor.process(Frame(0, 0.0, image), settings, "image")
+        processor.process(Frame(0, 0.0, image), settings, "video")
+        processor.process(Frame(1, 1 / 30, image), settings, "camera")
+        processor.process(Frame(0, 0.0, image), settings, "image")
+    assert made[STREAM_PHOTO_DETECTOR].tta == [True, True]
+    assert made[VIDEO_DETECTOR].tta == [False, False]
+    assert made["haar"].tta == [True, False, False, True]
 
 
 def test_video_plays_to_the_end_pauses_and_seeks(worker, video_file):

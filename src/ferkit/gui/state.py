@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -68,8 +68,8 @@ class FrameProcessor:
     """Analyses the current source's frames: a `StreamAnalyzer` for the current settings over
     the `recognizers` pool's recognizer for the detector the settings give the source's kind.
 
-    Per stream: `reset()` on a new source or a seek. A change of settings, or of the detector
-    (a photo after a video), starts a new analysis (new track ids). Not thread-safe: one per
+    Per stream: `reset()` on a new source or a seek. A change of settings, or of the kind of
+    source (a photo after a video), starts a new analysis (new track ids). Not thread-safe: one per
     worker.
     """
 
@@ -85,12 +85,16 @@ class FrameProcessor:
     def process(self, frame: Frame, settings: Settings, kind: str = "video"
                 ) -> tuple[FrameResult, np.ndarray, float]:
         """(the analysed, tracked frame, an annotated copy of it, inference milliseconds) for a
-        frame of a `kind` ("image", "video" or "camera") source."""
-        options = settings.options()
-        detector = options.detector_for("image" if kind == "image" else "video")
-        if self._analyzer is None or (settings, detector) != self._analysing:
-            self._analyzer = StreamAnalyzer(self.recognizers.get(detector), options)
-            self._analysing = (settings, detector)
+        frame of a `kind` ("image", "video" or "camera") source. A photo is read as `ferkit
+        image` and `ferkit batch` read photos (their detector, each face also mirrored), a
+        video or camera frame as `ferkit video` reads frames."""
+        media = "image" if kind == "image" else "video"
+        if self._analyzer is None or (settings, media) != self._analysing:
+            options = settings.options()
+            options = replace(options, tta=options.tta_for(media))
+            self._analyzer = StreamAnalyzer(
+                self.recognizers.get(options.detector_for(media)), options)
+            self._analysing = (settings, media)
         start = time.perf_counter()
         result = self._analyzer.update(frame)
         infer_ms = (time.perf_counter() - start) * 1000
