@@ -33,6 +33,9 @@ def test_file_values_override_defaults_and_keep_the_rest(tmp_path):
 def test_a_malformed_override_is_a_clear_error():
     with pytest.raises(FerkitError, match="section.key=value"):
         load_config(None, ["train.lr"])
+    with pytest.raises(FerkitError, match="'train.lr=\\[': not a YAML value") as info:
+        load_config(None, ["train.lr=["])
+    assert "\n" not in str(info.value)
 
 
 def test_a_file_extends_the_base_it_names_relative_to_itself(tmp_path):

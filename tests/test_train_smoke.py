@@ -95,6 +95,15 @@ def test_loss_falls_and_outputs_are_written(runs):
     assert (out / "best.pt").stat().st_size < 0.5 * (out / "last.pt").stat().st_size
 
 
+def test_a_folder_holding_a_run_is_not_trained_over_unless_asked(runs, capsys):
+    tmp, _ = runs
+    out = tmp / "full"
+    before = (out / "last.pt").read_bytes()
+    assert main(["train", "--out", str(out), "--epochs", "1"]) == 1
+    assert "already holds a training run; pass --resume" in capsys.readouterr().err
+    assert (out / "last.pt").read_bytes() == before and (out / "metrics.csv").is_file()
+
+
 def test_resume_reproduces_the_uninterrupted_run(runs):
     tmp, stopped = runs
     full = _weights(tmp / "full" / "last.pt")

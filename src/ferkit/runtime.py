@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from ferkit.errors import FerkitError
+
 
 def session_options(threads: int | None = None) -> Any:
     """`ort.SessionOptions` for one inference session: `threads` intra-op threads (None: ORT's
     default), no inter-op parallelism, and no spinning between runs."""
     import onnxruntime as ort
 
+    if threads is not None and int(threads) < 0:
+        raise FerkitError(f"threads must be 1 or more (0: ONNX Runtime's default); got {threads}")
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = int(threads)

@@ -200,6 +200,9 @@ def test_bad_images_give_one_line_errors(retinaface, image, message):
     ("retinaface:min_score=1.5", "min_score must lie between 0 and 1"),
     ("retinaface:near_input=50", "near_input must be a multiple of 32"),
     ("retinaface:colour=red", "bad option for the retinaface detector"),
+    ("retinaface:max_side=big", "bad option for the retinaface detector: invalid literal"),
+    ("retinaface:threads=-1", "threads must be 1 or more"),
+    ("blazeface:min_score=high", "bad option for the blazeface detector"),
     ("retinaface:max_side", "use name:key=value"),
     ("yunet", "unknown face detector 'yunet'"),
 ])

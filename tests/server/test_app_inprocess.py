@@ -137,7 +137,7 @@ def test_bad_query_is_rejected_before_building_a_recognizer(client, made, png_by
     assert made == []
 
 
-def test_serve_is_a_command_and_checks_its_options(capsys):
+def test_serve_is_a_command_and_checks_its_options(capsys, tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     assert "--max-upload-mb" in capsys.readouterr().out
@@ -149,6 +149,17 @@ def test_serve_is_a_command_and_checks_its_options(capsys):
     assert "--max-queued-videos must be at least 1" in capsys.readouterr().err
     assert main(["serve", "--model", "/nonexistent/model.onnx"]) == 1
     assert "no model file" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a model")
+    import uvicorn
+
+    def serve(*args, **kwargs):
+        raise AssertionError("started serving a model that does not load")
+
+    monkeypatch.setattr(uvicorn, "run", serve)
+    assert main(["serve", "--model", str(corrupt), "--port", "0"]) == 1  # before serving
+    err = capsys.readouterr().err
+    assert "corrupt.onnx" in err and "serving on" not in err and len(err.splitlines()) == 1
     for option in ("--max-image-mp", "--max-mp-in-flight", "--max-upload-mb-in-flight",
                    "--client-timeout"):
         assert main(["serve", option, "0"]) == 1

@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from ferkit.detect import DEFAULT_DETECTOR
         from ferkit.server.app import create_app
         from ferkit.server.limits import check_limits
         from ferkit.server.logs import log_config
@@ -95,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     quiet_ffmpeg()  # bad video uploads get one JSON error, not FFmpeg's lines on the console
     app = create_app(model=args.model, threads=args.threads, api_key=args.api_key,
                      allowed_origins=tuple(args.allow_origin), **limits)
+    # Load the model and the default detector now: a corrupt --model fails here, in one line,
+    # not as a 500 on every request (and the first request does not pay the load).
+    app.state.pool.get(DEFAULT_DETECTOR)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"ferkit: serving on http://{shown}:{args.port} (browser page at /, API docs at /docs"
           f"{', API key required' if args.api_key else ''})", file=sys.stderr)

@@ -17,19 +17,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="override a config value, e.g. train.lr=0.02")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start again in an OUT that already holds a run, replacing it")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.train.config import load_config
-    from ferkit.train.loop import Trainer
+    from ferkit.train.loop import Trainer, check_run_folder
 
+    check_run_folder(args.out, args.resume, args.overwrite)  # before the data are read
     overrides = list(args.overrides)
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     config = load_config(args.config, overrides)
     if args.data:
         config["data"]["sources"] = [str(p) for p in args.data]
-    best = Trainer(config, args.out).run(resume=args.resume)
+    best = Trainer(config, args.out).run(resume=args.resume, overwrite=args.overwrite)
     print(f"best checkpoint: {best}")
     return 0

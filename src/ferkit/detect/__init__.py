@@ -59,7 +59,7 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> FaceDetecto
     cls = getattr(importlib.import_module(module_name), class_name)
     try:
         return cls(**options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # an unknown option, or a value of the wrong kind
         raise FerkitError(f"bad option for the {name} detector: {exc}") from None
 
 

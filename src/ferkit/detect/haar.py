@@ -48,6 +48,9 @@ class HaarDetector:
         self.scale_factor = float(scale_factor)
         self.min_neighbors = int(min_neighbors)
         self.min_size = int(min_size)
+        if self.scale_factor <= 1 or self.min_neighbors < 0 or self.min_size < 1:
+            raise FerkitError("haar needs scale_factor > 1, min_neighbors >= 0 and min_size >= 1; "
+                              f"got {self.scale_factor}, {self.min_neighbors}, {self.min_size}")
         self._local = threading.local()
         self._cascade()  # fail now, not on the first image, if the file is missing
 

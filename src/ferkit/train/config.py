@@ -101,7 +101,11 @@ def set_dotted(config: dict, assignment: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise FerkitError(f"override {assignment!r}: {part} is not a section")
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise FerkitError(f"override {assignment!r}: not a YAML value "
+                          f"({str(exc).splitlines()[0]})") from None
     if isinstance(value, str):
         # YAML 1.1 reads "1e-4" (no dot) as a string; users mean the number.
         try:

@@ -156,6 +156,14 @@ def use_bf16(setting: bool | str, device: torch.device) -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse (FerkitError) to start a new run in a folder that holds one, unless `resume` or
+    `overwrite`: its checkpoints may be hours of training."""
+    if not (resume or overwrite) and (Path(out) / "last.pt").exists():
+        raise FerkitError(f"{out} already holds a training run; pass --resume to go on with "
+                          "it, --overwrite to start again, or another --out")
+
+
 class Trainer:
     """Trains a model from a resolved config into `out_dir`, resumable from `last.pt`."""
 
@@ -423,8 +431,11 @@ class Trainer:
         return EpochResult(self.epoch, lr, total_loss / self.steps_per_epoch,
                            correct / max(seen, 1), val, time.perf_counter() - start, swa_val)
 
-    def run(self, resume: bool = False) -> Path:
-        """Train until the configured epochs or early stopping; return the best checkpoint."""
+    def run(self, resume: bool = False, overwrite: bool = False) -> Path:
+        """Train until the configured epochs or early stopping; return the best checkpoint.
+        A folder that already holds a run is refused unless `resume` (go on with it) or
+        `overwrite` (start again, replacing its checkpoints)."""
+        check_run_folder(self.out, resume, overwrite)
         self.out.mkdir(parents=True, exist_ok=True)
         tc = self.config["train"]
         if resume:
