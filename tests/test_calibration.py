@@ -231,14 +231,18 @@ def test_calibrate_writes_a_new_model(tiny_onnx_model, fer2013_val, tmp_path, ca
     (["{model}", "--data", "{fer}", "--out", "{model}"], "exists; pass --overwrite"),
     (["{model}", "--data", "{fer}", "--out", "{existing}"], "exists; pass --overwrite"),
     (["{model}", "--data", "{fer}", "--report", "{existing}"], "exists; pass --overwrite"),
+    (["{model}", "--data", "{fer}", "--report", "{report}"], "before.png already exists"),
 ])
 def test_calibrate_bad_inputs(tiny_onnx_model, fer2013_val, tmp_path, capsys, args, message):
     own = tmp_path / "own" / "happy"
     own.mkdir(parents=True)
     existing = tmp_path / "earlier.onnx"
     existing.write_bytes(b"an earlier output")
+    figure = tmp_path / "rep-fer2013-before.png"  # an earlier report's figure
+    figure.write_bytes(b"an earlier figure")
     values = {"model": tiny_onnx_model, "missing": tmp_path / "missing.onnx",
-              "fer": fer2013_val, "own": own.parent, "existing": existing}
+              "fer": fer2013_val, "own": own.parent, "existing": existing,
+              "report": tmp_path / "rep.json"}
     argv = ["calibrate", *(a.format(**values) for a in args)]
     if "--out" not in argv:
         argv += ["--out", str(tmp_path / "new.onnx")]
@@ -248,4 +252,5 @@ def test_calibrate_bad_inputs(tiny_onnx_model, fer2013_val, tmp_path, capsys, ar
     assert err.startswith("ferkit: error:") and message in err and err.count("\n") == 1
     assert not (tmp_path / "new.onnx").exists()
     assert existing.read_bytes() == b"an earlier output"
+    assert figure.read_bytes() == b"an earlier figure"
     assert tiny_onnx_model.read_bytes() == before

@@ -188,6 +188,12 @@ def test_evaluate_json_and_figure(tiny_model, fer2013_dir, tmp_path, capsys):
     assert report["ece"] == pytest.approx(sum(
         b["count"] / 9 * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"]))
     assert report["temperature"] == 1.0 and report["corruption"] is None
+    # A second report into the same folder replaces the first only when asked.
+    before = (out / "eval-fer2013-seed5.json").read_bytes()
+    assert main(argv) == 1
+    assert "already exists (and 2 more); pass --overwrite" in capsys.readouterr().err
+    assert (out / "eval-fer2013-seed5.json").read_bytes() == before
+    assert main([*argv, "--overwrite"]) == 0
 
 
 def test_evaluate_corrupted_faces(tiny_model, fer2013_dir, capsys):

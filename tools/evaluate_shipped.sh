@@ -13,14 +13,14 @@ run() {  # NAME ferkit-evaluate-args...
     local name=$1
     shift
     mkdir -p "$OUT"
-    ferkit evaluate ${model[@]+"${model[@]}"} "$@" --out "$OUT" | tee "$OUT/$name.txt"
+    ferkit evaluate ${model[@]+"${model[@]}"} "$@" --out "$OUT" --overwrite | tee "$OUT/$name.txt"
 }
 # Reports are named by data and label set, so a non-default head gets its own folder.
 run_head() {  # HEAD NAME ferkit-evaluate-args...
     local head=$1 name=$2
     shift 2
     mkdir -p "$OUT/head-$head"
-    ferkit evaluate ${model[@]+"${model[@]}"} "$@" --head "$head" --out "$OUT/head-$head" | tee "$OUT/head-$head/$name.txt"
+    ferkit evaluate ${model[@]+"${model[@]}"} "$@" --head "$head" --out "$OUT/head-$head" --overwrite | tee "$OUT/head-$head/$name.txt"
 }
 run rafdb-fer2013   --data "$D/rafdb"   --label-set fer2013
 run rafdb-seed5     --data "$D/rafdb"   --label-set seed5

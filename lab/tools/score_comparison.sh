@@ -23,13 +23,13 @@ for run in "$@"; do
     mkdir -p "$dir"
     # shellcheck disable=SC2086  # EXPORT_ARGS is a list of words
     ferkit export "$run/$CKPT" --out "$onnx" $EXPORT_ARGS > /dev/null
-    ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set fer2013 --out "$dir" > "$dir/fer2013.txt"
-    ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set seed5 --out "$dir" > "$dir/fer2013-seed5.txt"
-    ferkit evaluate --model "$onnx" --data "$D/ferplus" --label-set ferplus --out "$dir" > "$dir/ferplus.txt"
+    ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set fer2013 --out "$dir" --overwrite > "$dir/fer2013.txt"
+    ferkit evaluate --model "$onnx" --data "$D/fer2013" --label-set seed5 --out "$dir" --overwrite > "$dir/fer2013-seed5.txt"
+    ferkit evaluate --model "$onnx" --data "$D/ferplus" --label-set ferplus --out "$dir" --overwrite > "$dir/ferplus.txt"
     posed=()  # a FER2013-only run has no posed head: CK+ then goes through its one head
     if python -c 'import sys; from ferkit.model import ExpressionModel as M
 sys.exit("posed" not in M(sys.argv[1]).heads)' "$onnx"; then posed=(--head posed); fi
-    ferkit evaluate --model "$onnx" --data "$D/ckplus" "${posed[@]}" --out "$dir" > "$dir/ckplus.txt"
+    ferkit evaluate --model "$onnx" --data "$D/ckplus" "${posed[@]}" --out "$dir" --overwrite > "$dir/ckplus.txt"
     cp "$run/metrics.csv" "$run/config.yaml" "$dir/"  # how the run was trained, per epoch
     # The reports name the temporary export; name the run instead.
     sed -i "s#$onnx#$run/$CKPT#g; s#$PWD/##g" "$dir"/*.json "$dir"/*.txt

@@ -56,8 +56,6 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.outputs import check_outputs, write_json
 
     model = ExpressionModel(args.model, threads=args.threads)
-    # Not protecting MODEL: with --overwrite, --out may be the model itself.
-    check_outputs([args.out, args.report], overwrite=args.overwrite)
     if args.min_faces is not None and args.min_faces < 1:
         raise FerkitError(f"--min-faces must be at least 1, got {args.min_faces}")
     jobs: dict[str, tuple[str, str]] = {}
@@ -76,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
             raise FerkitError(f"head {head!r} is calibrated by both {jobs[head][0]} and "
                               f"{source}; give one source per head")
         jobs[head] = (source, kind)
+    figures = {(head, when): args.report.with_name(f"{args.report.stem}-{head}-{when}.png")
+               for head in jobs for when in ("before", "after")} if args.report else {}
+    # Not protecting MODEL: with --overwrite, --out may be the model itself.
+    check_outputs([args.out, args.report, *figures.values()], overwrite=args.overwrite)
 
     val_fold = val_fold_of(model)
     results = {}
@@ -101,9 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         for head, h in results.items():
             for when, t in (("before", h["temperature_before"]), ("after", h["temperature"])):
-                figure = args.report.with_name(f"{args.report.stem}-{head}-{when}.png")
                 h[f"reliability_figure_{when}"] = str(plot_reliability(
-                    h[f"reliability_bins_{when}"], figure,
+                    h[f"reliability_bins_{when}"], figures[head, when],
                     f"head {head}, {h['kind']} val held-out half ({h['faces_held_out']} "
                     f"faces)\nT {t:.3f}: ECE {h[f'ece_{when}']:.3f}"))
         write_json(args.report, report)

@@ -42,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None,
                    help="folder for the JSON report eval-<source>-<labelset>.json, "
                         "confusion-*.png and reliability-*.png (the reliability diagram)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of an earlier report in --out")
     p.set_defaults(run=run)
 
 
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         val_fold_of,
     )
     from ferkit.model import ExpressionModel
-    from ferkit.outputs import new_figure, write_json
+    from ferkit.outputs import check_outputs, new_figure, write_json
     from ferkit.progress import progress
 
     new_figure("ferkit evaluate (its confusion matrix)")  # the missing extra, before any work
@@ -70,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
     label_set = args.label_set or DEFAULT_LABEL_SET.get(kind, "seed5")
     if args.corrupt is not None:
         get_corruption(args.corrupt)  # a wrong name fails before the data is read
+    if args.out:
+        stem = f"{kind}-{label_set}" + (f"-{args.corrupt}" if args.corrupt else "")
+        files = {name: args.out / f"{name}-{stem}.{ext}" for name, ext in
+                 (("eval", "json"), ("confusion", "png"), ("reliability", "png"))}
+        check_outputs(files.values(), overwrite=args.overwrite)
     if args.head is not None and args.head not in model.heads:
         raise FerkitError(f"model has no head {args.head!r} (heads: {', '.join(model.heads)})")
     val_fold = val_fold_of(model)
@@ -106,18 +113,17 @@ def run(args: argparse.Namespace) -> int:
         "reliability_bins": primary["reliability_bins"],
     }
     if args.out:
-        stem = f"{kind}-{label_set}" + (f"-{args.corrupt}" if args.corrupt else "")
         what = (f"{model.architecture} on {kind} {args.split}"
                 f"{', ' + args.corrupt if args.corrupt else ''} ({label_set}, head "
                 f"{result['head']}{', flip TTA' if args.tta else ''})")
         report["figure"] = str(plot_confusion(
-            primary["confusion_matrix"], result["classes"], args.out / f"confusion-{stem}.png",
+            primary["confusion_matrix"], result["classes"], files["confusion"],
             f"{what}: acc {report['accuracy']:.3f}, macro recall "
             f"{report['macro_recall']:.3f}, macro-F1 {report['macro_f1']:.3f}"))
         report["reliability_figure"] = str(plot_reliability(
-            primary["reliability_bins"], args.out / f"reliability-{stem}.png",
+            primary["reliability_bins"], files["reliability"],
             f"{what}\nECE {report['ece']:.3f}, T {report['temperature']:.2f}"))
-        write_json(args.out / f"eval-{stem}.json", report)
+        write_json(files["eval"], report)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
 

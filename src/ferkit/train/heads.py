@@ -8,7 +8,6 @@ dataset, or faces a user collected) gets its own head without retraining the bac
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from ferkit.errors import FerkitError
 from ferkit.labels import EMOTIONS, LABEL_SETS
+from ferkit.outputs import AtomicFile
 from ferkit.pixels import network_input
 from ferkit.train.config import CLASS_WEIGHT_POWER
 
@@ -171,11 +171,6 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
     added[name] = {"fitted_on_frozen_features": True}
     onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in meta.items()})
     onnx.checker.check_model(model)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        onnx.save(model, str(tmp))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with AtomicFile(out) as file:
+        onnx.save(model, str(file.tmp))
     return meta
