@@ -101,6 +101,8 @@ def test_folders_recursive_csv_and_annotate(tmp_path, capsys, model, astronaut):
     (photos / "a" / "b").mkdir(parents=True)
     cv2.imwrite(str(photos / "top.jpg"), astronaut)
     cv2.imwrite(str(photos / "a" / "b" / "deep.png"), two_faces(astronaut))
+    from PIL import Image  # OpenCV writes no GIF; ferkit reads it (its first frame)
+    Image.fromarray(astronaut[..., ::-1]).save(photos / "a" / "anim.gif")
     (photos / "a" / "notes.txt").write_text("not a photo, and not named: skipped")
     out_dir = tmp_path / "annotated"
     code, out, err = run(capsys, "image", photos, "--model", model, "--csv",
@@ -116,10 +118,11 @@ def test_folders_recursive_csv_and_annotate(tmp_path, capsys, model, astronaut):
         assert row["label"] in SEED5
         assert sum(float(row[n]) for n in SEED5) == pytest.approx(1.0, abs=1e-4)
         assert float(row["x2"]) > float(row["x1"])
-    assert counts == {"top.jpg": 1, "deep.png": 2}
+    assert counts == {"top.jpg": 1, "deep.png": 2, "anim.gif": 1}
     written = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*")
                      if p.is_file())
-    assert written == ["a/b/deep.png", "top.jpg"]
+    assert written == ["a/anim.gif.png", "a/b/deep.png", "top.jpg"]
+    assert (out_dir / "a" / "anim.gif.png").read_bytes().startswith(b"\x89PNG")
     drawn = cv2.imread(str(out_dir / "top.jpg"))
     assert drawn.shape == astronaut.shape
     assert not np.array_equal(drawn, astronaut)  # boxes were drawn

@@ -26,6 +26,9 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 #: ever sees user input. GIF and animated WebP give their first frame; MPO is a camera JPEG.
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 
+#: File suffixes of FORMATS: what folders are searched for and what opens as a photo.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+
 #: FORMATS as a message to people spells them.
 _FORMAT_NAMES = tuple("WebP" if name == "WEBP" else name for name in FORMATS)
 

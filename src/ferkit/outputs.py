@@ -15,8 +15,10 @@ import cv2
 import numpy as np
 
 from ferkit.errors import FerkitError
+from ferkit.imageio import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+#: Image suffixes `write_image` encodes (OpenCV writes no GIF).
+WRITABLE_IMAGE_SUFFIXES = IMAGE_SUFFIXES - {".gif"}
 
 
 #: Read once, at import: os.umask can only be read by setting it, which is not thread-safe.
@@ -111,9 +113,21 @@ def write_figure(path: Path, fig: Any, **savefig: Any) -> Path:
     return Path(path)
 
 
+def writable_image_name(path: Path) -> Path:
+    """`path` if `write_image` can encode its suffix, else `path` with ".png" added (an
+    annotated copy of x.gif is x.gif.png: a PNG, not a JPEG named .gif)."""
+    path = Path(path)
+    if path.suffix.lower() in WRITABLE_IMAGE_SUFFIXES:
+        return path
+    return path.with_name(path.name + ".png")
+
+
 def write_image(path: Path, image_bgr: np.ndarray, *, protect: Iterable[Path] = ()) -> None:
-    """Encode by `path`'s suffix (JPEG when unknown) and write atomically."""
-    suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_SUFFIXES else ".jpg"
+    """Encode by `path`'s suffix (one of WRITABLE_IMAGE_SUFFIXES) and write atomically."""
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE_IMAGE_SUFFIXES:
+        raise FerkitError(f"{path}: cannot write images as {suffix or 'a file with no suffix'}; "
+                          f"use one of {', '.join(sorted(WRITABLE_IMAGE_SUFFIXES))}")
     ok, encoded = cv2.imencode(suffix, image_bgr)
     if not ok:
         raise FerkitError(f"{path}: cannot encode image as {suffix}")

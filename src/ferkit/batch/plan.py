@@ -13,7 +13,8 @@ import cv2
 
 from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError
-from ferkit.outputs import IMAGE_SUFFIXES, expand_inputs
+from ferkit.imageio import IMAGE_SUFFIXES
+from ferkit.outputs import expand_inputs
 from ferkit.video import StreamOptions, TrackerConfig, probe_video
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",

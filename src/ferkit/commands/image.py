@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw
     from ferkit.imageio import MAX_FILE_BYTES, example_path, load_image, read_limited
     from ferkit.labels import label_names
-    from ferkit.outputs import expand_inputs, plan_outputs, write_image
+    from ferkit.outputs import expand_inputs, plan_outputs, writable_image_name, write_image
     from ferkit.recognizer import Recognizer
     from ferkit.rows import RowWriter, columns, face_rows
 
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = [(p, Path("stdin.png") if str(p) == "-" else rel) for p, rel in expand_inputs(paths)]
     if not inputs:
         raise FerkitError("no images found in " + ", ".join(map(str, paths)))
-    annotated = (plan_outputs(inputs, args.annotate, overwrite=args.overwrite)
+    annotated = (plan_outputs([(p, writable_image_name(rel)) for p, rel in inputs],
+                              args.annotate, overwrite=args.overwrite)
                  if args.annotate is not None else [None] * len(inputs))
     recognizer = Recognizer(args.model, detector=args.detector)
     names = label_names(args.label_set)

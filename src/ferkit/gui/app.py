@@ -31,10 +31,12 @@ from ferkit.gui.state import (
     selected_face,
 )
 from ferkit.gui.worker import Worker
+from ferkit.imageio import IMAGE_SUFFIXES
 from ferkit.labels import EMOTIONS, LABEL_SETS
 
 _VIDEO_TYPES = [("Videos", "*.mp4 *.avi *.mov *.mkv *.webm *.m4v"), ("All files", "*")]
-_IMAGE_TYPES = [("Images", "*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp"), ("All files", "*")]
+_IMAGE_TYPES = [("Images", " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES))),
+                ("All files", "*")]
 _TEXT_WIDGETS = (tk.Entry, tk.Spinbox, ttk.Entry, ttk.Spinbox, ttk.Combobox)
 PANEL_W = 300
 BAR_ROW_H = 24

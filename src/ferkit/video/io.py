@@ -17,8 +17,7 @@ import cv2
 import numpy as np
 
 from ferkit.errors import FerkitError, ImageError
-from ferkit.imageio import load_image
-from ferkit.outputs import IMAGE_SUFFIXES
+from ferkit.imageio import IMAGE_SUFFIXES, load_image
 
 VideoSource = str | os.PathLike | int
 T = TypeVar("T")
