@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ferkit.errors import FerkitError
-from ferkit.faces import Face, faces_from_json, faces_to_json
+from ferkit.faces import Face
 
 
 def make_face(**overrides) -> Face:
@@ -58,9 +58,9 @@ def test_frozen():
 
 def test_json_round_trip():
     faces = [make_face(), make_face(landmarks=None, scores=None, track_id=7)]
-    text = faces_to_json(faces)
+    text = json.dumps([face.to_dict() for face in faces])
     assert json.loads(text)[0]["label"] == "happy"
-    assert faces_from_json(text) == faces
+    assert [Face.from_dict(item) for item in json.loads(text)] == faces
     assert Face.from_dict(faces[0].to_dict()) == faces[0]
 
 
@@ -70,7 +70,8 @@ def test_head_pose_travels_through_json_and_rows():
 
     posed = Face((0, 0, 10, 10), 0.9, head_pose_deg=(12.5, -3, 4))
     plain = Face((0, 0, 10, 10), 0.9)
-    assert faces_from_json(faces_to_json([posed, plain])) == [posed, plain]
+    text = json.dumps([posed.to_dict(), plain.to_dict()])
+    assert [Face.from_dict(item) for item in json.loads(text)] == [posed, plain]
     rows = face_rows([posed, plain], ())
     assert [[row[c] for c in POSE_COLUMNS] for row in rows] == [[12.5, -3.0, 4.0],
                                                                 [None, None, None]]

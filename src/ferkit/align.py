@@ -73,21 +73,3 @@ def crop_face(
         crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
     return crop
 
-
-def detect_and_crop(
-    image_bgr: np.ndarray,
-    detector,
-    *,
-    align: bool = True,
-    size: int | None = None,
-    margin: float = DEFAULT_MARGIN,
-    gray: bool = True,
-) -> tuple[list[Face], list[np.ndarray]]:
-    """Run `detector` (any ferkit.detect.FaceDetector) and crop every face it finds.
-
-    Returns (faces, crops) in the same order; both empty when the image has no face.
-    """
-    faces = detector.detect(image_bgr)
-    crops = [crop_face(image_bgr, face, size=size, margin=margin, align=align, gray=gray)
-             for face in faces]
-    return faces, crops

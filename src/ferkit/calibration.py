@@ -110,12 +110,6 @@ def reliability(probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS) -
             "nll": nll(probs, labels) if len(probs) else 0.0, "bins": bins}
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
-                               n_bins: int = ECE_BINS) -> float:
-    """ECE of the top-1 confidence over `n_bins` equal-width bins (see `reliability`)."""
-    return reliability(probs, labels, n_bins)["ece"]
-
-
 def calibration_half(name: str) -> int:
     """0 (the half temperatures are fitted on) or 1 (the half they are judged on).
 

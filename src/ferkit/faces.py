@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -96,12 +95,3 @@ class Face:
             track_id=data.get("track_id"),
             head_pose_deg=data.get("head_pose_deg"),
         )
-
-
-def faces_to_json(faces: Iterable[Face], **dumps_kwargs: Any) -> str:
-    """A JSON array with one object per face."""
-    return json.dumps([face.to_dict() for face in faces], **dumps_kwargs)
-
-
-def faces_from_json(text: str) -> list[Face]:
-    return [Face.from_dict(item) for item in json.loads(text)]

@@ -23,7 +23,8 @@ COLUMN_TYPES: dict[str, type] = {"frame": int, "track_id": int, "face": int, "la
 def columns(labels: Sequence[str], *, stream: bool = True,
             leading: Sequence[str] = ()) -> list[str]:
     """Every row's columns in order: `leading` (e.g. "path", "input"), then for a stream
-    frame, time_s and track_id, then face, x1, y1, x2, y2, detector_score, label, emotions."""
+    frame, time_s and track_id, then FACE_COLUMNS (face, the box, detector_score, the head
+    pose's yaw_deg, pitch_deg and roll_deg, label), then one probability per emotion."""
     return [*leading, *(FRAME_COLUMNS if stream else ()), *FACE_COLUMNS, *labels]
 
 

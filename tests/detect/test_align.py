@@ -1,4 +1,4 @@
-"""Face crops: square with margin, eyes levelled, borders repeated; detect_and_crop."""
+"""Face crops: square with margin, eyes levelled, borders repeated."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from detect_helpers import photo
 
-from ferkit.align import crop_face, detect_and_crop, eye_angle
+from ferkit.align import crop_face, eye_angle
 from ferkit.detect import create_detector
 from ferkit.faces import Face
 
@@ -65,10 +65,9 @@ def test_big_face_shrunk_to_a_small_crop():
     assert np.abs(crop.astype(int) - reference).mean() < 3
 
 
-def test_detect_and_crop(crowd):
+def test_crops_of_detected_faces(crowd):
     frame, truth = crowd
-    faces, crops = detect_and_crop(frame, create_detector("blazeface"), size=64)
-    assert len(faces) == len(crops) == len(truth)
+    faces = create_detector("blazeface").detect(frame)
+    crops = [crop_face(frame, face, size=64) for face in faces]
+    assert len(crops) == len(truth)
     assert all(c.shape == (64, 64) for c in crops)
-    empty = np.full((120, 160, 3), 128, np.uint8)
-    assert detect_and_crop(empty, create_detector("blazeface")) == ([], [])

@@ -39,8 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "with the same name from different folders keep their folders)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace annotated copies that already exist in DIR")
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
-                   help="also classify each face mirrored and average the two (default: yes)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="also classify each face mirrored and average the two (default: "
+                        "yes, as every photo path does: ferkit.recognizer.PHOTO_TTA)")
     add_common_options(p)
     p.set_defaults(run=run)
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.imageio import MAX_FILE_BYTES, example_path, load_image, read_limited
     from ferkit.labels import label_names
     from ferkit.outputs import expand_inputs, plan_outputs, writable_image_name, write_image
-    from ferkit.recognizer import Recognizer
+    from ferkit.recognizer import PHOTO_TTA, Recognizer
     from ferkit.rows import RowWriter, columns, face_rows
 
     paths = list(args.paths) + ([example_path()] if args.example else [])
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
                               args.annotate, overwrite=args.overwrite)
                  if args.annotate is not None else [None] * len(inputs))
     recognizer = Recognizer(args.model, detector=args.detector)
+    tta = PHOTO_TTA if args.tta is None else args.tta
     names = label_names(args.label_set)
     writer = RowWriter(sys.stdout, args.format, columns(names, stream=False, leading=("path",)))
     failed = 0
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             image = load_image(read_limited(sys.stdin.buffer, MAX_FILE_BYTES, "<stdin>")
                                if str(path) == "-" else path)
-            faces = recognizer.analyze(image, args.label_set, tta=args.tta)
+            faces = recognizer.analyze(image, args.label_set, tta=tta)
             writer.write_all(face_rows(faces, names, path=str(path)))
             if not faces:
                 print(f"ferkit: no face found in {path}", file=sys.stderr)

@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--api-key", default=os.environ.get("FERKIT_API_KEY") or None,
-                   help="require this key in the X-API-Key header on every route but "
-                        "/healthz (default: $FERKIT_API_KEY; none: open)")
+                   help="require this key in the X-API-Key header on every API route "
+                        "(/healthz, the browser page and the API docs stay open; default: "
+                        "$FERKIT_API_KEY; none: open)")
     p.add_argument("--max-upload-mb", type=float, default=20.0,
                    help="largest request body in MB (default: 20)")
     p.add_argument("--max-video-mb", type=float, default=200.0,

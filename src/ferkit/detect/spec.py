@@ -59,5 +59,6 @@ def _parse_value(value: str) -> Any:
 
 
 #: Search the whole frame every this many analysed frames, and only around the faces already
-#: found in between (BlazeFace); see `ferkit.video.analyze_frames` and docs/BENCHMARKS.md.
+#: found in between (the detector's `detect_near`); see `ferkit.video.StreamAnalyzer.detect`
+#: and docs/BENCHMARKS.md.
 REDETECT_EVERY = 5

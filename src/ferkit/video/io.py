@@ -387,7 +387,8 @@ FrameSource = StillImage | VideoFile | Camera
 
 
 def open_source(spec: str | int | Path) -> FrameSource:
-    """A camera for an integer (or a string of digits), else an image or video file by content.
+    """A camera for an integer (or a string of digits), else a file: a photo by its suffix
+    (`IMAGE_SUFFIXES`), else whatever opens, a video first, then a photo.
 
     Raises ImageError with a message for the user when nothing can be read.
     """
