@@ -340,7 +340,7 @@ def test_webcam_keeps_a_recording_stopped_by_ctrl_c_only(tmp_path, capsys, model
 
 
 @pytest.mark.parametrize("command, default", [
-    ("video", None), ("webcam", None), ("batch", None), ("image", True), ("evaluate", True)])
+    ("video", None), ("webcam", None), ("batch", None), ("image", None), ("evaluate", True)])
 def test_tta_flags_parse_alike_and_photos_default_to_the_mirror(command, default):
     from ferkit.cli import build_parser
     from ferkit.recognizer import PHOTO_TTA
@@ -350,5 +350,6 @@ def test_tta_flags_parse_alike_and_photos_default_to_the_mirror(command, default
     parser = build_parser()
     parsed = [parser.parse_args([command, *needs, *flag]).tta
               for flag in ([], ["--tta"], ["--no-tta"])]
-    # None: photos mirrored, video frames once (StreamOptions.tta_for); True: PHOTO_TTA.
+    # None: photos mirrored (PHOTO_TTA, as `ferkit image` resolves it: test_cli_image), video
+    # frames once (StreamOptions.tta_for); True: PHOTO_TTA.
     assert parsed == [PHOTO_TTA if default else default, True, False]

@@ -6,13 +6,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferkit.episodes import Episode, Recording
+from ferkit.episodes import Episode, EpisodeOptions, Recording, segment
 from ferkit.exports import export_bytes, export_paths, write_exports
+from ferkit.labels import label_names
 from ferkit.outputs import atomic_write_bytes
 from ferkit.report import Download, render_report
 
 if TYPE_CHECKING:
-    from ferkit.video.pipeline import StreamOptions
+    from ferkit.video.pipeline import FrameResult, StreamOptions
 
 #: What each export is, as the report's download list says it.
 DESCRIPTIONS = {
@@ -53,6 +54,24 @@ def coding_settings(video: str, fps: float | None, stream: StreamOptions, episod
             "episode margin": episodes.margin,
             "minimum episode": f"{episodes.min_duration_s:g} s",
             "uncertain below": episodes.uncertain_below}
+
+
+class VideoCoding:
+    """One video's analysed frames gathered for coding, as `ferkit video --episodes`, `ferkit
+    report` and the server's video jobs gather them: `add` each tracked FrameResult, then
+    read `recording`, `settings` (what a report lists) and `episodes()`."""
+
+    def __init__(self, video: str, fps: float | None, stream: StreamOptions,
+                 episodes: EpisodeOptions) -> None:
+        self.episode_options = episodes
+        self.recording = new_recording(label_names(stream.label_set), stream.every, fps)
+        self.settings = coding_settings(video, fps, stream, episodes)
+
+    def add(self, result: FrameResult) -> None:
+        self.recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+
+    def episodes(self) -> list[Episode]:
+        return segment(self.recording, self.episode_options)
 
 
 def write_coding_outputs(out_dir: Path, recording: Recording, episodes: Sequence[Episode],

@@ -175,15 +175,15 @@ def test_api_key_applies_to_reports_and_exports(keyed_server, clip):
 
 
 def test_a_job_segments_its_episodes_once_for_every_export_and_the_report(clip, monkeypatch):
-    from ferkit.server import jobs
+    from ferkit import coding
 
-    calls, segment = [], jobs.segment
+    calls, segment = [], coding.segment
 
     def counted(recording, options):
         calls.append(options)
         return segment(recording, options)
 
-    monkeypatch.setattr(jobs, "segment", counted)
+    monkeypatch.setattr(coding, "segment", counted)
     recognizer = GatedRecognizer()
     recognizer.gate.set()
     with TestClient(create_app(lambda detector: recognizer)) as client:

@@ -159,7 +159,7 @@ def plan_jobs(item: InputItem, every: int, chunk_frames: int) -> tuple[list[Job]
     if item.kind == "image":
         return [Job(item)], 1
     info = probe_video(item.path)
-    expected = -(-info.frame_count // every) if info.frame_count else None
+    expected = info.analysed_frames(every)
     span = chunk_frames * every
     if not chunk_frames or not info.frame_count or info.frame_count <= span:
         return [Job(item)], expected

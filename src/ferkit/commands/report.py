@@ -33,20 +33,13 @@ def episode_options(args: argparse.Namespace):
                           uncertain_below=args.uncertain_below)
 
 
-def new_recording(args: argparse.Namespace, info):
-    """A Recording for the stream `info` describes, analysed every `args.every` frames."""
-    from ferkit import coding
-    from ferkit.labels import label_names
-
-    return coding.new_recording(label_names(args.label_set), args.every, info.fps)
-
-
-def report_settings(args: argparse.Namespace, info) -> dict[str, object]:
-    """The settings a report lists, as the user gave them."""
-    from ferkit.coding import coding_settings
+def video_coding(args: argparse.Namespace, info):
+    """The VideoCoding of the stream `info` describes, with the options the user gave (bad
+    episode options fail here, before the model loads)."""
+    from ferkit.coding import VideoCoding
     from ferkit.commands.video import stream_options
 
-    return coding_settings(info.name, info.fps, stream_options(args), episode_options(args))
+    return VideoCoding(info.name, info.fps, stream_options(args), episode_options(args))
 
 
 class EpisodeHook:
@@ -56,23 +49,20 @@ class EpisodeHook:
         self.out_dir: Path = args.episodes
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise FerkitError(f"--episodes {self.out_dir}: not a directory")
-        self.options = episode_options(args)  # bad values fail before the model loads
-        self.recording = new_recording(args, info)
-        self.settings = report_settings(args, info)
+        self.coding = video_coding(args, info)
 
     def add(self, result) -> None:
-        self.recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+        self.coding.add(result)
 
     def write(self, source: Path, recognizer) -> None:
         from ferkit.coding import write_coding_outputs
-        from ferkit.episodes import segment
         from ferkit.report import model_summary
 
-        episodes = segment(self.recording, self.options)
-        written = write_coding_outputs(self.out_dir, self.recording, episodes, source,
-                                       settings=self.settings,
+        episodes, recording = self.coding.episodes(), self.coding.recording
+        written = write_coding_outputs(self.out_dir, recording, episodes, source,
+                                       settings=self.coding.settings,
                                        model=model_summary(recognizer.model))
-        print(f"ferkit: {len(episodes)} episodes of {len(self.recording.track_ids)} faces; "
+        print(f"ferkit: {len(episodes)} episodes of {len(recording.track_ids)} faces; "
               f"report {written['report']}", file=sys.stderr)
 
 
@@ -97,27 +87,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ferkit.coding import embedded_downloads, write_report
     from ferkit.commands.video import progress, stream_options
-    from ferkit.episodes import segment
     from ferkit.outputs import check_outputs
     from ferkit.report import model_summary
     from ferkit.video import analyze_video, probe_video, quiet_ffmpeg
 
     stream = stream_options(args)
     quiet_ffmpeg()
-    options = episode_options(args)
+    episode_options(args)  # bad values fail before any work
     source: Path = args.path
     check_outputs([args.out], inputs=[source], overwrite=args.overwrite)
     info = probe_video(source)
     recognizer = stream.recognizer()
-    recording = new_recording(args, info)
-    total = -(-info.frame_count // args.every) if info.frame_count else None
-    with progress(total, args.progress, source.name) as bar:
+    coding = video_coding(args, info)
+    with progress(info.analysed_frames(stream.every), args.progress, source.name) as bar:
         for result in analyze_video(source, stream, recognizer=recognizer):
-            recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+            coding.add(result)
             bar.update(1)
-    episodes = segment(recording, options)
-    write_report(args.out, recording, episodes, title=source.name,
-                 settings=report_settings(args, info), model=model_summary(recognizer.model),
+    episodes, recording = coding.episodes(), coding.recording
+    write_report(args.out, recording, episodes, title=source.name, settings=coding.settings,
+                 model=model_summary(recognizer.model),
                  downloads=embedded_downloads(recording, episodes, source, args.out),
                  protect=[source])
     print(f"ferkit: report of {len(recording.track_ids)} faces, {len(episodes)} episodes "

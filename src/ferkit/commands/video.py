@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     annotated = (AtomicVideoWriter(args.annotate, info.fps / options.every, protect=protect)
                  if args.annotate is not None else None)
     points: list[tuple[float, int, dict[str, float]]] = []
-    total = -(-info.frame_count // options.every) if info.frame_count else None
+    total = info.analysed_frames(options.every)
     frames = faces = 0
     track_ids: set[int] = set()
     try:

@@ -317,7 +317,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
             except FerkitError as exc:
                 status = 413 if isinstance(exc, VideoTooLarge) else 415
                 raise ApiError(status, str(exc).replace(str(path), "the upload")) from None
-            total = -(-info.frame_count // every) if info.frame_count else None
+            total = info.analysed_frames(every)
             options = StreamOptions(label_set=label_set, detector=detector, every=every,
                                     redetect_every=redetect_every)
             job = videos.submit(path, options, filename=filename, frames_total=total,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ferkit.episodes import Episode, EpisodeOptions, Recording, segment
+from ferkit.episodes import Episode, EpisodeOptions, Recording
 from ferkit.errors import FerkitError, ImageError
 from ferkit.exports import export_bytes, export_paths
 from ferkit.imageio import MAX_PIXELS
@@ -280,27 +280,26 @@ class VideoJobs:
     def _process(self, job: VideoJob) -> None:
         job.status = RUNNING
         try:
-            from ferkit.coding import coding_settings, new_recording
+            from ferkit.coding import VideoCoding
             from ferkit.report import model_summary
 
             names = label_names(job.options.label_set)
             recognizer = self._get_recognizer(job.options.detector_for("video"))
-            recording = new_recording(names, job.options.every, job.fps)
+            coding = VideoCoding(job.video_name, job.fps, job.options, job.episode_options)
             rows: list[dict[str, Any]] = []
             job.rows = rows
             for result in analyze_video(job.path, job.options, recognizer=recognizer):
                 if self._stop.is_set():
                     raise FerkitError("the server shut down while analysing this video")
                 rows.extend(frame_rows(result, names))
-                recording.add(result.index, result.time_s, result.faces, result.frame_bgr)
+                coding.add(result)
                 job.frames_done += 1
             job.tracks = len({row["track_id"] for row in rows})
-            job.settings = coding_settings(job.video_name, job.fps, job.options,
-                                           job.episode_options)
+            job.settings = coding.settings
             model = getattr(recognizer, "model", None)
             job.model = model_summary(model) if model is not None else {}
-            job.episodes = segment(recording, job.episode_options)
-            job.recording = recording
+            job.episodes = coding.episodes()
+            job.recording = coding.recording
         except FerkitError as exc:
             # Messages name the file by its temporary path, which means nothing to the client.
             message = str(exc).replace(str(job.path), "the upload").splitlines()[0]

@@ -45,6 +45,10 @@ class VideoInfo:
     size_wh: tuple[int, int]
     is_camera: bool
 
+    def analysed_frames(self, every: int = 1) -> int | None:
+        """Frames a stream analysing every `every`-th frame will see; None when unknown."""
+        return -(-self.frame_count // every) if self.frame_count else None
+
 
 def describe_source(source: VideoSource) -> tuple[str | int, str, bool]:
     """(what cv2.VideoCapture opens, a name for messages, is it a camera) for a path or index.
