@@ -127,6 +127,13 @@ def test_cli_table_and_files(two_sources, tmp_path, capsys, only_data_command):
     assert (out / "samples.png").is_file()
     saved = json.loads((out / "stats.json").read_text())
     assert saved["samples_png"] == str(out / "samples.png")
+    # An earlier report is kept unless asked, and refused before the data are read.
+    (out / "stats.json").write_text("my notes")
+    assert cli.main(["data", "stats", *two_sources, "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert "already exists (and 1 more); pass --overwrite" in captured.err
+    assert "reading" not in captured.err and (out / "stats.json").read_text() == "my notes"
+    assert cli.main(["data", "stats", *two_sources, "--out", str(out), "--overwrite"]) == 0
 
 
 def test_cli_json(two_sources, tmp_path, capsys, only_data_command):

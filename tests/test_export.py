@@ -162,6 +162,13 @@ def test_export_command_errors(tmp_path, capsys):
                  "--head", "seed5=nohead"]) == 1
     assert "no head 'nohead'" in capsys.readouterr().err
     assert not (tmp_path / "a.onnx").exists()
+    # A calibration source that cannot serve fails before the fp32 file is written.
+    for source, message in ((tmp_path / "nowhere", "no such dataset"),
+                            (f"ckplus={tmp_path}", "ckplus has no training split")):
+        assert main(["export", str(ckpt), "--out", str(tmp_path / "a.onnx"),
+                     "--int8-calibration", str(source)]) == 1
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "a.onnx").exists()
 
 
 class _RunsCode:

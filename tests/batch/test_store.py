@@ -133,6 +133,16 @@ def test_the_settings_lock(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FerkitError, match="is a file"):
         store_at(tmp_path / "file")
+    (tmp_path / "project").mkdir()  # a user's folder that happens to hold a report.json
+    (tmp_path / "project" / "report.json").write_text("my report")
+    with pytest.raises(FerkitError, match="already holds report.json but no batch.json"):
+        store_at(tmp_path / "project")
+    assert (tmp_path / "project" / "report.json").read_text() == "my report"
+    assert not (tmp_path / "project" / "faces").exists()
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "batch.json").write_text("[1]")
+    with pytest.raises(FerkitError, match="not a ferkit batch settings file"):
+        store_at(tmp_path / "odd")
 
 
 def test_stale_temporary_files_are_removed_on_open(tmp_path):

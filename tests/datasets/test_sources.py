@@ -68,6 +68,21 @@ def test_unknown_layouts_are_dataset_errors(tmp_path):
         detect_kind(tmp_path / "stuff")
 
 
+def test_a_missing_path_named_with_its_kind_and_text_that_is_not_utf8_are_dataset_errors(
+        tmp_path, layouts):
+    with pytest.raises(DatasetError, match="missing: no such dataset file or folder"):
+        read_source(f"own={tmp_path / 'missing'}")
+    latin1 = tmp_path / "fer2013.csv"  # a spreadsheet saved in Latin-1
+    latin1.write_bytes(b"emotion,pixels,Usage\n3,1 2 3,Training \xe9t\xe9\n")
+    with pytest.raises(DatasetError, match="fer2013.csv: cannot read: text that is not UTF-8"):
+        list(read_source(str(latin1)))
+    csv = layouts["ferplus"] / "fer2013new.csv"
+    csv.write_bytes(csv.read_bytes().replace(b"fer0000000", b"fer\xff000000"))
+    with pytest.raises(DatasetError, match="not UTF-8") as info:
+        list(read_source(str(layouts["ferplus"])))
+    assert "\n" not in str(info.value)
+
+
 def test_an_image_file_is_not_a_dataset(make, face):
     photo = make.own([("happy", "me.jpg", face(1))]) / "happy" / "me.jpg"
     with pytest.raises(DatasetError, match="me.jpg: a file, not a dataset.*ferkit image"):

@@ -19,6 +19,8 @@ from ferkit.video import FrameResult
 #: Parquet key-value metadata key under which each per-input file describes itself.
 META_KEY = b"ferkit.batch"
 SETTINGS_FILE = "batch.json"
+#: What a run writes at DIR's top level besides SETTINGS_FILE.
+SUMMARY_FILES = ("summary.parquet", "faces_summary.parquet", "failures.parquet", "report.json")
 
 
 def _pyarrow():
@@ -87,6 +89,10 @@ class BatchStore:
                 recorded = json.loads(lock.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise FerkitError(f"{lock}: unreadable ({exc}); use another --out") from None
+            if not isinstance(recorded, dict) or not isinstance(recorded.get("settings", {}),
+                                                                dict):
+                raise FerkitError(f"{lock}: not a ferkit batch settings file; use another "
+                                  "--out")
             if recorded.get("fingerprint") != self.fingerprint:
                 changed = sorted(k for k in set(self.identity) | set(recorded.get("settings", {}))
                                  if self.identity.get(k) != recorded.get("settings", {}).get(k))
@@ -96,6 +102,12 @@ class BatchStore:
         elif self.faces_dir.exists():
             raise FerkitError(f"{self.root} has a faces/ folder but no {SETTINGS_FILE}: not a "
                               "ferkit batch output; use another --out")
+        else:  # a new output folder: never over files of the user's that share our names
+            taken = [name for name in SUMMARY_FILES if (self.root / name).exists()]
+            if taken:
+                raise FerkitError(f"{self.root} already holds {', '.join(taken)} but no "
+                                  f"{SETTINGS_FILE}: not a ferkit batch output; use another "
+                                  "--out")
         try:
             self.faces_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -1,4 +1,4 @@
-"""`ferkit data stats`: class counts, duplicate figures and a sample-face grid for datasets."""
+"""`ferkit data stats` (class counts, duplicates, a sample-face grid) and `ferkit data pack`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="subject fold held out for CK+/JAFFE validation (default 0)")
     s.add_argument("--per-class", type=int, default=8,
                    help="sample faces per source and class in the grid (default 8)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier samples.png and stats.json in --out")
     s.set_defaults(run=run_stats)
 
     k = actions.add_parser(
@@ -63,11 +65,15 @@ def _progress(message: str) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from ferkit.datasets import stats
-    from ferkit.outputs import new_figure, write_json
+    from ferkit.outputs import check_outputs, new_figure, write_json
 
     new_figure("ferkit data stats (its sample grid)")  # the missing extra, before any work
     if args.per_class < 1:
         raise FerkitError("--per-class must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise FerkitError(f"--out {args.out}: a file, not a folder")
+    check_outputs([args.out / "samples.png", args.out / "stats.json"],
+                  overwrite=args.overwrite, hint="choose another --out")
     stats.check_sources(args.sources)
     sources = []
     for spec in args.sources:

@@ -28,11 +28,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferkit.datasets.sources import SUBJECT_FOLD_READERS, parse_source
     from ferkit.errors import FerkitError
     from ferkit.outputs import check_outputs
     from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
 
     check_outputs([args.out], inputs=[args.checkpoint], overwrite=args.overwrite)
+    for spec in args.int8_calibration or ():
+        # Before the fp32 file is written: a bad source must not leave it where int8 was asked.
+        kind, _ = parse_source(spec)
+        if kind in SUBJECT_FOLD_READERS:
+            raise FerkitError(f"--int8-calibration {spec}: {kind} has no training split to "
+                              "calibrate on; give FER2013, FER+, RAF-DB or your own photos")
     if args.checkpoint.suffix.lower() == ".onnx":
         if not args.int8_calibration:
             raise FerkitError("an .onnx input is only quantised: give --int8-calibration SOURCE")

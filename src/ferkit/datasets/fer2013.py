@@ -10,11 +10,12 @@ import numpy as np
 
 from ferkit.datasets.base import FaceSample, label_of, read_gray, require_dir
 from ferkit.errors import DatasetError
+from ferkit.imageio import IMAGE_SUFFIXES
 from ferkit.labels import FER2013_CODES
 
 SOURCE = "fer2013"
-_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+#: FER2013's Usage column (and file-name prefix) to ferkit's split names; FER+ uses it too.
+USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
 
 def read_fer2013_csv(path: str | Path, splits: Collection[str] | None = None
@@ -32,12 +33,12 @@ def read_fer2013_csv(path: str | Path, splits: Collection[str] | None = None
                 f"{path}: not a FER2013 CSV, missing column(s) {', '.join(sorted(missing))}"
             )
         for row_no, row in enumerate(reader, start=2):
-            if splits is not None and _USAGE_TO_SPLIT.get(row["Usage"]) not in splits:
+            if splits is not None and USAGE_TO_SPLIT.get(row["Usage"]) not in splits:
                 continue
             try:
                 pixels = np.array(row["pixels"].split(), dtype=np.uint8)
                 label = FER2013_CODES[int(row["emotion"])]
-                split = _USAGE_TO_SPLIT[row["Usage"]]
+                split = USAGE_TO_SPLIT[row["Usage"]]
             # Short rows give None fields; pixel values over 255 overflow uint8.
             except (KeyError, ValueError, TypeError, AttributeError, OverflowError) as exc:
                 raise DatasetError(f"{path}:{row_no}: malformed row ({exc})") from None
@@ -53,7 +54,7 @@ def split_from_filename(name: str) -> str:
     """Map a `Training_`, `PublicTest_` or `PrivateTest_` file-name prefix to a split."""
     prefix = Path(name).name.split("_", 1)[0]
     try:
-        return _USAGE_TO_SPLIT[prefix]
+        return USAGE_TO_SPLIT[prefix]
     except KeyError:
         raise DatasetError(
             f"{name}: expected a Training_/PublicTest_/PrivateTest_ file name"
@@ -63,7 +64,7 @@ def split_from_filename(name: str) -> str:
 def is_fer2013_part(folder: Path) -> bool:
     """Whether `folder` looks like FER2013's train/ or test/: <class>/<Usage>_<id>.jpg."""
     return any(next(folder.glob(f"*/{usage}_*.jpg"), None) is not None
-               for usage in _USAGE_TO_SPLIT)
+               for usage in USAGE_TO_SPLIT)
 
 
 def read_fer2013_folders(root: str | Path, splits: Collection[str] | None = None
@@ -80,7 +81,7 @@ def read_fer2013_folders(root: str | Path, splits: Collection[str] | None = None
         for class_dir in sorted(p for p in part.iterdir() if p.is_dir()):
             label = label_of(class_dir.name, class_dir)
             for file in sorted(class_dir.iterdir()):
-                if file.suffix.lower() not in _IMAGE_SUFFIXES:
+                if file.suffix.lower() not in IMAGE_SUFFIXES:
                     continue
                 split = split_from_filename(str(file))
                 if splits is not None and split not in splits:

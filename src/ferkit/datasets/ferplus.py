@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.datasets.base import FaceSample, read_gray, require_dir
+from ferkit.datasets.fer2013 import USAGE_TO_SPLIT
 from ferkit.errors import DatasetError
 from ferkit.labels import EMOTIONS
 
@@ -18,7 +19,6 @@ VOTE_COLUMNS = (*EMOTIONS, "unknown", "NF")
 _CSV_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                 "contempt", "unknown", "NF")
 _FOLDERS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
-_USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
 
 def majority_label(votes: np.ndarray) -> str | None:
@@ -72,7 +72,7 @@ def read_ferplus(root: str | Path, splits: tuple[str, ...] = ("train", "val", "t
             if len(row) < len(expected):
                 raise DatasetError(f"{csv_path}:{row_no}: expected {len(expected)} columns")
             usage, name = row[0], row[1].strip()
-            split = _USAGE_TO_SPLIT.get(usage)
+            split = USAGE_TO_SPLIT.get(usage)
             if split is None:
                 raise DatasetError(f"{csv_path}:{row_no}: unknown Usage {usage!r}")
             # The real CSV lists three Training names twice; each PNG is one image.

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ferkit.datasets.base import FaceSample, label_of, read_face, require_dir
 from ferkit.errors import DatasetError
+from ferkit.imageio import IMAGE_SUFFIXES
 
 SOURCE = "own"
-_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
 def read_folder(root: str | Path, split: str = "train",
@@ -23,7 +23,7 @@ def read_folder(root: str | Path, split: str = "train",
     for class_dir in class_dirs:
         label = label_of(class_dir.name, class_dir)
         for file in sorted(class_dir.iterdir()):
-            if file.suffix.lower() in _SUFFIXES:
+            if file.suffix.lower() in IMAGE_SUFFIXES:
                 yield FaceSample(
                     image=read_face(file, color), label=label, source=SOURCE, split=split,
                     path=str(file),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ferkit.datasets.base import FaceSample, read_face, require_dir
 from ferkit.errors import DatasetError
+from ferkit.imageio import IMAGE_SUFFIXES
 
 SOURCE = "rafdb"
 #: RAF-DB's label ids (both layouts use them).
@@ -69,7 +70,7 @@ def _class_folders(root: Path) -> Iterator[tuple[Path, str]]:
         for class_dir in sorted(p for p in part.iterdir() if p.is_dir()):
             label = _code(class_dir.name, str(class_dir))
             for file in sorted(class_dir.iterdir()):
-                if file.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                if file.suffix.lower() in IMAGE_SUFFIXES:
                     yield file, label
 
 

@@ -85,17 +85,26 @@ def _has_emotion_folders(path: Path) -> bool:
 
 
 def parse_source(spec: str) -> tuple[str, Path]:
-    """Parse `kind=path` or a bare path (kind guessed from the layout)."""
+    """Parse `kind=path` or a bare path (kind guessed from the layout); DatasetError when
+    the path does not exist or cannot be read."""
     kind, sep, rest = spec.partition("=")
     if sep and kind in READERS:
+        if not Path(rest).exists():
+            raise DatasetError(f"{rest}: no such dataset file or folder")
         return kind, Path(rest)
-    return detect_kind(Path(spec)), Path(spec)
+    try:
+        return detect_kind(Path(spec)), Path(spec)
+    except OSError as exc:  # an unreadable folder
+        raise DatasetError(f"{exc.filename or spec}: cannot read ({exc.strerror})") from None
 
 
 #: Readers whose layouts say each face's split, so they can skip the others undecoded. The
 #: rest are read whole: CK+ and JAFFE faces are split "all" (folded by subject downstream),
 #: and users' own photos are all training faces.
 SPLIT_READERS = {"fer2013", "fer2013csv", "ferplus", "rafdb"}
+#: Readers whose faces are all split "all", held out by subject fold downstream: no face of
+#: theirs is a training face by itself.
+SUBJECT_FOLD_READERS = {"ckplus", "jaffe"}
 
 
 #: Readers of sources with colour pictures (RAF-DB, users' photos), which can keep it. The
@@ -114,4 +123,17 @@ def read_source(spec: str, splits: Collection[str] | None = None,
         options["splits"] = tuple(splits)
     if color != "gray" and kind in COLOR_READERS:
         options["color"] = color
-    return READERS[kind](path, **options)
+    return _one_line_errors(path, READERS[kind](path, **options))
+
+
+def _one_line_errors(path: Path, samples: Iterator[FaceSample]) -> Iterator[FaceSample]:
+    """`samples`, with what the file system and the text decoder raise while they are read
+    (an unreadable file, a CSV that is not UTF-8) as one-line DatasetErrors."""
+    try:
+        yield from samples
+    except OSError as exc:
+        raise DatasetError(f"{exc.filename or path}: cannot read ({exc.strerror or exc})"
+                           ) from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: cannot read: text that is not UTF-8 "
+                           f"({exc.reason} at byte {exc.start})") from None

@@ -16,7 +16,7 @@ from ferkit.datasets.combine import (
     CombinedDataset,
     load_combined,
 )
-from ferkit.datasets.sources import READERS, parse_source
+from ferkit.datasets.sources import parse_source, read_source
 from ferkit.labels import EMOTIONS
 from ferkit.outputs import new_figure, write_figure
 from ferkit.progress import progress
@@ -35,7 +35,7 @@ class SourceSamples:
 
     @property
     def name(self) -> str:
-        """The source's own name (fer2013, ferplus, ckplus, jaffe, own)."""
+        """The source's own name (fer2013, ferplus, ckplus, rafdb, jaffe, own)."""
         return self.samples[0].source if self.samples else self.kind
 
 
@@ -46,8 +46,8 @@ def check_sources(specs: Sequence[str]) -> list[tuple[str, str, Path]]:
 
 def read_sources(specs: Sequence[str]) -> list[SourceSamples]:
     """Read every sample of every source into memory (a few hundred MB for FER2013 + FER+)."""
-    return [SourceSamples(spec, kind, list(progress(READERS[kind](path), f"reading {spec}")))
-            for spec, kind, path in check_sources(specs)]
+    return [SourceSamples(spec, kind, list(progress(read_source(spec), f"reading {spec}")))
+            for spec, kind, _ in check_sources(specs)]
 
 
 def class_of(sample: FaceSample) -> str:
