@@ -84,8 +84,22 @@ def test_own_unknown_label_folder_names_it(make, face):
 def test_own_corrupt_image_names_it(make, face):
     root = make.own([("happy", "a.jpg", face(1))])
     (root / "happy" / "b.png").write_bytes(b"not an image")
-    with pytest.raises(DatasetError, match=r"happy/b.png: not a readable image"):
+    with pytest.raises(DatasetError, match=r"happy/b.png: not an image file"):
         list(read_folder(root))
+
+
+def test_own_phone_photos_are_turned_upright_by_their_exif_orientation(make, face, tmp_path):
+    from PIL import Image
+
+    root = make.own([("happy", "a.jpg", face(1))])
+    wide = np.zeros((40, 80), np.uint8)  # stored landscape; EXIF says: show it turned
+    wide[:, :40] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(wide).save(root / "happy" / "phone.jpg", exif=exif, quality=95)
+    upright = [s.image for s in read_folder(root)][1]
+    assert upright.shape == (80, 40)  # as ferkit image and every photo viewer show it
+    assert upright[:40].mean() > 200 and upright[40:].mean() < 50
 
 
 def test_own_colour_and_alpha_images_become_gray(make, face):

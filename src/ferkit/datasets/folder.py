@@ -1,21 +1,25 @@
-"""Reader for users' own photos: `<root>/<label>/*.jpg|png`, as the GUI's collect mode writes."""
+"""Reader for users' own photos: `<root>/<label>/<photo>`, as the GUI's collect mode writes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
-from ferkit.datasets.base import FaceSample, label_of, read_face, require_dir
-from ferkit.errors import DatasetError
-from ferkit.imageio import IMAGE_SUFFIXES
+import cv2
+import numpy as np
+
+from ferkit.datasets.base import FaceSample, label_of, require_dir
+from ferkit.errors import DatasetError, ImageError
+from ferkit.imageio import IMAGE_SUFFIXES, load_image
 
 SOURCE = "own"
 
 
 def read_folder(root: str | Path, split: str = "train",
                 color: str = "gray") -> Iterator[FaceSample]:
-    """Yield every image under `<root>/<emotion>/`, grayscale or (`color` "bgr") as stored;
-    folder names may use any known spelling."""
+    """Yield every photo under `<root>/<emotion>/`, grayscale or (`color` "bgr") BGR, read as
+    `ferkit image` reads photos (EXIF orientation applied, alpha over white); folder names may
+    use any known spelling."""
     root = require_dir(Path(root), "a folder of <emotion>/ subfolders")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
@@ -25,6 +29,14 @@ def read_folder(root: str | Path, split: str = "train",
         for file in sorted(class_dir.iterdir()):
             if file.suffix.lower() in IMAGE_SUFFIXES:
                 yield FaceSample(
-                    image=read_face(file, color), label=label, source=SOURCE, split=split,
+                    image=_read_photo(file, color), label=label, source=SOURCE, split=split,
                     path=str(file),
                 )
+
+
+def _read_photo(path: Path, color: str) -> np.ndarray:
+    try:
+        image = load_image(path)
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from None
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if color == "gray" else image
