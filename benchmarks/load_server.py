@@ -7,7 +7,7 @@ latency percentiles and errors.
 
 Each of `--clients` async clients (httpx, one keep-alive connection each) sends the next
 request as soon as its previous answer arrives, until `--requests` have been sent; `--warmup`
-requests go first, one at a time, and are not counted (the first loads the model). Latency is
+requests go first, one at a time, and are not counted (the first warms the caches). Latency is
 from sending a request to reading its whole answer, so it includes the time spent queued in
 the server while all `--max-concurrent` analysis slots are busy. An error is a transport
 failure or any status but 200; an answer whose face count differs from the warm-up's is

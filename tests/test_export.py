@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
@@ -163,8 +164,11 @@ def test_export_command_errors(tmp_path, capsys):
     assert "no head 'nohead'" in capsys.readouterr().err
     assert not (tmp_path / "a.onnx").exists()
     # A calibration source that cannot serve fails before the fp32 file is written.
+    ckplus = tmp_path / "ck" / "CK+48" / "happy"
+    ckplus.mkdir(parents=True)
+    cv2.imwrite(str(ckplus / "S010_001_00000001.png"), np.full((48, 48), 128, np.uint8))
     for source, message in ((tmp_path / "nowhere", "no such dataset"),
-                            (f"ckplus={tmp_path}", "ckplus has no training split")):
+                            (tmp_path / "ck", "no training-split faces")):
         assert main(["export", str(ckpt), "--out", str(tmp_path / "a.onnx"),
                      "--int8-calibration", str(source)]) == 1
         assert message in capsys.readouterr().err

@@ -102,6 +102,23 @@ def test_a_folder_holding_a_run_is_not_trained_over_unless_asked(runs, capsys):
     assert main(["train", "--out", str(out), "--epochs", "1"]) == 1
     assert "already holds a training run; pass --resume" in capsys.readouterr().err
     assert (out / "last.pt").read_bytes() == before and (out / "metrics.csv").is_file()
+    assert main(["train", "--out", str(out), "--resume", "--overwrite"]) == 1
+    assert "give one" in capsys.readouterr().err
+
+
+def test_overwrite_starts_the_run_again_leaving_nothing_of_the_one_before(tmp_path):
+    data = write_fer2013_layout(tmp_path / "data")
+    out = tmp_path / "run"
+    threads = torch.get_num_threads()
+    try:
+        _train(data, tmp_path / "cache", out, "--epochs", "2")
+        (out / "swa.pt").write_bytes(b"an older run's averaged weights")
+        _train(data, tmp_path / "cache", out, "--epochs", "1", "--overwrite")
+    finally:
+        torch.set_num_threads(threads)
+    assert len((out / "metrics.csv").read_text().splitlines()) == 2  # header and epoch 1
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 1
+    assert not (out / "swa.pt").exists()
 
 
 def test_resume_reproduces_the_uninterrupted_run(runs):

@@ -30,6 +30,9 @@ def pack(run: Path, dest: Path) -> list[Path]:
     """Split `run`/last.pt into `dest`/weights.pt and moments.pt; copy what resuming reads."""
     state = read_checkpoint(run / "last.pt")
     optimizer = state.pop("optimizer")
+    if any(set(s) != {"step", *MOMENTS} for s in optimizer["state"].values()):
+        raise FerkitError(f"{run / 'last.pt'}: only AdamW runs can be carried (its state "
+                          f"holds {', '.join(MOMENTS)} and step per weight)")
     moments = {i: {k: v.to(torch.bfloat16) for k, v in s.items() if k in MOMENTS}
                for i, s in optimizer["state"].items()}
     steps = {i: s["step"] for i, s in optimizer["state"].items()}

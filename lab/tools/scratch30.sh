@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue #20's from-scratch candidate in one resumable command, across development machines
-# (about 4.5-5 hours of training on 2 idle cores, then 11 minutes of steps 2-4):
+# (about 5.3 hours of training on 2 idle cores, 10.5 minutes an epoch, then 11 minutes of
+# steps 2-4):
 #   bash lab/tools/scratch30.sh        # train, resuming from runs/ or from the carried state
 #   bash lab/tools/scratch30.sh pack   # at a session's end: carry the run in git (commit it)
 # 1. lab/configs/scratch30-bgr.yaml: configs/default.yaml from random weights, 30 epochs,

@@ -15,7 +15,7 @@ mkdir -p "$runs"
 train() {  # NAME KILL_AFTER ferkit-train-args...
     local name=$1 limit=$2
     shift 2
-    timeout "$limit" python3 -m ferkit train --out "$runs/$name" \
+    timeout "$limit" python3 -m ferkit train --out "$runs/$name" --overwrite \
         --set "data.prepared=$pack" "$@" ${EXTRA:-} > "$runs/$name.log" 2>&1
     echo "$name: exit $? $(tail -n 3 "$runs/$name.log" | tr '\r' '\n' | tail -n 1)"
 }

@@ -103,12 +103,19 @@ def test_own_phone_photos_are_turned_upright_by_their_exif_orientation(make, fac
 
 
 def test_own_colour_and_alpha_images_become_gray(make, face):
+    from PIL import Image
+
     root = make.own([("happy", "a.jpg", face(1))])
-    rgba = np.dstack([face(2)] * 3 + [np.full((48, 48), 255, np.uint8)])
+    alpha = np.full((48, 48), 255, np.uint8)
+    alpha[:8] = 0  # a transparent band: composited over white, as ferkit image does
+    rgba = np.dstack([face(2)] * 3 + [alpha])
     cv2.imwrite(str(root / "happy" / "b.png"), rgba)
-    image = [s.image for s in read_folder(root)][1]
-    assert image.ndim == 2
-    np.testing.assert_allclose(image, face(2), atol=1)
+    Image.fromarray(face(3)).save(root / "happy" / "c.gif")  # GIF: read, its first frame
+    images = [s.image for s in read_folder(root)]
+    assert len(images) == 3 and all(image.ndim == 2 for image in images)
+    np.testing.assert_allclose(images[1][8:], face(2)[8:], atol=1)
+    assert (images[1][:8] == 255).all()
+    np.testing.assert_allclose(images[2], face(3), atol=1)
 
 
 def test_own_without_subfolders(tmp_path):

@@ -71,3 +71,4 @@ def test_crops_of_detected_faces(crowd):
     crops = [crop_face(frame, face, size=64) for face in faces]
     assert len(crops) == len(truth)
     assert all(c.shape == (64, 64) for c in crops)
+    assert create_detector("blazeface").detect(np.full((120, 160, 3), 128, np.uint8)) == []

@@ -20,7 +20,9 @@ from ferkit.video import FrameResult
 META_KEY = b"ferkit.batch"
 SETTINGS_FILE = "batch.json"
 #: What a run writes at DIR's top level besides SETTINGS_FILE.
-SUMMARY_FILES = ("summary.parquet", "faces_summary.parquet", "failures.parquet", "report.json")
+SUMMARY, FACES_SUMMARY = "summary.parquet", "faces_summary.parquet"
+FAILURES, REPORT = "failures.parquet", "report.json"
+SUMMARY_FILES = (SUMMARY, FACES_SUMMARY, FAILURES, REPORT)
 
 
 def _pyarrow():
@@ -219,7 +221,7 @@ class BatchStore:
         rows.sort(key=lambda r: r["input"])
         face_rows.sort(key=lambda r: (r["input"], r["face_id"]))
         shares = list(self.share_columns().values())
-        self._write_parquet(self.root / "faces_summary.parquet", pa.Table.from_pylist(
+        self._write_parquet(self.root / FACES_SUMMARY, pa.Table.from_pylist(
             face_rows, schema=pa.schema([("input", pa.string()), ("face_id", pa.int64())]
                                         + [(name, pa.float64()) for name in shares])))
         schema = pa.schema(
@@ -227,7 +229,7 @@ class BatchStore:
              ("frames_with_faces", pa.int64()), ("faces", pa.int64()), ("tracks", pa.int64()),
              ("duration_s", pa.float64())]
             + [(f"share_{name}", pa.float64()) for name in self.labels])
-        self._write_parquet(self.root / "summary.parquet",
+        self._write_parquet(self.root / SUMMARY,
                             pa.Table.from_pylist(rows, schema=schema))
         return len(rows)
 
@@ -237,10 +239,10 @@ class BatchStore:
         schema = pa.schema([("input", pa.string()), ("kind", pa.string()),
                             ("error", pa.string())])
         table = pa.Table.from_pylist([f.__dict__ for f in failures], schema=schema)
-        self._write_parquet(self.root / "failures.parquet", table)
+        self._write_parquet(self.root / FAILURES, table)
 
     def write_report(self, report: dict[str, Any]) -> Path:
-        path = self.root / "report.json"
+        path = self.root / REPORT
         write_json(path, report)
         return path
 

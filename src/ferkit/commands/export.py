@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 
@@ -28,33 +29,34 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ferkit.datasets.sources import SUBJECT_FOLD_READERS, parse_source
+    from ferkit.datasets.sources import parse_source
     from ferkit.errors import FerkitError
     from ferkit.outputs import check_outputs
     from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
 
     check_outputs([args.out], inputs=[args.checkpoint], overwrite=args.overwrite)
     for spec in args.int8_calibration or ():
-        # Before the fp32 file is written: a bad source must not leave it where int8 was asked.
-        kind, _ = parse_source(spec)
-        if kind in SUBJECT_FOLD_READERS:
-            raise FerkitError(f"--int8-calibration {spec}: {kind} has no training split to "
-                              "calibrate on; give FER2013, FER+, RAF-DB or your own photos")
+        parse_source(spec)  # a bad source fails before any work
     if args.checkpoint.suffix.lower() == ".onnx":
         if not args.int8_calibration:
             raise FerkitError("an .onnx input is only quantised: give --int8-calibration SOURCE")
         _quantise(args.checkpoint, args)
         return 0
-    result = export_checkpoint(args.checkpoint, args.out, opset=args.opset or DEFAULT_OPSET,
-                               label_set_heads=parse_head_choices(args.heads),
-                               fp16_weights=args.fp16_weights)
-    mapping = json.loads(result["metadata"]["label_set_heads"])
-    size_mb = args.out.stat().st_size / 1e6
-    print(f"wrote {args.out} ({size_mb:.1f} MB, heads {', '.join(result['heads'])})")
-    print("label set -> head: " + ", ".join(f"{k}={v}" for k, v in mapping.items()))
-    print(f"ONNX Runtime vs torch: max |diff| {result['max_abs_diff']:.2e}")
-    if args.int8_calibration:
-        _quantise(args.out, args)
+    with tempfile.TemporaryDirectory(prefix="ferkit-export-") as tmp:
+        # Asked for int8, the fp32 graph is an intermediate: it never lands at --out, so a
+        # calibration that fails leaves nothing there.
+        fp32 = Path(tmp) / "fp32.onnx" if args.int8_calibration else args.out
+        result = export_checkpoint(args.checkpoint, fp32, opset=args.opset or DEFAULT_OPSET,
+                                   label_set_heads=parse_head_choices(args.heads),
+                                   fp16_weights=args.fp16_weights)
+        mapping = json.loads(result["metadata"]["label_set_heads"])
+        size_mb = fp32.stat().st_size / 1e6
+        print(f"exported fp32 ({size_mb:.1f} MB, heads {', '.join(result['heads'])})"
+              + ("" if args.int8_calibration else f": {args.out}"))
+        print("label set -> head: " + ", ".join(f"{k}={v}" for k, v in mapping.items()))
+        print(f"ONNX Runtime vs torch: max |diff| {result['max_abs_diff']:.2e}")
+        if args.int8_calibration:
+            _quantise(fp32, args)
     return 0
 
 

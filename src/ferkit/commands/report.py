@@ -93,12 +93,11 @@ def run(args: argparse.Namespace) -> int:
 
     stream = stream_options(args)
     quiet_ffmpeg()
-    episode_options(args)  # bad values fail before any work
     source: Path = args.path
     check_outputs([args.out], inputs=[source], overwrite=args.overwrite)
     info = probe_video(source)
-    recognizer = stream.recognizer()
     coding = video_coding(args, info)
+    recognizer = stream.recognizer()
     with progress(info.analysed_frames(stream.every), args.progress, source.name) as bar:
         for result in analyze_video(source, stream, recognizer=recognizer):
             coding.add(result)

@@ -102,9 +102,6 @@ def parse_source(spec: str) -> tuple[str, Path]:
 #: rest are read whole: CK+ and JAFFE faces are split "all" (folded by subject downstream),
 #: and users' own photos are all training faces.
 SPLIT_READERS = {"fer2013", "fer2013csv", "ferplus", "rafdb"}
-#: Readers whose faces are all split "all", held out by subject fold downstream: no face of
-#: theirs is a training face by itself.
-SUBJECT_FOLD_READERS = {"ckplus", "jaffe"}
 
 
 #: Readers of sources with colour pictures (RAF-DB, users' photos), which can keep it. The

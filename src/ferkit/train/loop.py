@@ -156,9 +156,17 @@ def use_bf16(setting: bool | str, device: torch.device) -> bool:
     return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
+#: What a run writes into its folder; `overwrite` removes them before a new run starts.
+RUN_FILES = ("last.pt", "best.pt", "swa.pt", "metrics.csv", "config.yaml", "curves.png")
+
+
 def check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse (FerkitError) to start a new run in a folder that holds one, unless `resume` or
-    `overwrite`: its checkpoints may be hours of training."""
+    `overwrite`: its checkpoints may be hours of training. The CLI calls it before reading
+    the data; `Trainer.run` again, for library callers."""
+    if resume and overwrite:
+        raise FerkitError("--resume goes on with a run and --overwrite starts it again: "
+                          "give one")
     if not (resume or overwrite) and (Path(out) / "last.pt").exists():
         raise FerkitError(f"{out} already holds a training run; pass --resume to go on with "
                           "it, --overwrite to start again, or another --out")
@@ -437,6 +445,9 @@ class Trainer:
         `overwrite` (start again, replacing its checkpoints)."""
         check_run_folder(self.out, resume, overwrite)
         self.out.mkdir(parents=True, exist_ok=True)
+        if overwrite:  # nothing of the run before may pass for this one's
+            for name in RUN_FILES:
+                (self.out / name).unlink(missing_ok=True)
         tc = self.config["train"]
         if resume:
             self.resume()
@@ -450,7 +461,7 @@ class Trainer:
             self._make_scheduler()
         save_config(self.config, self.out / "config.yaml")
         metrics = self.out / "metrics.csv"
-        if not resume and metrics.exists():
+        if not resume and metrics.exists():  # a folder without last.pt may still hold one
             metrics.unlink()
         # train.stop_after=N ends this run once N epochs are done, leaving the schedule (set by
         # train.epochs) untouched, so `--resume` continues exactly as if never stopped.
