@@ -81,6 +81,12 @@ def test_roll_agrees_with_the_eye_angle_used_for_alignment():
     assert head_pose(points, (640, 480))[2] == pytest.approx(eye_angle(face), abs=1.0)
 
 
+def test_landmarks_on_top_of_each_other_have_no_pose():
+    # A tiny, unsure detection can put its five points within a fraction of a pixel.
+    assert head_pose([(100.0, 100.0)] * 5, (640, 480)) is None
+    assert head_pose([(100.0, 100.0 + 1e-9 * i) for i in range(5)], (640, 480)) is None
+
+
 def test_other_landmark_counts_have_no_pose():
     assert head_pose([(0, 0)] * 6, (640, 480)) is None
 

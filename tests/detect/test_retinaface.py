@@ -108,11 +108,11 @@ def _first_search_finds_nothing(detector, monkeypatch) -> list[tuple[int, int]]:
     of every image searched."""
     real, searched = detector._run, []
 
-    def run(images):
+    def run(images, min_score=None):
         searched.append(images[0].shape[:2])
         if len(searched) % 2 == 1:
             return [(np.zeros((0, 4)), np.zeros((0, 5, 2)), np.zeros(0))]
-        return real(images)
+        return real(images, min_score)
 
     monkeypatch.setattr(detector, "_run", run)
     return searched
@@ -305,3 +305,25 @@ def test_face_photos_benchmark_reads_crops_through_the_photo_path(make, face, tm
     assert [r.split(" | ")[:2] for r in rows] == [
         ["| `retinaface`", "fer2013"], ["| `retinaface:close_up=false`", "fer2013"]]
     assert all("/2) |" in r and r.endswith("/3 |") for r in rows)
+
+
+def test_zoom_finds_small_whole_heads_the_search_alone_misses_and_no_false_faces():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_detect.py"
+    spec = importlib.util.spec_from_file_location("bench_detect", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    frames, backgrounds = bench.multi_face_frames(20)  # the shipped photos' heads, 24-128 px
+    found, extra = {}, {}
+    for zoom in (False, True):
+        detector = RetinaFaceDetector(zoom=zoom)
+        hits = extras = 0
+        for frame, truth in frames:
+            matched, e = bench.match(detector.detect(frame), truth)
+            hits += sum(m for m, box in zip(matched, truth, strict=True) if box[2] - box[0] <= 30)
+            extras += e
+        found[zoom], extra[zoom] = hits, extras
+        assert sum(len(detector.detect(bg)) for bg in backgrounds) == 0
+    assert found[True] >= found[False] + 5, found  # 24-28 px heads: 12 more of 40 in 40 frames
+    assert extra[True] == extra[False] == 0

@@ -40,8 +40,11 @@ def head_pose(landmarks: Sequence[tuple[float, float]], image_wh: tuple[int, int
     focal = float(max(width, height))
     camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], np.float64)
     image_points = np.asarray(landmarks, dtype=np.float64).reshape(5, 1, 2)
-    ok, rvec, tvec = cv2.solvePnP(FACE_3D_MM, image_points, camera, None,
-                                  flags=cv2.SOLVEPNP_SQPNP)
+    try:
+        ok, rvec, tvec = cv2.solvePnP(FACE_3D_MM, image_points, camera, None,
+                                      flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:  # points (nearly) on top of each other, as a tiny face's can be
+        return None
     if not ok or tvec[2, 0] <= 0:
         return None
     rotation = cv2.Rodrigues(rvec)[0]

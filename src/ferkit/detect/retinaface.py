@@ -42,6 +42,16 @@ CLOSE_UP_SIDE = 192
 #: 600 face-less images against the detector's own 0.4, for 97.2 % of FER2013's tight crops
 #: found instead of 97.9 %.
 CLOSE_UP_MIN_SCORE = 0.6
+#: `zoom`: a small face (up to ZOOM_MAX_SIDE px at the size searched) that the whole-frame
+#: search scored between ZOOM_CANDIDATE_SCORE and `min_score` is looked at again, zoomed in
+#: (`detect_near`'s window, twice its size, enlarged to `near_input` px), and kept if it
+#: scores ZOOM_MIN_SCORE there; at most ZOOM_MAX_WINDOWS of them, best first. Whole heads of
+#: 24-28 px that the search alone missed are found this way, with no false face on the
+#: face-less images (benchmarks/bench_detect.py, bench_scenes.py; docs/BENCHMARKS.md).
+ZOOM_CANDIDATE_SCORE = 0.02
+ZOOM_MAX_SIDE = 48
+ZOOM_MAX_WINDOWS = 16
+ZOOM_MIN_SCORE = 0.6
 
 
 @cache
@@ -118,6 +128,8 @@ class RetinaFaceDetector:
     framed by a border and enlarged: a face cut tight to the frame, as in a dataset's face
     crops, touches the image's edges, where RetinaFace misses it (63 % of FER2013's 48x48
     validation crops found without, 97 % with). Skipped when `max_side` shrinks the image.
+    `zoom`: small faces the search was unsure of are looked at again, enlarged (see
+    `ZOOM_MIN_SCORE`); their windows are cut from the image as given, not as shrunk.
     `threads`: ONNX Runtime threads per search. Two by default, because a still photo is one
     search that nothing else runs beside; video runs one (`VIDEO_DETECTOR`), leaving the other
     core to decoding and the classifier.
@@ -132,7 +144,7 @@ class RetinaFaceDetector:
 
     def __init__(self, *, max_side: int | None = None, min_score: float = 0.4,
                  iou_threshold: float = 0.4, threads: int = 2, near_input: int = 96,
-                 close_up: bool = True) -> None:
+                 close_up: bool = True, zoom: bool = True) -> None:
         import onnxruntime as ort
 
         if max_side is not None and int(max_side) < 32:
@@ -146,6 +158,7 @@ class RetinaFaceDetector:
         self.iou_threshold = float(iou_threshold)
         self.near_input = int(near_input)
         self.close_up = bool(close_up)
+        self.zoom = bool(zoom)
         options = session_options(int(threads))
         options.log_severity_level = 3
         self._session = ort.InferenceSession(_model_bytes(), options,
@@ -154,7 +167,7 @@ class RetinaFaceDetector:
 
     def __repr__(self) -> str:
         return (f"RetinaFaceDetector(max_side={self.max_side}, min_score={self.min_score}, "
-                f"near_input={self.near_input}, close_up={self.close_up})")
+                f"near_input={self.near_input}, close_up={self.close_up}, zoom={self.zoom})")
 
     def detect(self, image_bgr: np.ndarray) -> list[Face]:
         """Faces in a BGR uint8 image, best first, boxes and landmarks in its pixels."""
@@ -162,15 +175,34 @@ class RetinaFaceDetector:
         height, width = image_bgr.shape[:2]
         small = shrink(image_bgr, self.max_side)
         sy, sx = height / small.shape[0], width / small.shape[1]
-        boxes, points, scores = self._run([small])[0]
+        floor = min(self.min_score, ZOOM_CANDIDATE_SCORE) if self.zoom else self.min_score
+        boxes, points, scores = self._run([small], floor)[0]
         boxes = boxes * (sx, sy, sx, sy)
         points = points * (sx, sy)
-        faces = self._faces(boxes, points, scores, width, height)
+        sure = scores >= self.min_score
+        faces = self._faces(boxes[sure], points[sure], scores[sure], width, height)
+        if self.zoom:
+            unsure = ~sure & (boxes[:, 2] - boxes[:, 0] <= ZOOM_MAX_SIDE * sx)
+            faces = self._zoom_in(image_bgr, faces, boxes[unsure], scores[unsure])
         # Not when `max_side` shrank the image: the second search would be larger than it allows.
         if (faces or not self.close_up or small is not image_bgr
                 or max(height, width) > CLOSE_UP_MAX_SIDE):
             return faces
         return self._detect_framed(image_bgr)
+
+    def _zoom_in(self, image_bgr: np.ndarray, faces: list[Face], boxes: np.ndarray,
+                 scores: np.ndarray) -> list[Face]:
+        """`faces`, and those of the unsure small `boxes` (raw, in the image's pixels) that a
+        zoomed look confirms (see `zoom`), best first."""
+        candidates = [boxes[i] for i in nms(boxes, scores, self.iou_threshold)
+                      if not _within(boxes[i], faces)][:ZOOM_MAX_WINDOWS]
+        if not candidates:
+            return faces
+        found = list(faces)
+        for face in self.detect_near(image_bgr, candidates):
+            if face.detector_score >= ZOOM_MIN_SCORE and not _within(face.box_xyxy, found):
+                found.append(face)
+        return sorted(found, key=lambda face: -face.detector_score)
 
     def _detect_framed(self, image_bgr: np.ndarray) -> list[Face]:
         """`detect` on the image framed by a border and enlarged (see `close_up`)."""
@@ -215,16 +247,18 @@ class RetinaFaceDetector:
         boxes_all, points_all, scores_all = (np.concatenate(a) for a in zip(*parts, strict=True))
         return self._faces(boxes_all, points_all, scores_all, width, height)
 
-    def _run(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Detections above `min_score` of same-size images run as one batch, in each image's
-        pixels: boxes (N, 4), points (N, 5, 2), scores (N,)."""
+    def _run(self, images: list[np.ndarray], min_score: float | None = None
+             ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Detections scoring `min_score` or more (default: the detector's) of same-size images
+        run as one batch, in each image's pixels: boxes (N, 4), points (N, 5, 2), scores (N,)."""
         batch = network_batch(images)
         ph, pw = batch.shape[2:]
         loc, conf, landmarks = self._session.run(None, {self._input: batch})
         anchors = priors(ph, pw)
+        floor = self.min_score if min_score is None else min_score
         out = []
         for i in range(len(images)):
-            hit = conf[i, :, 1] >= self.min_score
+            hit = conf[i, :, 1] >= floor
             boxes, points = decode(loc[i][hit], landmarks[i][hit], anchors[hit])
             out.append((boxes, points, conf[i, hit, 1]))
         return out
@@ -247,6 +281,16 @@ class RetinaFaceDetector:
             faces.append(Face(box, float(scores[i]), landmarks,
                               head_pose_deg=head_pose(landmarks, (width, height))))
         return faces
+
+
+def _within(box: Sequence[float], faces: Sequence[Face | Sequence[float]]) -> bool:
+    """Whether `box`'s centre lies in (or within 4 px of) a box of `faces`: the same face."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    for face in faces:
+        x1, y1, x2, y2 = face.box_xyxy if isinstance(face, Face) else face
+        if x1 - 4 <= cx <= x2 + 4 and y1 - 4 <= cy <= y2 + 4:
+            return True
+    return False
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:
