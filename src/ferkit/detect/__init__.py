@@ -44,7 +44,7 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> FaceDetecto
     """Build the detector called `name` with its keyword `options`.
 
     retinaface: max_side=None, min_score=0.4, iou_threshold=0.4, threads=2, near_input=96,
-    close_up=True.
+    close_up=True, zoom=True.
     blazeface: model="full_range"|"short_range", min_face_px=28, tiles=True, close_up=True,
     min_score, threads, max_side=None, near_input=80. haar: scale_factor=1.1,
     min_neighbors=5, min_size=24. boxes: boxes=[(x1, y1, x2, y2), ...] or None for the whole

@@ -118,7 +118,8 @@ class RetinaFaceDetector:
     carries its head pose (`ferkit.detect.pose.head_pose`).
     `max_side`: a frame whose longer side exceeds it is searched shrunk to that size, which
     bounds the cost (about proportional to the pixels searched) but loses the small faces:
-    the smallest found reliably is about 32 px at the size searched (docs/BENCHMARKS.md).
+    the smallest whole head found reliably is about 28 px at the size searched, with `zoom`
+    (32 px without; docs/BENCHMARKS.md).
     None: searched at full size.
     `min_score`: probability a detection must reach (0.4: on the composed scenes of
     benchmarks/bench_scenes.py and bench_detect.py it kept false positives near zero and found
