@@ -196,6 +196,21 @@ def test_evaluate_json_and_figure(tiny_model, fer2013_dir, tmp_path, capsys):
     assert main([*argv, "--overwrite"]) == 0
 
 
+def test_evaluate_needs_matplotlib_only_for_figures_and_never_writes_into_the_data(
+        tiny_model, fer2013_dir, tmp_path, capsys, monkeypatch):
+    import sys
+
+    base = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--json"]
+    assert main([*base, "--out", str(fer2013_dir / "reports")]) == 1
+    assert "inside the dataset" in capsys.readouterr().err
+    assert not (fer2013_dir / "reports").exists()
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if not installed
+    assert main(base) == 0  # the tables need no extra
+    assert json.loads(capsys.readouterr().out)["samples"]["evaluated"] > 0
+    assert main([*base, "--out", str(tmp_path / "out")]) == 1
+    assert "--out (its confusion matrix) needs matplotlib" in capsys.readouterr().err
+
+
 def test_evaluate_corrupted_faces(tiny_model, fer2013_dir, capsys):
     base = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--json"]
     assert main([*base, "--corrupt", "mask"]) == 0

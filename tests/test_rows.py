@@ -57,3 +57,14 @@ def test_writer_keeps_the_column_order_and_writes_a_header_without_rows(fmt):
 
 def test_csv_text_of_no_rows_keeps_the_header():
     assert to_csv([], columns(LABELS)).splitlines() == [",".join(columns(LABELS))]
+
+
+def test_columns_takes_emotion_names_not_a_label_set_name():
+    import pytest
+
+    from ferkit.labels import label_names
+    from ferkit.rows import columns
+
+    with pytest.raises(TypeError, match=r"columns\(label_names\('seed5'\)\)"):
+        columns("seed5")
+    assert columns(label_names("seed5"))[-5:] == list(label_names("seed5"))

@@ -24,7 +24,11 @@ def columns(labels: Sequence[str], *, stream: bool = True,
             leading: Sequence[str] = ()) -> list[str]:
     """Every row's columns in order: `leading` (e.g. "path", "input"), then for a stream
     frame, time_s and track_id, then FACE_COLUMNS (face, the box, detector_score, the head
-    pose's yaw_deg, pitch_deg and roll_deg, label), then one probability per emotion."""
+    pose's yaw_deg, pitch_deg and roll_deg, label), then one probability per emotion:
+    `labels` are the emotions' names (`ferkit.labels.label_names("seed5")`), not a set's."""
+    if isinstance(labels, str):
+        raise TypeError(f"columns() takes emotion names, not the label set {labels!r}: "
+                        f"columns(label_names({labels!r}))")
     return [*leading, *(FRAME_COLUMNS if stream else ()), *FACE_COLUMNS, *labels]
 
 

@@ -27,7 +27,7 @@ def test_unknown_detector_and_bad_option():
         create_detector("yunet")
     with pytest.raises(FerkitError, match="haar detector"):
         create_detector("haar", min_sise=20)
-    with pytest.raises(FerkitError, match="haar detector"):
+    with pytest.raises(FerkitError, match="haar detector: min_size must be a whole number"):
         create_detector("haar", min_size="x")
     with pytest.raises(FerkitError, match="scale_factor > 1"):
         create_detector("haar", scale_factor=0.5)  # OpenCV would fail on the first image

@@ -199,10 +199,12 @@ def test_bad_images_give_one_line_errors(retinaface, image, message):
     ("retinaface:max_side=8", "max_side must be 32 or more"),
     ("retinaface:min_score=1.5", "min_score must lie between 0 and 1"),
     ("retinaface:near_input=50", "near_input must be a multiple of 32"),
-    ("retinaface:colour=red", "bad option for the retinaface detector"),
-    ("retinaface:max_side=big", "bad option for the retinaface detector: invalid literal"),
+    ("retinaface:colour=red", "unknown option 'colour' for the retinaface detector; it takes "
+                              "max_side, min_score"),
+    ("retinaface:max_side=big", "max_side must be a whole number or none, got 'big'"),
+    ("retinaface:zoom=maybe", "zoom must be true or false, got 'maybe'"),
     ("retinaface:threads=-1", "threads must be 1 or more"),
-    ("blazeface:min_score=high", "bad option for the blazeface detector"),
+    ("blazeface:min_score=high", "min_score must be a number or none, got 'high'"),
     ("retinaface:max_side", "use name:key=value"),
     ("yunet", "unknown face detector 'yunet'"),
 ])

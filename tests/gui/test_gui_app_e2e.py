@@ -142,7 +142,7 @@ def test_ferkit_gui_command_snapshot_and_quit(xvfb, tiny_model, tmp_path, astron
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--detector", "blazeface:nope=1"], "bad option for the blazeface detector"),
+    (["--detector", "blazeface:nope=1"], "unknown option 'nope' for the blazeface detector"),
     (["--model", "missing.onnx"], "no such model file"),
     ([], "cannot open a window"),  # DISPLAY unset
 ])

@@ -63,10 +63,13 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.outputs import check_outputs, new_figure, write_json
     from ferkit.progress import progress
 
-    new_figure("ferkit evaluate (its confusion matrix)")  # the missing extra, before any work
+    if args.out:  # the figures' missing extra, before any work
+        new_figure("ferkit evaluate --out (its confusion matrix)")
     model = (ExpressionModel(args.model, threads=args.threads) if args.model
              else ExpressionModel.shipped(threads=args.threads))
     kind, path = parse_source(args.data)
+    if args.out and args.out.resolve().is_relative_to(Path(path).resolve()):
+        raise FerkitError(f"--out {args.out}: inside the dataset {path}; reports go elsewhere")
     if args.split is None:  # own folders (the GUI's collected faces) are one split
         args.split = "all" if kind == "own" else "val"
     label_set = args.label_set or DEFAULT_LABEL_SET.get(kind, "seed5")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -57,10 +58,38 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> FaceDetecto
             f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
+    params = {key: param for key, param in inspect.signature(cls).parameters.items()
+              if param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD)}
+    for key, value in options.items():
+        _check_option(name, key, value, params)
     try:
         return cls(**options)
-    except (TypeError, ValueError) as exc:  # an unknown option, or a value of the wrong kind
+    except (TypeError, ValueError) as exc:  # a value the checks above let through
         raise FerkitError(f"bad option for the {name} detector: {exc}") from None
+
+
+#: What an option's annotation asks of a value given as text (a spec string), said simply.
+_KINDS = (("bool", bool, "true or false"), ("int", int, "a whole number"),
+          ("float", (int, float), "a number"))
+
+
+def _check_option(name: str, key: str, value: Any, params: dict[str, inspect.Parameter]
+                  ) -> None:
+    """FerkitError, in the words of a spec string, for an unknown option or a value of the
+    wrong kind."""
+    if key not in params:
+        raise FerkitError(f"unknown option {key!r} for the {name} detector; it takes "
+                          f"{', '.join(params)}")
+    annotation = str(params[key].annotation)
+    if value is None and "None" in annotation:
+        return
+    for word, kinds, said in _KINDS:
+        if word in annotation.replace("| None", "").split(" | ")[0]:
+            if not isinstance(value, kinds) or (word != "bool" and isinstance(value, bool)):
+                raise FerkitError(f"{name} detector: {key} must be {said}"
+                                  + (" or none" if "None" in annotation else "")
+                                  + f", got {value!r}")
+            return
 
 
 __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "FaceDetector", "create_detector"]
