@@ -195,6 +195,8 @@ class RetinaFaceDetector:
                  scores: np.ndarray) -> list[Face]:
         """`faces`, and those of the unsure small `boxes` (raw, in the image's pixels) that a
         zoomed look confirms (see `zoom`), best first."""
+        best = np.argsort(-scores, kind="stable")[:8 * ZOOM_MAX_WINDOWS]  # bounds the NMS
+        boxes, scores = boxes[best], scores[best]
         candidates = [boxes[i] for i in nms(boxes, scores, self.iou_threshold)
                       if not _within(boxes[i], faces)][:ZOOM_MAX_WINDOWS]
         if not candidates:
@@ -284,11 +286,11 @@ class RetinaFaceDetector:
         return faces
 
 
-def _within(box: Sequence[float], faces: Sequence[Face | Sequence[float]]) -> bool:
+def _within(box: Sequence[float], faces: Sequence[Face]) -> bool:
     """Whether `box`'s centre lies in (or within 4 px of) a box of `faces`: the same face."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     for face in faces:
-        x1, y1, x2, y2 = face.box_xyxy if isinstance(face, Face) else face
+        x1, y1, x2, y2 = face.box_xyxy
         if x1 - 4 <= cx <= x2 + 4 and y1 - 4 <= cy <= y2 + 4:
             return True
     return False
