@@ -329,3 +329,28 @@ def test_zoom_finds_small_whole_heads_the_search_alone_misses_and_no_false_faces
         assert sum(len(detector.detect(bg)) for bg in backgrounds) == 0
     assert found[True] >= found[False] + 5, found  # 24-28 px heads: 12 more of 40 in 40 frames
     assert extra[True] == extra[False] == 0
+
+    # Searched shrunk (max_side), the zoom cuts its windows from the image as given and maps
+    # them back: the same frames enlarged twice, searched at their first size, find as many.
+    detector = RetinaFaceDetector(max_side=640)
+    hits = 0
+    for frame, truth in frames:
+        big = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+        faces = detector.detect(big)
+        assert all(0 <= f.box_xyxy[0] < f.box_xyxy[2] <= 1280 for f in faces)
+        matched, e = bench.match(faces, [box * 2 for box in truth])
+        hits += sum(m for m, box in zip(matched, truth, strict=True) if box[2] - box[0] <= 30)
+        assert e == 0
+    assert hits >= found[False] + 5, (hits, found)
+
+
+def test_detector_options_are_checked_in_a_specs_words_and_other_kinds_pass():
+    from ferkit.detect import create_detector
+
+    assert create_detector("boxes", boxes=[(0, 0, 10, 10)]).boxes is not None
+    assert create_detector("boxes", boxes="0,0,10,10").boxes is not None
+    detector = RetinaFaceDetector(max_side=np.int64(640), min_score=np.float32(0.5))
+    assert detector.max_side == 640 and detector.min_score == pytest.approx(0.5)
+    assert create_detector("retinaface", max_side=np.int64(640), zoom=np.bool_(False)).zoom is False
+    with pytest.raises(FerkitError, match="min_score must be a number, got True"):
+        create_detector("retinaface", min_score=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import numbers
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -69,8 +70,8 @@ def create_detector(name: str = DEFAULT_DETECTOR, **options: Any) -> FaceDetecto
 
 
 #: What an option's annotation asks of a value given as text (a spec string), said simply.
-_KINDS = (("bool", bool, "true or false"), ("int", int, "a whole number"),
-          ("float", (int, float), "a number"))
+_KINDS = {"bool": ((bool, np.bool_), "true or false"), "int": (numbers.Integral, "a whole number"),
+          "float": (numbers.Real, "a number")}
 
 
 def _check_option(name: str, key: str, value: Any, params: dict[str, inspect.Parameter]
@@ -80,16 +81,14 @@ def _check_option(name: str, key: str, value: Any, params: dict[str, inspect.Par
     if key not in params:
         raise FerkitError(f"unknown option {key!r} for the {name} detector; it takes "
                           f"{', '.join(params)}")
-    annotation = str(params[key].annotation)
-    if value is None and "None" in annotation:
-        return
-    for word, kinds, said in _KINDS:
-        if word in annotation.replace("| None", "").split(" | ")[0]:
-            if not isinstance(value, kinds) or (word != "bool" and isinstance(value, bool)):
-                raise FerkitError(f"{name} detector: {key} must be {said}"
-                                  + (" or none" if "None" in annotation else "")
-                                  + f", got {value!r}")
-            return
+    kinds = str(params[key].annotation).replace(" ", "").split("|")
+    if (value is None and "None" in kinds) or kinds[0] not in _KINDS:
+        return  # None where allowed, or an option of another kind (boxes, a model name)
+    allowed, said = _KINDS[kinds[0]]
+    is_bool = isinstance(value, (bool, np.bool_))
+    if not isinstance(value, allowed) or (kinds[0] != "bool" and is_bool):
+        raise FerkitError(f"{name} detector: {key} must be {said}"
+                          + (" or none" if "None" in kinds else "") + f", got {value!r}")
 
 
 __all__ = ["DEFAULT_DETECTOR", "DETECTORS", "FaceDetector", "create_detector"]

@@ -44,8 +44,9 @@ CLOSE_UP_SIDE = 192
 CLOSE_UP_MIN_SCORE = 0.6
 #: `zoom`: a small face (up to ZOOM_MAX_SIDE px at the size searched) that the whole-frame
 #: search scored between ZOOM_CANDIDATE_SCORE and `min_score` is looked at again, zoomed in
-#: (`detect_near`'s window, twice its size, enlarged to `near_input` px), and kept if it
-#: scores ZOOM_MIN_SCORE there; at most ZOOM_MAX_WINDOWS of them, best first. Whole heads of
+#: (`detect_near`'s window, twice its size, scaled to `near_input` px: enlarged for all but
+#: the largest), and kept if it scores ZOOM_MIN_SCORE (or `min_score`, if higher) there; at
+#: most ZOOM_MAX_WINDOWS of them, the surest first. Whole heads of
 #: 24-28 px that the search alone missed are found this way, with no false face on the
 #: face-less images (benchmarks/bench_detect.py, bench_scenes.py; docs/BENCHMARKS.md).
 ZOOM_CANDIDATE_SCORE = 0.02
@@ -193,8 +194,9 @@ class RetinaFaceDetector:
 
     def _zoom_in(self, image_bgr: np.ndarray, faces: list[Face], boxes: np.ndarray,
                  scores: np.ndarray) -> list[Face]:
-        """`faces`, and those of the unsure small `boxes` (raw, in the image's pixels) that a
-        zoomed look confirms (see `zoom`), best first."""
+        """`faces`, then those of the unsure small `boxes` (raw, in the image's pixels) that a
+        zoomed look confirms (see `zoom`): the search's own faces come first, best first, as
+        a zoomed face's score is not comparable with theirs."""
         best = np.argsort(-scores, kind="stable")[:8 * ZOOM_MAX_WINDOWS]  # bounds the NMS
         boxes, scores = boxes[best], scores[best]
         candidates = [boxes[i] for i in nms(boxes, scores, self.iou_threshold)
@@ -202,10 +204,10 @@ class RetinaFaceDetector:
         if not candidates:
             return faces
         found = list(faces)
-        for face in self.detect_near(image_bgr, candidates):
+        for face in self.detect_near(image_bgr, candidates):  # best first, as `faces`
             if face.detector_score >= ZOOM_MIN_SCORE and not _within(face.box_xyxy, found):
                 found.append(face)
-        return sorted(found, key=lambda face: -face.detector_score)
+        return found
 
     def _detect_framed(self, image_bgr: np.ndarray) -> list[Face]:
         """`detect` on the image framed by a border and enlarged (see `close_up`)."""
