@@ -33,23 +33,23 @@ def episode_options(args: argparse.Namespace):
                           uncertain_below=args.uncertain_below)
 
 
-def video_coding(args: argparse.Namespace, info):
-    """The VideoCoding of the stream `info` describes, with the options the user gave (bad
-    episode options fail here, before the model loads)."""
+def video_coding(args: argparse.Namespace, info, stream):
+    """The VideoCoding of the stream `info` describes, analysed with `stream` (the command's
+    StreamOptions) and the episode options the user gave (bad ones fail here, before the
+    model loads)."""
     from ferkit.coding import VideoCoding
-    from ferkit.commands.video import stream_options
 
-    return VideoCoding(info.name, info.fps, stream_options(args), episode_options(args))
+    return VideoCoding(info.name, info.fps, stream, episode_options(args))
 
 
 class EpisodeHook:
     """`--episodes DIR`: records the stream, then writes its episodes, exports and report."""
 
-    def __init__(self, args: argparse.Namespace, info) -> None:
+    def __init__(self, args: argparse.Namespace, info, stream) -> None:
         self.out_dir: Path = args.episodes
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise FerkitError(f"--episodes {self.out_dir}: not a directory")
-        self.coding = video_coding(args, info)
+        self.coding = video_coding(args, info, stream)
 
     def add(self, result) -> None:
         self.coding.add(result)
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     source: Path = args.path
     check_outputs([args.out], inputs=[source], overwrite=args.overwrite)
     info = probe_video(source)
-    coding = video_coding(args, info)
+    coding = video_coding(args, info, stream)
     recognizer = stream.recognizer()
     with progress(info.analysed_frames(stream.every), args.progress, source.name) as bar:
         for result in analyze_video(source, stream, recognizer=recognizer):

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     info = probe_video(source)  # a bad file fails here, before the model loads
     from ferkit.commands.report import EpisodeHook
 
-    coding = EpisodeHook(args, info) if args.episodes is not None else None
+    coding = EpisodeHook(args, info, options) if args.episodes is not None else None
     recognizer = options.recognizer()
     protect = [source]
     annotated = (AtomicVideoWriter(args.annotate, info.fps / options.every, protect=protect)
