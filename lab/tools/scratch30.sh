@@ -9,7 +9,8 @@
 #    lab/carry/scratch30-bgr (tools/carry_run.py) is unpacked and training resumes from it.
 # 2. lab/configs/scratch30-bgr-occlude.yaml: stage 5o's epoch with occluded faces.
 # 3. tools/finish_model.sh: the heads users get, int8, temperatures, every validation report.
-# To ship the result: cp runs/scratch30-bgr-occlude/fernet.onnx
+# 4. lab/tools/ship_rule.py: the rule in lab/README.md, written before any result.
+# To ship the result (if step 4 says so): cp runs/scratch30-bgr-occlude/fernet.onnx
 #   runs/scratch30-bgr-occlude/fernet-fp32.onnx src/ferkit/models/
 set -euo pipefail
 RUN=runs/scratch30-bgr
@@ -31,3 +32,4 @@ train() {  # CONFIG OUT: train, or resume an interrupted run
 train lab/configs/scratch30-bgr.yaml "$RUN"
 train lab/configs/scratch30-bgr-occlude.yaml "$FINAL"
 RUN="$FINAL" bash tools/finish_model.sh
+python lab/tools/ship_rule.py "$FINAL/eval" | tee "$FINAL/ship_rule.md" || true
