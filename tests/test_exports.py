@@ -125,6 +125,7 @@ def test_a_clip_without_faces_gives_valid_empty_exports(media, tmp_path):
     assert list(pympi.Elan.Eaf(str(written["elan"])).get_tier_names()) == []
     grid = praatio_textgrid.openTextgrid(str(written["praat"]), includeEmptyIntervals=True)
     assert grid.tierNames == () and grid.maxTimestamp == pytest.approx(1.0)
+    assert written["praat"].read_text().endswith("tiers? <exists>\nsize = 0\nitem []:\n")
     assert pd.read_csv(written["boris_tsv"], sep="\t").empty
     assert pd.read_excel(written["boris_xlsx"]).columns.tolist() == [
         "time", "subject", "code", "modifier", "comment"]
@@ -143,3 +144,17 @@ def test_exports_never_overwrite_the_video(tmp_path):
     with pytest.raises(FerkitError, match="refusing to overwrite"):
         write_exports(tmp_path, rec, [], video)
     assert video.read_bytes() == b"x"
+
+
+def test_without_openpyxl_the_xlsx_is_neither_written_nor_checked(media, tmp_path, monkeypatch,
+                                                                  capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "openpyxl" else find_spec(name, *a))
+    rec = two_faces()
+    written = write_exports(tmp_path / "out", rec, segment(rec), media)
+    assert "boris_xlsx" not in written and "boris_xlsx" not in export_paths(tmp_path, "x")
+    assert written["boris_tsv"].is_file()
+    assert "pip install 'ferkit[xlsx]'" in capsys.readouterr().err

@@ -80,7 +80,7 @@ def test_one_file_per_input_and_a_summary(first_run, media):
     assert set(summary) == {"pan0.mp4", "astronaut.jpg", "camera.png"}
     clip = summary["pan0.mp4"]
     assert (clip["kind"], clip["frames"], clip["faces"], clip["tracks"]) == ("video", 30, 30, 1)
-    assert clip["duration_s"] == pytest.approx(2.9)
+    assert clip["duration_s"] == pytest.approx(3.0)  # 30 frames at 10 fps
     assert sum(clip[f"share_{n}"] for n in SEED5) == pytest.approx(1)
     assert summary["astronaut.jpg"]["share_happy"] == 1.0
 

@@ -57,12 +57,24 @@ def test_rows_and_summary(tmp_path):
         "sad": pytest.approx(0.8)}
     assert table.column("frame").to_pylist() == [0, 0, 4]
     assert (summary.frames, summary.frames_with_faces, summary.faces, summary.tracks,
-            summary.duration_s) == (3, 2, 3, 2, 1.0)
+            summary.duration_s) == (3, 2, 3, 2, 1.5)  # to the last frame's end
     assert summary.shares == pytest.approx({"happy": 2 / 3, "sad": 1 / 3})
     assert store.is_done(item)
     assert [p.name for p in store.faces_dir.iterdir()] == [f"{item.key}.parquet"]  # no temps
     assert store.write_summary() == 1
     assert pq.read_table(tmp_path / "out" / "summary.parquet").to_pylist() == [summary.row()]
+
+
+def test_the_summary_leaves_out_results_of_an_input_changed_since(tmp_path):
+    source, item = video_item(tmp_path)
+    store = store_at(tmp_path / "out")
+    store.write_input(item, frames())
+    source.write_bytes(b"an edited video")  # e.g. a rerun that now fails to read it
+    assert not store.is_done(item)
+    assert store.write_summary() == 0
+    assert store.path_for(item).is_file()  # kept until a rerun replaces it
+    source.unlink()  # an input moved away: its result still stands for what it was
+    assert store.write_summary() == 1
 
 
 def test_episodes_and_per_face_shares(tmp_path):

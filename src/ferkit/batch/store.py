@@ -142,11 +142,10 @@ class BatchStore:
         recording = Recording(self.labels)
         columns: dict[str, list] = {name: [] for name in self.schema().names}
         frames = frames_with_faces = 0
-        first_time = last_time = 0.0
+        first_time = 0.0
         tracks: set[int] = set()
         for result in results:
             first_time = result.time_s if frames == 0 else first_time
-            last_time = result.time_s
             recording.add(result.index, result.time_s, result.faces)
             frames += 1
             frames_with_faces += bool(result.faces)
@@ -158,7 +157,8 @@ class BatchStore:
         summary = InputSummary(
             input=str(item.path), kind=item.kind, frames=frames,
             frames_with_faces=frames_with_faces, faces=len(labels), tracks=len(tracks),
-            duration_s=last_time - first_time,
+            # A video lasts until its last analysed frame ends; a photo has no duration.
+            duration_s=recording.end_s() - first_time if item.kind == "video" else 0.0,
             shares={n: (labels.count(n) / len(labels) if labels else 0.0) for n in self.labels})
         meta = {"input": str(item.path), "kind": item.kind, "fingerprint": self.fingerprint,
                 "source": _source_stamp(item.path), "summary": summary.row(),
@@ -210,12 +210,14 @@ class BatchStore:
 
     # -- tables over the whole folder ------------------------------------------------------
     def write_summary(self) -> int:
-        """summary.parquet: one row per finished input in DIR (this run's and earlier ones')."""
+        """summary.parquet: one row per finished input in DIR (this run's and earlier ones'),
+        leaving out results of an input that has changed since (they wait for a rerun)."""
         pa, _ = _pyarrow()
         rows, face_rows = [], []
         for file in sorted(self.faces_dir.glob("*.parquet")):
             meta = self._meta(file)
-            if meta is not None and meta.get("fingerprint") == self.fingerprint:
+            if meta is not None and meta.get("fingerprint") == self.fingerprint \
+                    and not _changed_since(meta):
                 rows.append(meta["summary"])
                 face_rows += meta.get("face_shares", [])
         rows.sort(key=lambda r: r["input"])
@@ -265,6 +267,13 @@ class BatchStore:
                 pq.write_table(table, file.tmp)
             except OSError as exc:
                 raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def _changed_since(meta: dict[str, Any]) -> bool:
+    """Whether the input of a result file is still there but no longer the file analysed
+    (a moved or deleted input's result still stands for what it was)."""
+    stamp = _source_stamp(Path(meta.get("input", "")))
+    return stamp is not None and stamp != meta.get("source")
 
 
 def _source_stamp(path: Path) -> list[int] | None:

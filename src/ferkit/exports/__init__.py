@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,20 +21,24 @@ def tier_name(track_id: int) -> str:
     return f"face {track_id}"
 
 
+#: Each export's file name after the video's stem, by kind.
+EXPORT_SUFFIXES = {"elan": ".eaf", "praat": ".TextGrid", "boris_tsv": ".boris.tsv",
+                   "boris_xlsx": ".boris.xlsx", "frames": ".frames.csv",
+                   "episodes": ".episodes.csv"}
+
+
 def export_paths(out_dir: Path, stem: str) -> dict[str, Path]:
-    """Where `write_exports` puts each file, by kind."""
-    out_dir = Path(out_dir)
-    return {"elan": out_dir / f"{stem}.eaf", "praat": out_dir / f"{stem}.TextGrid",
-            "boris_tsv": out_dir / f"{stem}.boris.tsv",
-            "boris_xlsx": out_dir / f"{stem}.boris.xlsx",
-            "frames": out_dir / f"{stem}.frames.csv",
-            "episodes": out_dir / f"{stem}.episodes.csv"}
+    """Where `write_exports` puts each file, by kind: BORIS .xlsx only where openpyxl (the
+    `xlsx` extra) is installed, so only files that will be written are checked for overwrites."""
+    xlsx = importlib.util.find_spec("openpyxl") is not None
+    return {kind: Path(out_dir) / f"{stem}{suffix}" for kind, suffix in EXPORT_SUFFIXES.items()
+            if xlsx or kind != "boris_xlsx"}
 
 
 def export_bytes(recording: Recording, episodes: Sequence[Episode], media_path: Path,
                  paths: dict[str, Path]) -> dict[str, bytes]:
-    """The bytes of every export, by kind; BORIS XLSX is left out (with a notice on stderr)
-    when openpyxl is not installed."""
+    """The bytes of every export in `paths`, by kind; where openpyxl is not installed (no
+    "boris_xlsx" in `paths`), a notice on stderr says BORIS .xlsx is left out."""
     from ferkit.episodes import episodes_to_records
 
     tracks = recording.track_ids
@@ -45,10 +50,11 @@ def export_bytes(recording: Recording, episodes: Sequence[Episode], media_path: 
         "frames": frames_csv(recording),
         "episodes": to_csv(episodes_to_records(episodes), EPISODE_COLUMNS).encode("utf-8"),
     }
-    try:
+    if "boris_xlsx" in paths:
         data["boris_xlsx"] = boris_xlsx(boris)
-    except ImportError as exc:
-        print(f"ferkit: {paths['boris_xlsx'].name} skipped: {exc}", file=sys.stderr)
+    else:
+        print("ferkit: BORIS .xlsx skipped (the .tsv has the same events): it needs openpyxl: "
+              "pip install 'ferkit[xlsx]'", file=sys.stderr)
     return data
 
 
@@ -69,4 +75,5 @@ def write_exports(out_dir: Path, recording: Recording, episodes: Sequence[Episod
     return written
 
 
-__all__ = ["EPISODE_COLUMNS", "export_bytes", "export_paths", "tier_name", "write_exports"]
+__all__ = ["EPISODE_COLUMNS", "EXPORT_SUFFIXES", "export_bytes", "export_paths", "tier_name",
+           "write_exports"]

@@ -19,7 +19,7 @@ def boris_rows(episodes: Sequence[Episode]) -> list[tuple[float, str, str, str, 
 
     events = []
     for e in episodes:
-        if e.end_s <= e.start_s:
+        if round(e.end_s, 3) <= round(e.start_s, 3):  # under a millisecond: start == stop
             continue
         detail = f"{e.frames} frames" + ("" if e.mean_probability is None
                                          else f", mean p {e.mean_probability:.2f}")

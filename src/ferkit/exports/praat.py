@@ -16,8 +16,8 @@ def textgrid_bytes(episodes: Sequence[Episode], track_ids: Sequence[int],
     end_s = max(end_s, max((e.end_s for e in episodes), default=0.0))
     lines = ['File type = "ooTextFile"', 'Object class = "TextGrid"', "",
              "xmin = 0", f"xmax = {_num(end_s)}",
-             "tiers? <exists>" if track_ids else "tiers? <absent>", f"size = {len(track_ids)}",
-             "item []:"]
+             # Praat's own grid without tiers (TextGrid_createWithoutTiers) has an empty list.
+             "tiers? <exists>", f"size = {len(track_ids)}", "item []:"]
     for number, track_id in enumerate(track_ids, 1):
         intervals = _tile([e for e in episodes if e.track_id == track_id], end_s)
         lines += [f"    item [{number}]:", '        class = "IntervalTier"',

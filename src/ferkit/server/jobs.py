@@ -16,7 +16,7 @@ from typing import Any
 
 from ferkit.episodes import Episode, EpisodeOptions, Recording
 from ferkit.errors import FerkitError, ImageError
-from ferkit.exports import export_bytes, export_paths
+from ferkit.exports import EXPORT_SUFFIXES, export_bytes, export_paths
 from ferkit.imageio import MAX_PIXELS
 from ferkit.labels import label_names
 from ferkit.rows import columns, frame_rows, to_csv
@@ -145,8 +145,7 @@ def video_csv(job: VideoJob) -> str:
 
 
 #: The export names of GET /v1/videos/{id}/episodes/{name}: each file's suffix after the stem.
-EXPORT_NAMES = {path.name.removeprefix("."): kind
-                for kind, path in export_paths(Path(), "").items()}
+EXPORT_NAMES = {suffix.removeprefix("."): kind for kind, suffix in EXPORT_SUFFIXES.items()}
 
 
 def _coding(job: VideoJob):
@@ -165,7 +164,7 @@ def video_export(job: VideoJob, name: str) -> tuple[bytes, str, str]:
 
     episodes, media, paths = _coding(job)
     kind = EXPORT_NAMES[name]
-    data = export_bytes(job.recording, episodes, media, paths)[kind]
+    data = export_bytes(job.recording, episodes, media, paths)[kind]  # KeyError: no openpyxl
     return data, paths[kind].name, DESCRIPTIONS[kind][1]
 
 
