@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -36,8 +37,8 @@ class EpisodeOptions:
     def __post_init__(self) -> None:
         if not 0 <= self.margin < 1:
             raise FerkitError(f"episode margin must be in [0, 1), got {self.margin}")
-        if self.min_duration_s < 0:
-            raise FerkitError(f"minimum episode duration must be 0 s or more, "
+        if not 0 <= self.min_duration_s < math.inf:
+            raise FerkitError(f"minimum episode duration must be 0 s or more (finite), "
                               f"got {self.min_duration_s}")
         if not 0 <= self.uncertain_below < 1:
             raise FerkitError(f"uncertain threshold must be in [0, 1), got "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -165,6 +166,7 @@ def test_stale_temporary_files_are_removed_on_open(tmp_path):
         path.write_bytes(b"half")
     kept = store.root / ".hidden-by-the-user"
     kept.write_text("mine")
+    store.close()  # the run that left them ended
     store_at(tmp_path / "out")
     assert not any(path.exists() for path in stale) and kept.exists()
 
@@ -176,3 +178,29 @@ def test_failures_table(tmp_path):
         [{"input": "/x/a.mp4", "kind": "video", "error": "truncated"}]
     store.write_failures([])
     assert pq.read_table(tmp_path / "out" / "failures.parquet").num_rows == 0
+
+
+def test_a_second_run_into_the_same_folder_is_refused_until_the_first_ends(tmp_path):
+    first = store_at(tmp_path / "out")
+    with pytest.raises(FerkitError, match="another ferkit batch is writing to"):
+        store_at(tmp_path / "out")
+    first.close()
+    store_at(tmp_path / "out").close()
+    assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == [
+        ".ferkit-batch.lock"]  # a dot-file, which readers of the folder skip
+
+
+def test_a_file_name_that_is_not_utf8_is_written_readably(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/clip\xff.mp4"  # e.g. Latin-1 bytes from an old disk
+    with open(raw, "wb") as file:
+        file.write(b"v")
+    item = InputItem(Path(os.fsdecode(raw)), "video")
+    store = store_at(tmp_path / "out")
+    store.write_input(item, frames())
+    store.write_failures([Failure(item.text, "video", "truncated")])
+    store.write_summary()
+    assert store.is_done(item)
+    for table in ("summary.parquet", "failures.parquet"):
+        [row] = pq.read_table(tmp_path / "out" / table).to_pylist()
+        assert row["input"].endswith("/clip\ufffd.mp4")
+    assert set(pq.read_table(store.path_for(item)).column("input").to_pylist()) == {item.text}

@@ -142,9 +142,13 @@ def test_serve_is_a_command_and_checks_its_options(capsys, tmp_path, monkeypatch
         main(["serve", "--help"])
     assert "--max-upload-mb" in capsys.readouterr().out
     assert main(["serve", "--max-upload-mb", "0"]) == 1
-    assert "--max-upload-mb must be positive" in capsys.readouterr().err
+    assert "--max-upload-mb must be a positive finite number" in capsys.readouterr().err
     assert main(["serve", "--max-video-mb", "-1"]) == 1
-    assert "--max-video-mb must be positive" in capsys.readouterr().err
+    assert "--max-video-mb must be a positive finite number" in capsys.readouterr().err
+    for bad in ("inf", "nan"):  # argparse's own error: exit status 2, one line
+        with pytest.raises(SystemExit, match="2"):
+            main(["serve", "--max-upload-mb", bad])
+        assert f"give a finite number, not '{bad}'" in capsys.readouterr().err
     assert main(["serve", "--max-queued-videos", "0"]) == 1
     assert "--max-queued-videos must be at least 1" in capsys.readouterr().err
     assert main(["serve", "--model", "/nonexistent/model.onnx"]) == 1
@@ -163,7 +167,7 @@ def test_serve_is_a_command_and_checks_its_options(capsys, tmp_path, monkeypatch
     for option in ("--max-image-mp", "--max-mp-in-flight", "--max-upload-mb-in-flight",
                    "--client-timeout"):
         assert main(["serve", option, "0"]) == 1
-        assert f"{option} must be positive" in capsys.readouterr().err
+        assert f"{option} must be a positive finite number" in capsys.readouterr().err
     assert main(["serve", "--max-image-mp", "60", "--max-mp-in-flight", "50"]) == 1
     assert "--max-mp-in-flight must be at least --max-image-mp" in capsys.readouterr().err
     assert main(["serve", "--max-upload-mb-in-flight", "10"]) == 1
@@ -174,8 +178,9 @@ def test_serve_is_a_command_and_checks_its_options(capsys, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize(("limits", "message"), [
-    ({"max_upload_bytes": 0}, "max_upload_bytes must be positive"),
-    ({"client_timeout_s": -1.0}, "client_timeout_s must be positive"),
+    ({"max_upload_bytes": 0}, "max_upload_bytes must be a positive finite number"),
+    ({"client_timeout_s": -1.0}, "client_timeout_s must be a positive finite number"),
+    ({"client_timeout_s": float("nan")}, "client_timeout_s must be a positive finite number"),
     ({"max_queued_videos": 0}, "max_queued_videos must be at least 1"),
     ({"max_image_pixels": 100, "max_pixels_in_flight": 50},
      "max_pixels_in_flight must be at least max_image_pixels"),

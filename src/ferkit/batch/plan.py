@@ -64,10 +64,16 @@ class InputItem:
     kind: str
 
     @property
+    def text(self) -> str:
+        """The path as the tables hold it: bytes of a file name that are not UTF-8 (which
+        Parquet strings cannot hold) become U+FFFD."""
+        return os.fsencode(self.path).decode("utf-8", "replace")
+
+    @property
     def key(self) -> str:
         """A file-name-safe, readable and unique name: the stem plus a hash of the full path
         (two `clip.mp4` in different folders must not share a result file)."""
-        digest = hashlib.sha1(str(self.path).encode()).hexdigest()[:12]
+        digest = hashlib.sha1(os.fsencode(self.path)).hexdigest()[:12]  # the bytes of any name
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", self.path.stem).strip("._")[:60] or "input"
         return f"{stem}-{digest}"
 

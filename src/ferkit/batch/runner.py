@@ -117,7 +117,7 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
                 del assemblies[done.item]
                 inputs_bar.update(1)
                 if done.error is not None:
-                    failures.append(Failure(str(done.item.path), done.item.kind, done.error))
+                    failures.append(Failure(done.item.text, done.item.kind, done.error))
                     counts["failed"] += 1
                     continue
                 summary = store.write_input(done.item, _tracked(done, settings))
@@ -139,9 +139,12 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
             **_timings(clock, counts, totals, engine.workers),
             "failures": [f.__dict__ for f in failures],
         }
-        store.write_failures(failures)
-        store.write_summary()
-        path = store.write_report(report)
+        try:
+            store.write_failures(failures)
+            store.write_summary()
+            path = store.write_report(report)
+        finally:
+            store.close()
     return BatchOutcome(report, path)
 
 
@@ -156,7 +159,7 @@ def _plan(todo: list[InputItem], settings: BatchSettings, chunk_frames: int
         try:
             item_jobs, frames = plan_jobs(item, settings.every, chunk_frames)
         except FerkitError as exc:
-            failures.append(Failure(str(item.path), item.kind, str(exc)))
+            failures.append(Failure(item.text, item.kind, str(exc)))
             continue
         jobs.extend(item_jobs)
         expected = None if expected is None or frames is None else expected + frames

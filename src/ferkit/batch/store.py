@@ -19,6 +19,8 @@ from ferkit.video import FrameResult
 #: Parquet key-value metadata key under which each per-input file describes itself.
 META_KEY = b"ferkit.batch"
 SETTINGS_FILE = "batch.json"
+#: Held by the run writing into DIR (a dot-file: readers of the folder skip it).
+LOCK_FILE = ".ferkit-batch.lock"
 #: What a run writes at DIR's top level besides SETTINGS_FILE.
 SUMMARY, FACES_SUMMARY = "summary.parquet", "faces_summary.parquet"
 FAILURES, REPORT = "failures.parquet", "report.json"
@@ -78,6 +80,7 @@ class BatchStore:
         self.episodes_dir = self.root / "episodes"
         self.identity, self.fingerprint, self.labels = identity, fingerprint, tuple(labels)
         self.episode_options = episode_options or EpisodeOptions()
+        self._lock = None
 
     # -- the settings lock -----------------------------------------------------------------
     def open(self) -> None:
@@ -116,12 +119,34 @@ class BatchStore:
             raise FerkitError(f"--out {self.root}: cannot write ({exc.strerror or exc})") from None
         if not os.access(self.faces_dir, os.W_OK | os.X_OK):
             raise FerkitError(f"--out {self.root}: cannot write (permission denied)")
+        self._take_lock()
         if not lock.is_file():
             write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
         for folder in (self.root, self.faces_dir, self.episodes_dir):  # a killed run's temps
             for pattern in (".*.parquet.*.tmp", ".*.json.*.tmp"):
                 for stale in folder.glob(pattern):
                     stale.unlink(missing_ok=True)
+
+    def _take_lock(self) -> None:
+        """Hold DIR's lock file until `close()`: a second run into DIR would remove this
+        run's temporary files and write the same results twice."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one run per folder is on the user
+            return
+        self._lock = open(self.root / LOCK_FILE, "a")  # held until close()
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.close()
+            raise FerkitError(f"another ferkit batch is writing to {self.root}; wait for it "
+                              "to end or use another --out") from None
+
+    def close(self) -> None:
+        """Let another run into DIR (the lock also goes when the process ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     # -- per-input results -----------------------------------------------------------------
     def path_for(self, item: InputItem) -> Path:
@@ -149,13 +174,13 @@ class BatchStore:
             recording.add(result.index, result.time_s, result.faces)
             frames += 1
             frames_with_faces += bool(result.faces)
-            for row in frame_rows(result, self.labels, input=str(item.path)):
+            for row in frame_rows(result, self.labels, input=item.text):
                 for name, values in columns.items():
                     values.append(row[name])
                 tracks.add(row["track_id"])
         labels = columns["label"]
         summary = InputSummary(
-            input=str(item.path), kind=item.kind, frames=frames,
+            input=item.text, kind=item.kind, frames=frames,
             frames_with_faces=frames_with_faces, faces=len(labels), tracks=len(tracks),
             # A video lasts until its last analysed frame ends; a photo has no duration.
             duration_s=recording.end_s() - first_time if item.kind == "video" else 0.0,
@@ -176,11 +201,11 @@ class BatchStore:
         pa, _ = _pyarrow()
         episodes = segment(recording, self.episode_options)
         table = pa.Table.from_pylist(
-            [{"input": str(item.path), **row} for row in episodes_to_records(episodes)],
+            [{"input": item.text, **row} for row in episodes_to_records(episodes)],
             schema=self.episode_schema())
         self.episodes_dir.mkdir(parents=True, exist_ok=True)
         self._write_parquet(self.episodes_dir / f"{item.key}.parquet", table)
-        return [{"input": str(item.path), "face_id": track_id,
+        return [{"input": item.text, "face_id": track_id,
                  **{column: shares.get(name, 0.0)
                     for name, column in self.share_columns().items()}}
                 for track_id, shares in sorted(emotion_shares(episodes).items())]

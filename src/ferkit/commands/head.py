@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ferkit.commands import finite_float
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,14 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="an fp32 ONNX model written by `ferkit export`")
     p.add_argument("--data", dest="sources", action="append", required=True, metavar="SOURCE",
                    help="dataset folder or file (layout detected), or KIND=PATH (repeatable)")
-    p.add_argument("--weight", dest="weights", action="append", type=float, default=[],
+    p.add_argument("--weight", dest="weights", action="append", type=finite_float, default=[],
                    metavar="W", help="loss weight of each --data, in order (default 1 each)")
     p.add_argument("--name", required=True, help="the new head's name, e.g. wild")
     p.add_argument("--serve", action="append", default=[], metavar="LABELSET",
                    help="label set the new head answers from now on (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="model file to write")
-    p.add_argument("--l2", type=float, default=1e-4, help="weight decay (default 1e-4)")
-    p.add_argument("--class-weight-power", type=float, default=None, metavar="P",
+    p.add_argument("--l2", type=finite_float, default=1e-4, help="weight decay (default 1e-4)")
+    p.add_argument("--class-weight-power", type=finite_float, default=None, metavar="P",
                    help="weigh each class by its frequency ** -P: 0 leaves the data's balance, "
                         "1 weighs every class alike (default 0.3, as `ferkit train`)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ferkit.commands import finite_float
 from ferkit.errors import FerkitError
 
 
@@ -15,13 +16,13 @@ def add_episode_options(p: argparse.ArgumentParser) -> None:
 
     default = EpisodeOptions()
     group = p.add_argument_group("episodes")
-    group.add_argument("--min-episode", type=float, default=default.min_duration_s,
+    group.add_argument("--min-episode", type=finite_float, default=default.min_duration_s,
                        metavar="SECONDS", help="merge emotion episodes shorter than this into "
                        f"their neighbour (default: {default.min_duration_s:g})")
-    group.add_argument("--margin", type=float, default=default.margin, metavar="P",
+    group.add_argument("--margin", type=finite_float, default=default.margin, metavar="P",
                        help="a face's label changes only when another emotion's probability "
                        f"beats it by P (default: {default.margin:g})")
-    group.add_argument("--uncertain-below", type=float, default=default.uncertain_below,
+    group.add_argument("--uncertain-below", type=finite_float, default=default.uncertain_below,
                        metavar="P", help="frames whose top probability is below P are "
                        f"'uncertain' (default: {default.uncertain_below:g}, never)")
 

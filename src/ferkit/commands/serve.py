@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ferkit.commands import finite_float
 from ferkit.errors import FerkitError
 
 #: How `ferkit serve` spells each limit of `create_app` in its errors.
@@ -30,23 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="require this key in the X-API-Key header on every API route "
                         "(/healthz, the browser page and the API docs stay open; default: "
                         "$FERKIT_API_KEY; none: open)")
-    p.add_argument("--max-upload-mb", type=float, default=20.0,
+    p.add_argument("--max-upload-mb", type=finite_float, default=20.0,
                    help="largest request body in MB (default: 20)")
-    p.add_argument("--max-video-mb", type=float, default=200.0,
+    p.add_argument("--max-video-mb", type=finite_float, default=200.0,
                    help="largest video upload to /v1/videos in MB (default: 200)")
     p.add_argument("--max-queued-videos", type=int, default=8, metavar="N",
                    help="videos that may wait for analysis; more uploads get 503 (default: 8)")
     p.add_argument("--max-concurrent", type=int, default=None, metavar="N",
                    help="images analysed at once; more requests wait (default: CPU cores)")
-    p.add_argument("--max-image-mp", type=float, default=50.0, metavar="MP",
+    p.add_argument("--max-image-mp", type=finite_float, default=50.0, metavar="MP",
                    help="largest image decoded, in megapixels; larger get 413 (default: 50)")
-    p.add_argument("--max-mp-in-flight", type=float, default=None, metavar="MP",
+    p.add_argument("--max-mp-in-flight", type=finite_float, default=None, metavar="MP",
                    help="megapixels all requests may decode at once; more wait their turn "
                         "(default: twice --max-image-mp)")
-    p.add_argument("--max-upload-mb-in-flight", type=float, default=None, metavar="MB",
+    p.add_argument("--max-upload-mb-in-flight", type=finite_float, default=None, metavar="MB",
                    help="request bodies held in memory at once; more uploads get 503 "
                         "(default: four times --max-upload-mb)")
-    p.add_argument("--client-timeout", type=float, default=10.0, metavar="S",
+    p.add_argument("--client-timeout", type=finite_float, default=10.0, metavar="S",
                    help="seconds a client may take to send its request headers or pause in "
                         "a body (bodies must also average 16 KB/s); slower ones are cut off "
                         "(default: 10)")

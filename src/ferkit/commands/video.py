@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ferkit.commands import finite_float
 from ferkit.commands.image import add_common_options
 from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 
@@ -25,7 +26,7 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
                            "searches full frames, 'blazeface' tiles for small faces, 'haar')")
     p.add_argument("--every", type=int, default=1, metavar="N",
                    help="analyse every N-th frame (default: 1, all)")
-    p.add_argument("--smooth", type=float, default=1.0, metavar="ALPHA",
+    p.add_argument("--smooth", type=finite_float, default=1.0, metavar="ALPHA",
                    help="smooth each face's probabilities over frames: weight of the newest "
                         "frame in (0, 1]; 1 = off (default), 0.3 = strong")
     p.add_argument("--redetect-every", type=int, default=REDETECT_EVERY, metavar="K",

@@ -306,7 +306,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         except FerkitError as exc:
             raise ApiError(422, str(exc)) from None
         # Refuse before reading a large upload we could not queue.
-        if videos.is_full() or video_uploads >= videos.max_queued:
+        if videos.waiting() + video_uploads >= videos.max_queued:
             raise _queue_full(videos.max_queued)
         path = videos.new_upload_path()
         video_uploads += 1

@@ -211,8 +211,9 @@ class VideoJobs:
                 self._dir = make_upload_dir()
             return self._dir
 
-    def is_full(self) -> bool:
-        return self._queue.full()
+    def waiting(self) -> int:
+        """Videos queued and not yet started."""
+        return self._queue.qsize()
 
     def new_upload_path(self) -> Path:
         return self.upload_dir / uuid.uuid4().hex

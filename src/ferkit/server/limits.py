@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,7 @@ def check_limits(*, max_upload_bytes: float, max_video_bytes: float, max_queued_
                  max_concurrent: int | None, max_image_pixels: float,
                  max_pixels_in_flight: float | None, max_upload_bytes_in_flight: float | None,
                  client_timeout_s: float, names: Mapping[str, str] | None = None) -> None:
-    """FerkitError for a server limit that makes no sense: not positive (or, for counts, under
+    """FerkitError for a server limit that makes no sense: not positive and finite (counts: under
     1), or a budget for all requests smaller than one request's limit (None: the default).
     A limit is named as `names` spells it (the command line: by its option), else by its
     parameter name. The one place these rules live: `create_app` and `ferkit serve` call it."""
@@ -27,8 +28,8 @@ def check_limits(*, max_upload_bytes: float, max_video_bytes: float, max_queued_
                              ("max_pixels_in_flight", max_pixels_in_flight),
                              ("max_upload_bytes_in_flight", max_upload_bytes_in_flight),
                              ("client_timeout_s", client_timeout_s)):
-        if value is not None and value <= 0:
-            raise FerkitError(f"{name(parameter)} must be positive")
+        if value is not None and not 0 < value < math.inf:  # nan fails too
+            raise FerkitError(f"{name(parameter)} must be a positive finite number")
     for parameter, count in (("max_queued_videos", max_queued_videos),
                              ("max_concurrent", max_concurrent)):
         if count is not None and count < 1:
