@@ -166,6 +166,15 @@ def test_an_existing_output_is_kept_unless_overwrite(tmp_path, capsys, model, cl
     assert existing.read_bytes() != b"an earlier result" and existing.stat().st_size > 100
 
 
+def test_an_output_whose_folder_is_a_file_is_refused_before_any_work(tmp_path, capsys, model,
+                                                                      clip):
+    (tmp_path / "notes").write_text("mine")
+    code, _, err = run(capsys, "video", clip, "--model", model, "--plot",
+                       tmp_path / "notes" / "plot.png")
+    assert code == 1 and "notes is a file, not a folder" in err
+    assert (tmp_path / "notes").read_text() == "mine"
+
+
 def test_overwrite_never_replaces_the_input_or_one_file_twice(tmp_path, capsys, model, clip):
     source = tmp_path / "in.mp4"
     shutil.copy(clip, source)

@@ -184,6 +184,7 @@ def check_outputs(outputs: Iterable[Path | None], *, inputs: Iterable[Path] = ()
     for out in outputs:
         if out.is_dir():
             raise FerkitError(f"{out}: is a folder; give a file name")
+        _check_folder(out)
         if out.exists() and out.resolve() in resolved_inputs:
             raise FerkitError(f"{out}: refusing to overwrite an input file{tail}")
     seen: set[Path] = set()
@@ -197,6 +198,18 @@ def check_outputs(outputs: Iterable[Path | None], *, inputs: Iterable[Path] = ()
         more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
         raise FerkitError(f"{existing[0]} already exists{more}; pass --overwrite to replace"
                           + (f", or {hint}" if hint else ""))
+
+
+def _check_folder(out: Path) -> None:
+    """FerkitError, before any work, where `out`'s folder cannot be made or written: the
+    nearest existing folder above it is a file, or is not writable."""
+    folder = Path(os.path.abspath(out)).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise FerkitError(f"{out}: cannot write: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FerkitError(f"{out}: cannot write into {folder} (permission denied)")
 
 
 def _collide(sources: Sequence[Path], outputs: Sequence[Path]) -> bool:

@@ -12,10 +12,11 @@ def session_options(threads: int | None = None) -> Any:
     default), no inter-op parallelism, and no spinning between runs."""
     import onnxruntime as ort
 
-    if threads is not None and int(threads) < 0:
-        raise FerkitError(f"threads must be 1 or more (0: ONNX Runtime's default); got {threads}")
+    if threads is not None and int(threads) < 1:
+        raise FerkitError(f"threads must be 1 or more (None: ONNX Runtime's default); got "
+                          f"{threads}")
     options = ort.SessionOptions()
-    if threads:
+    if threads is not None:
         options.intra_op_num_threads = int(threads)
     # One call at a time per session; inter-op parallelism only adds thread contention here.
     options.inter_op_num_threads = 1

@@ -100,3 +100,18 @@ def test_a_recording_closed_from_another_thread_while_frames_arrive(tmp_path):
     with recorder.csv_path.open() as fh:
         rows = list(csv.DictReader(fh))
     assert frames >= 1 and len(rows) == 2 * frames  # the files agree: no half-written frame
+
+
+def test_a_recording_whose_folder_was_removed_still_closes_its_video(tmp_path, monkeypatch):
+    import shutil
+
+    (tmp_path / "gone").mkdir()
+    recorder = Recorder(tmp_path / "gone" / "rec", 10.0, "seed5")
+    image = frame()
+    recorder.write(image, FrameResult(0, 0.0, image, FACES))
+    closed = []
+    monkeypatch.setattr(recorder._video, "close", lambda: closed.append(True))
+    shutil.rmtree(tmp_path / "gone")  # the user removed the folder while recording
+    with pytest.raises(FerkitError, match="cannot write"):
+        recorder.close()
+    assert closed == [True]  # the encoder is finished whatever became of the CSV

@@ -16,3 +16,15 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"give a finite number, not {text!r}")
     return value
+
+
+def threads_count(text: str) -> int:
+    """argparse type of every --threads: 1 or more (not given: ONNX Runtime's default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more (leave it out for the default), "
+                                         f"got {value}")
+    return value

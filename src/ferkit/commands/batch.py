@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         label_set=args.label_set, detector=args.detector,
         model=None if args.model is None else str(args.model.absolute()),
         every=args.every, smooth=args.smooth, tta=args.tta, redetect_every=args.redetect_every,
-        threads=args.threads or 1, episodes=episode_options(args))
+        threads=args.threads or 1, episodes=episode_options(args))  # workers fill the cores
     if args.engine == "ray":
         from ferkit.batch.ray_engine import RayEngine, import_ray
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ferkit.commands import threads_count
+
 #: The head a source calibrates when `SOURCE=HEAD` does not name one.
 DEFAULT_HEAD = {"fer2013": "fer2013", "fer2013csv": "fer2013", "ferplus": "ferplus",
                 "rafdb": "rafdb", "ckplus": "posed", "jaffe": "posed"}
@@ -32,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, default=None,
                    help="also write the report as JSON, with reliability diagrams of each "
                         "head's held-out half before and after beside it")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--threads", type=threads_count, default=None, help="ONNX Runtime threads")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 

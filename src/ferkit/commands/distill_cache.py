@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ferkit.commands import threads_count
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    metavar="KEY=VALUE", help="override a config value, e.g. data.val_fold=1")
     p.add_argument("--mirror", action="store_true",
                    help="average each face with its horizontal mirror (twice the time)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--threads", type=threads_count, default=None, help="ONNX Runtime threads")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(run=run)
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from ferkit.commands import threads_count
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score an ONNX model on a labelled dataset",
@@ -37,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="score faces with this corruption applied (seeded, deterministic), "
                         "e.g. blur, low_res, sunglasses, mask (a wrong name lists them all)")
     p.add_argument("--seed", type=int, default=0, help="seed of --corrupt (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--threads", type=threads_count, default=None, help="ONNX Runtime threads")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", type=Path, default=None,
                    help="folder for the JSON report eval-<source>-<labelset>.json, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ferkit.commands import threads_count
 from ferkit.detect.spec import STREAM_PHOTO_DETECTOR, VIDEO_DETECTOR
 from ferkit.errors import FerkitError
 from ferkit.labels import LABEL_SETS
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folder for snapshots and recordings (default: ./ferkit-gui)")
     p.add_argument("--collect-dir", type=Path, default=None, metavar="DIR",
                    help="collect mode writes <DIR>/<emotion>/*.png (default: <output>/collected)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads")
+    p.add_argument("--threads", type=threads_count, default=None, help="ONNX Runtime threads")
     p.set_defaults(run=run)
 
 

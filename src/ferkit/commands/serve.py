@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ferkit.commands import finite_float
+from ferkit.commands import finite_float, threads_count
 from ferkit.errors import FerkitError
 
 #: How `ferkit serve` spells each limit of `create_app` in its errors.
@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a web page origin (e.g. https://example.org) allowed to use the API "
                         "from a browser besides the server's own pages; repeatable; '*': any")
     p.add_argument("--model", type=Path, default=None, help="an exported .onnx (default: shipped)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
+    p.add_argument("--threads", type=threads_count, default=None,
+                   help="ONNX Runtime threads per model")
     p.add_argument("--log-level", default="info",
                    choices=["critical", "error", "warning", "info", "debug"])
     p.set_defaults(run=run)

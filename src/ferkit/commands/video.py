@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferkit.commands import finite_float
+from ferkit.commands import finite_float, threads_count
 from ferkit.commands.image import add_common_options
 from ferkit.detect.spec import REDETECT_EVERY, VIDEO_DETECTOR
 
@@ -36,7 +36,8 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="also classify each face mirrored and average the two (default: "
                         "photos yes, video frames no)")
-    p.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads per model")
+    p.add_argument("--threads", type=threads_count, default=None,
+                   help="ONNX Runtime threads per model")
 
 
 def stream_options(args: argparse.Namespace) -> StreamOptions:

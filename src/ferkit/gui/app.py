@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import sys
 import time
 import tkinter as tk
 from collections.abc import Callable
@@ -267,8 +268,12 @@ class FerkitApp:
 
     def toggle_record(self) -> Recorder | None:
         if self.worker.recording:
-            recorder = self.worker.stop_recording()
             self.record_button.configure(text="Record (r)")
+            try:
+                recorder = self.worker.stop_recording()
+            except (FerkitError, OSError) as exc:  # e.g. its folder was removed meanwhile
+                self.set_status(f"the recording could not be kept: {exc}", error=True)
+                return None
             if recorder is not None:
                 self.set_status(f"recorded {recorder.frames} frames: {recorder.video_path} "
                                 f"and {recorder.csv_path}")
@@ -329,12 +334,16 @@ class FerkitApp:
             self.root.after_cancel(self._after)
         except tk.TclError:
             pass
-        self.worker.stop_recording()
-        self.worker.stop()
         try:
-            self.root.destroy()
-        except tk.TclError:  # already gone
-            pass
+            self.worker.stop_recording()
+        except (FerkitError, OSError) as exc:  # the window closes all the same
+            print(f"ferkit gui: the recording could not be kept: {exc}", file=sys.stderr)
+        finally:
+            self.worker.stop()
+            try:
+                self.root.destroy()
+            except tk.TclError:  # already gone
+                pass
 
     # -- event handlers --------------------------------------------------------------------
     def _ask_image(self) -> None:

@@ -77,6 +77,8 @@ class Recorder:
         with self._lock:
             if self._csv_file.closed:
                 return
-            self._csv_file.close()
-            self._csv.commit()
-            self._video.close()
+            try:
+                self._csv_file.close()
+                self._csv.commit()
+            finally:  # the encoder is closed whatever became of the CSV
+                self._video.close()

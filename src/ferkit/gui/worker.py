@@ -198,9 +198,12 @@ class Worker:
             if recorder is not None:
                 try:
                     recorder.write(annotated, analysed)
-                except FerkitError as exc:
-                    self.stop_recording()
+                except (FerkitError, OSError) as exc:  # e.g. the disk is full
                     self._say(f"recording stopped: {exc}", error=True)
+                    try:
+                        self.stop_recording()
+                    except (FerkitError, OSError) as stop_exc:
+                        self._say(f"the recording could not be kept: {stop_exc}", error=True)
             self._post(result)
             if source.kind == "video" and playing and seek is None:
                 self._pace(frame, source.fps)
