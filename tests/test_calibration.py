@@ -235,6 +235,8 @@ def test_calibrate_writes_a_new_model(tiny_onnx_model, fer2013_val, tmp_path, ca
     (["{model}", "--data", "{fer}", "--out", "{existing}"], "exists; pass --overwrite"),
     (["{model}", "--data", "{fer}", "--report", "{existing}"], "exists; pass --overwrite"),
     (["{model}", "--data", "{fer}", "--report", "{report}"], "before.png already exists"),
+    (["{model}", "--data", "{fer}", "--report", "{model}", "--overwrite"],
+     "refusing to overwrite an input file"),
 ])
 def test_calibrate_bad_inputs(tiny_onnx_model, fer2013_val, tmp_path, capsys, args, message):
     own = tmp_path / "own" / "happy"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from ferkit.episodes import Episode, EpisodeOptions, Recording, segment
 from ferkit.exports import export_bytes, export_paths, write_exports
@@ -82,7 +83,8 @@ def write_coding_outputs(out_dir: Path, recording: Recording, episodes: Sequence
     media_path = Path(media_path)
     written = write_exports(out_dir, recording, episodes, media_path, stem=stem)
     report = coding_output_paths(out_dir, media_path, stem)["report"]
-    downloads = [Download(path.name, DESCRIPTIONS[kind][0], href=path.name,
+    # A relative URL: "take#2.mp4" or "50%.eaf" must not be read as a fragment or an escape.
+    downloads = [Download(path.name, DESCRIPTIONS[kind][0], href=quote(path.name),
                           mime=DESCRIPTIONS[kind][1]) for kind, path in written.items()]
     write_report(report, recording, episodes, title=media_path.name, settings=settings,
                  model=model, downloads=downloads, protect=[media_path])

@@ -78,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         jobs[head] = (source, kind)
     figures = {(head, when): args.report.with_name(f"{args.report.stem}-{head}-{when}.png")
                for head in jobs for when in ("before", "after")} if args.report else {}
-    # Not protecting MODEL: with --overwrite, --out may be the model itself.
+    # --out may be the model itself (with --overwrite); the report and figures never.
+    check_outputs([args.report, *figures.values()], inputs=[args.model],
+                  overwrite=args.overwrite)
     check_outputs([args.out, args.report, *figures.values()], overwrite=args.overwrite)
 
     val_fold = val_fold_of(model)

@@ -1,9 +1,8 @@
-"""`ferkit webcam`: live expressions from a camera (or a video file), one JSON line per frame."""
+"""`ferkit webcam`: live expressions from a camera (or a video file), one row per face."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -13,10 +12,10 @@ from ferkit.commands.video import add_stream_options, stream_options
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "webcam", help="live expressions from a camera, one JSON line per frame",
-        description=__doc__ + " JSON (default): {frame, time_s, faces: [...]} per frame, "
-        "frames without faces included; --csv: one row per face as `ferkit video` writes. "
-        "Stop with Ctrl-C (a --record file is kept up to that point).")
+        "webcam", help="live expressions from a camera, one JSON line per face",
+        description=__doc__ + " The rows `ferkit video` writes, each written as its frame is "
+        "analysed: JSON lines (default) or --csv. Stop with Ctrl-C (a --record file is kept "
+        "up to that point).")
     p.add_argument("--camera", default="0", metavar="N|PATH",
                    help="camera index (default: 0) or a video file to replay")
     p.add_argument("--frames", type=int, default=None, metavar="N",
@@ -50,20 +49,14 @@ def run(args: argparse.Namespace) -> int:
     recognizer = options.recognizer()
     fps = info.fps / options.every if info.fps else 15.0
     recorder = AtomicVideoWriter(args.record, fps, protect=protect) if args.record else None
-    writer = RowWriter(sys.stdout, "csv", columns(names)) if args.format == "csv" else None
+    writer = RowWriter(sys.stdout, args.format, columns(names))
     try:
         # The writer's exit keeps the recording up to the last frame on Ctrl-C and drops it
         # on any other error.
         with recorder or nullcontext():
             for result in analyze_video(args.camera, options, recognizer=recognizer,
                                         max_frames=args.frames):
-                if writer is not None:
-                    writer.write_all(frame_rows(result, names))
-                else:
-                    sys.stdout.write(json.dumps({
-                        "frame": result.index, "time_s": round(result.time_s, 4),
-                        "faces": [f.to_dict() for f in result.faces]}) + "\n")
-                    sys.stdout.flush()
+                writer.write_all(frame_rows(result, names))
                 if recorder is not None:
                     recorder.write(draw(result.frame_bgr, result.faces))
     except KeyboardInterrupt:

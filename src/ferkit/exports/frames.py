@@ -7,8 +7,9 @@ from ferkit.faces import POSE_COLUMNS
 from ferkit.rows import to_csv
 
 #: Columns named as OpenFace names them (R and pandas scripts written for OpenFace's CSV keep
-#: working); `confidence` is ferkit's face-detector score, `success` 0 where a tracked face
-#: was not found in that frame.
+#: working); `frame` counts from 0 as in every ferkit table (OpenFace's from 1), `confidence`
+#: is ferkit's face-detector score, `success` 0 where a tracked face was not found in that
+#: frame.
 OPENFACE_COLUMNS = ("frame", "face_id", "timestamp", "confidence", "success")
 
 
