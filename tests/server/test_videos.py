@@ -215,3 +215,20 @@ def test_large_uploads_are_refused_while_streaming(video):
         assert_error(client.post("/v1/videos", files={"file": ("a.mp4", video.read_bytes())}),
                      413, "too large")
         assert list(app.state.videos.upload_dir.iterdir()) == []
+
+
+def test_finished_jobs_are_forgotten_beyond_a_count_or_a_row_budget(tmp_path):
+    from ferkit.server.jobs import DONE, VideoJob, VideoJobs
+    from ferkit.video import StreamOptions
+
+    jobs = VideoJobs(lambda detector: None, keep_finished=3, keep_rows=100)
+    for k, rows in enumerate([10, 10, 10, 10, 60, 50, 200]):
+        job = VideoJob(f"j{k}", tmp_path / f"j{k}", StreamOptions(), rows=[{}] * rows)
+        jobs._jobs[job.id] = job
+        jobs._finish(job, DONE)
+        kept = [j for j in ("j0", "j1", "j2", "j3", "j4", "j5", "j6") if jobs.get(j)]
+        if k == 3:
+            assert kept == ["j1", "j2", "j3"]  # three finished jobs at most
+        if k == 5:
+            assert kept == ["j5"]  # 50 + 60 rows are over the budget of 100
+    assert kept == ["j6"]  # the newest is kept even when it alone is over the budget

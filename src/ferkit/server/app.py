@@ -339,7 +339,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         description="`status` is queued, running, done or failed (with `error`). When done, "
                     "`rows` holds one row per face per analysed frame, the rows of "
                     "`ferkit video`; `?format=csv` answers them as CSV with the same columns "
-                    "as `ferkit video --csv`. Finished jobs are forgotten after a while.",
+                    "as `ferkit video --csv`. Finished jobs are forgotten (404), oldest "
+                    "first, beyond 100 jobs or a million rows in all.",
     )
     async def video_job(
         job_id: str,

@@ -186,16 +186,18 @@ class VideoJobs:
     `get_recognizer(detector_spec)` returns the shared Recognizer. Uploads live in a private
     temporary folder and each is deleted once analysed (or refused); `close()` stops the worker
     and removes the folder. Finished jobs are kept for lookup, the oldest forgotten beyond
-    `keep_finished`.
+    `keep_finished` jobs or, the newest excepted, `keep_rows` rows in all (each row with its
+    frame's share of the episodes' data: about 2 KB; a million rows is about an hour of
+    30 fps video with one face analysed every frame).
     """
 
     def __init__(self, get_recognizer: Callable[[str], Any], *, max_queued: int = 8,
-                 keep_finished: int = 100):
+                 keep_finished: int = 100, keep_rows: int = 1_000_000):
         if max_queued < 1:
             raise FerkitError("the video queue needs at least one place")
         self._get_recognizer = get_recognizer
         self._queue: queue.Queue[VideoJob | None] = queue.Queue(maxsize=max_queued)
-        self._keep_finished = keep_finished
+        self._keep_finished, self._keep_rows = keep_finished, keep_rows
         self._jobs: OrderedDict[str, VideoJob] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -266,9 +268,16 @@ class VideoJobs:
             shutil.rmtree(self._dir, ignore_errors=True)
 
     def _forget_old(self) -> None:
-        finished = [j.id for j in self._jobs.values() if j.status in (DONE, FAILED)]
-        for job_id in finished[:max(0, len(finished) - self._keep_finished)]:
-            del self._jobs[job_id]
+        """Forget finished jobs, oldest first, beyond `keep_finished` or `keep_rows` (the
+        caller holds the lock)."""
+        finished = [j for j in self._jobs.values() if j.status in (DONE, FAILED)]
+        kept = rows = 0
+        for job in reversed(finished):  # newest first
+            rows += len(job.rows)
+            if kept and (kept >= self._keep_finished or rows > self._keep_rows):
+                del self._jobs[job.id]
+            else:
+                kept += 1
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -318,4 +327,6 @@ class VideoJobs:
             job.rows = []
             job.recording = None
             job.episodes = []
-        job.status = status
+        with self._lock:
+            job.status = status
+            self._forget_old()
