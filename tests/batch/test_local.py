@@ -205,3 +205,19 @@ def test_local_engine_keeps_at_most_two_jobs_per_worker_queued(media):
             results.append(result)
     assert max(outstanding) <= 2 * 2
     assert sorted(f.index for r in results for f in r.frames) == list(range(30))
+
+
+def test_jobs_in_flight_when_a_worker_dies_run_again_and_succeed(media):
+    import os
+    import signal
+
+    clip = InputItem(media / "clips" / "pan0.mp4", "video")
+    jobs = [Job(clip, k, 10, 3 * k, 3 * k + 3) for k in range(10)]
+    results = []
+    with LocalEngine(BatchSettings(), workers=2) as engine:
+        for result in engine.run(iter(jobs)):
+            if not results:  # e.g. the kernel's out-of-memory killer, mid-run
+                os.kill(next(iter(engine._pool._processes)), signal.SIGKILL)
+            results.append(result)
+    assert [r.error for r in results] == [None] * 10  # none blamed on the killed worker
+    assert sorted(f.index for r in results for f in r.frames) == list(range(30))

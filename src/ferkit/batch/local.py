@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -94,41 +95,53 @@ class LocalEngine:
                                    initializer=_start_worker, initargs=(self.settings,))
 
     def run(self, jobs: Iterable[Job]) -> Iterator[JobResult]:
-        """Results of `jobs` in the order they complete."""
+        """Results of `jobs` in the order they complete.
+
+        A worker that dies (out of memory, killed) breaks the whole pool and every job in
+        flight with it: those jobs run again on a fresh pool, once and one at a time, so only
+        a job that breaks it on its own is reported as failed."""
         if self._pool is None:
             raise RuntimeError("use LocalEngine as a context manager")
         queue = iter(jobs)
+        again: deque[Job] = deque()  # jobs lost with a broken pool, run before new ones
+        retried: set[Job] = set()
         pending: dict[Future, Job] = {}
         broken_in_a_row = 0
         while True:
             while len(pending) < self.workers * self.in_flight:
-                job = next(queue, None)
+                if again and pending:
+                    break  # a job run again runs alone: a second death is its own
+                job = again.popleft() if again else next(queue, None)
                 if job is None:
                     break
                 pending[self._pool.submit(_run_job, job)] = job
             if not pending:
                 return
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken = False
+            lost: list[Job] = []
             for future in done:
                 job = pending.pop(future)
                 try:
                     result = future.result()
                 except BrokenProcessPool:
-                    broken = True
-                    result = JobResult(job, error="a worker process died while this input was "
-                                                  "in flight (out of memory?)")
+                    lost.append(job)
+                    continue
                 broken_in_a_row = 0 if result.error is None else broken_in_a_row
                 yield result
-            if broken:
-                # Every job still queued in a broken pool is lost with it: report them too,
-                # then carry on with a fresh pool, unless processes die on every attempt.
-                for job in pending:
-                    yield JobResult(job, error="a worker process died while this input was "
-                                               "in flight (out of memory?)")
-                pending.clear()
-                broken_in_a_row += 1
-                if broken_in_a_row > 2:
-                    raise FerkitError("worker processes keep dying; see the messages above")
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
+            if not lost:
+                continue
+            # Every job still queued in a broken pool is lost with it.
+            lost += pending.values()
+            pending.clear()
+            for job in lost:
+                if job in retried:
+                    yield JobResult(job, error="a worker process died twice while this input "
+                                               "was in flight (out of memory?)")
+                else:
+                    retried.add(job)
+                    again.append(job)
+            broken_in_a_row += 1
+            if broken_in_a_row > 2:
+                raise FerkitError("worker processes keep dying; see the messages above")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
