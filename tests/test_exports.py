@@ -158,3 +158,26 @@ def test_without_openpyxl_the_xlsx_is_neither_written_nor_checked(media, tmp_pat
     assert "boris_xlsx" not in written and "boris_xlsx" not in export_paths(tmp_path, "x")
     assert written["boris_tsv"].is_file()
     assert "pip install 'ferkit[xlsx]'" in capsys.readouterr().err
+
+
+def test_a_full_disk_leaves_the_earlier_exports_whole(media, tmp_path, monkeypatch):
+    import errno
+
+    from ferkit.errors import FerkitError
+
+    rec = two_faces()
+    out = tmp_path / "out"
+    earlier = write_exports(out, rec, segment(rec), media)
+    before = {kind: path.read_bytes() for kind, path in earlier.items()}
+    write_bytes = Path.write_bytes
+
+    def disk_full_at_praat(self, data):
+        if ".TextGrid." in self.name:  # the Praat file's temporary, third of six
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full_at_praat)
+    with pytest.raises(FerkitError, match="No space left"):
+        write_exports(out, rec, segment(rec, EpisodeOptions(min_duration_s=0)), media)
+    assert {kind: path.read_bytes() for kind, path in earlier.items()} == before
+    assert sorted(out.iterdir()) == sorted(earlier.values())  # no temporary left behind

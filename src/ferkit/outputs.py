@@ -6,7 +6,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
@@ -87,6 +87,25 @@ def atomic_write_bytes(path: Path, data: bytes, *, protect: Iterable[Path] = ())
             file.tmp.write_bytes(data)
         except OSError as exc:
             raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def atomic_write_many(files: Mapping[Path, bytes], *, protect: Iterable[Path] = ()) -> None:
+    """Write several files that belong together: every one to its temporary file first, then
+    all renamed into place, so a full disk leaves the earlier set whole rather than a mix."""
+    pending = []
+    try:
+        for path, data in files.items():
+            pending.append(AtomicFile(path, protect=protect))
+            try:
+                pending[-1].tmp.write_bytes(data)
+            except OSError as exc:
+                raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    except BaseException:
+        for file in pending:
+            file.abort()
+        raise
+    for file in pending:
+        file.commit()
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -12,7 +12,7 @@ from ferkit.exports.boris import boris_rows, boris_tsv, boris_xlsx
 from ferkit.exports.elan import eaf_bytes
 from ferkit.exports.frames import frames_csv
 from ferkit.exports.praat import textgrid_bytes
-from ferkit.outputs import atomic_write_bytes
+from ferkit.outputs import atomic_write_many
 from ferkit.rows import to_csv
 
 
@@ -64,15 +64,14 @@ EPISODE_COLUMNS = ("face_id", "label", "start_s", "end_s", "duration_s", "first_
 
 def write_exports(out_dir: Path, recording: Recording, episodes: Sequence[Episode],
                   media_path: Path, *, stem: str | None = None) -> dict[str, Path]:
-    """Write every export of one video into `out_dir` (atomically, never over the video);
-    return the paths written, by kind."""
+    """Write every export of one video into `out_dir` (atomically, as one set, never over
+    the video); return the paths written, by kind."""
     media_path = Path(media_path)
     paths = export_paths(out_dir, stem or media_path.stem)
-    written = {}
-    for kind, data in export_bytes(recording, episodes, media_path, paths).items():
-        atomic_write_bytes(paths[kind], data, protect=[media_path])
-        written[kind] = paths[kind]
-    return written
+    data = export_bytes(recording, episodes, media_path, paths)
+    atomic_write_many({paths[kind]: content for kind, content in data.items()},
+                      protect=[media_path])
+    return {kind: paths[kind] for kind in data}
 
 
 __all__ = ["EPISODE_COLUMNS", "EXPORT_SUFFIXES", "export_bytes", "export_paths", "tier_name",
