@@ -8,6 +8,7 @@
 # interruption and each run resumes from its last finished epoch.
 #   bash lab/tools/compare_inputs.sh                 # into runs/inputs/<size>-<color>
 #   OUT=runs/inputs-e12 EPOCHS=12 bash lab/tools/compare_inputs.sh
+#   ARCH=fernet_s1 ...                               # another architecture: <size>-<color>-ARCH
 # Everything lands under $OUT, with summary.csv (accuracy per validation set and faces/s per
 # variant) at the end. Run from the repository root, with ../shared/datasets beside it.
 set -euo pipefail
@@ -16,14 +17,17 @@ OUT=${OUT:-runs/inputs}
 EPOCHS=${EPOCHS:-6}
 SIZES=${SIZES:-48 64}
 COLORS=${COLORS:-gray bgr}
+ARCH=${ARCH:-fernet_s}
 
 for size in $SIZES; do
     for color in $COLORS; do
         run="$OUT/$size-$color"
+        [ "$ARCH" != fernet_s ] && run="$run-$ARCH"
         resume=()
         [ -f "$run/last.pt" ] && resume=(--resume)
         ferkit train --config configs/default.yaml --out "$run" --epochs "$EPOCHS" \
-            --set "data.input_size=$size" --set "data.color=$color" ${resume[@]+"${resume[@]}"}
+            --set "data.input_size=$size" --set "data.color=$color" --set "model.name=$ARCH" \
+            ${resume[@]+"${resume[@]}"}
         ferkit export "$run/best.pt" --out "$run/fernet-fp32.onnx" --overwrite
         ferkit export "$run/fernet-fp32.onnx" --out "$run/fernet-int8.onnx" --overwrite \
             --int8-calibration "$D/fer2013" --int8-calibration "$D/rafdb"

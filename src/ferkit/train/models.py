@@ -96,6 +96,13 @@ def fernet_s(heads: Sequence[str], **kw) -> ExpressionNet:
 
 
 @register_model
+def fernet_s1(heads: Sequence[str], **kw) -> ExpressionNet:
+    """fernet_s with one residual block per stage: about half its MACs, about 1,130 faces/s
+    at batch 32 on 2 AVX2 cores in int8 against 580 (lab/eval/speed-variants)."""
+    return ExpressionNet((32, 64, 128, 256), (1, 1, 1), heads, **kw)
+
+
+@register_model
 def fernet_xs(heads: Sequence[str], **kw) -> ExpressionNet:
     """About 0.7M parameters: for quick experiments and tests."""
     return ExpressionNet((16, 32, 64, 128), (2, 2, 2), heads, **kw)
