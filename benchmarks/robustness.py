@@ -14,6 +14,7 @@ Prints a markdown table; `--out` also writes robustness.md and robustness.json t
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown corruption {', '.join(unknown)} (known: {', '.join(CORRUPTIONS)})")
     model = ExpressionModel(args.model or shipped_model_path(), threads=args.threads)
     started = time.perf_counter()
-    report = {"model": str(model.path), "architecture": model.architecture,
+    # Relative to where it runs, so a report kept in the repository names no machine's path.
+    shown = Path(os.path.relpath(model.path)) if Path(model.path).is_relative_to(Path.cwd()) \
+        else model.path
+    report = {"model": str(shown), "architecture": model.architecture,
               "temperatures": dict(model.temperatures), "seed": args.seed,
               "command": "python benchmarks/robustness.py " + " ".join(
                   argv if argv is not None else sys.argv[1:]),
