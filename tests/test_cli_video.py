@@ -362,3 +362,22 @@ def test_tta_flags_parse_alike_and_photos_default_to_the_mirror(command, default
     # None: photos mirrored (PHOTO_TTA, as `ferkit image` resolves it: test_cli_image), video
     # frames once (StreamOptions.tta_for); True: PHOTO_TTA.
     assert parsed == [PHOTO_TTA if default else default, True, False]
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["video", "x.mp4", "--threads", "0"], "argument --threads: must be 1 or more"),
+    (["batch", "x", "--out", "o", "--threads", "0"], "argument --threads: must be 1 or more"),
+    (["evaluate", "--data", "d", "--threads", "-1"], "argument --threads: must be 1 or more"),
+    (["gui", "--threads", "two"], "argument --threads: not a whole number: 'two'"),
+    (["video", "x.mp4", "--smooth", "nan"], "argument --smooth: give a finite number"),
+    (["report", "x.mp4", "--min-episode", "inf"], "argument --min-episode: give a finite"),
+    (["head", "m.onnx", "--data", "d", "--weight", "nan", "--name", "h", "--out", "o.onnx"],
+     "argument --weight: give a finite number"),
+])
+def test_number_options_mean_the_same_everywhere(capsys, argv, fragment):
+    from ferkit.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and fragment in err and "Traceback" not in err

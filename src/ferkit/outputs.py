@@ -104,8 +104,13 @@ def atomic_write_many(files: Mapping[Path, bytes], *, protect: Iterable[Path] = 
         for file in pending:
             file.abort()
         raise
-    for file in pending:
-        file.commit()
+    for k, file in enumerate(pending):
+        try:
+            file.commit()
+        except BaseException:
+            for rest in pending[k + 1:]:
+                rest.abort()
+            raise
 
 
 def write_json(path: Path, data: Any) -> Path:

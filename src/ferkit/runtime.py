@@ -13,8 +13,8 @@ def session_options(threads: int | None = None) -> Any:
     import onnxruntime as ort
 
     if threads is not None and int(threads) < 1:
-        raise FerkitError(f"threads must be 1 or more (None: ONNX Runtime's default); got "
-                          f"{threads}")
+        raise FerkitError(f"threads must be 1 or more (leave it out for ONNX Runtime's "
+                          f"default); got {threads}")
     options = ort.SessionOptions()
     if threads is not None:
         options.intra_op_num_threads = int(threads)

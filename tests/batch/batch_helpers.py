@@ -40,3 +40,15 @@ def make_media(root: Path, videos: int = 1, frames: int = 30) -> Path:
 def read_rows(out: Path):
     """The whole faces/ folder as one table, in a fixed row order."""
     return pq.read_table(out / "faces").sort_by(SORT)
+
+
+def run_job_dying_on_part_3(job):
+    """A pool process's job runner that kills its process on part 3 of any input, as an input
+    that exhausts memory would (for LocalEngine's retry tests)."""
+    import os
+
+    from ferkit.batch import local
+
+    if job.part == 3:
+        os._exit(1)
+    return local._run_job(job)

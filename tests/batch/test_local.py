@@ -207,6 +207,7 @@ def test_local_engine_keeps_at_most_two_jobs_per_worker_queued(media):
     assert sorted(f.index for r in results for f in r.frames) == list(range(30))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_jobs_in_flight_when_a_worker_dies_run_again_and_succeed(media):
     import os
     import signal
@@ -221,3 +222,19 @@ def test_jobs_in_flight_when_a_worker_dies_run_again_and_succeed(media):
             results.append(result)
     assert [r.error for r in results] == [None] * 10  # none blamed on the killed worker
     assert sorted(f.index for r in results for f in r.frames) == list(range(30))
+
+
+def test_only_the_job_that_kills_its_worker_on_its_own_fails(media, monkeypatch):
+    import batch_helpers
+
+    from ferkit.batch import local
+
+    clip = InputItem(media / "clips" / "pan0.mp4", "video")
+    jobs = [Job(clip, k, 10, 3 * k, 3 * k + 3) for k in range(10)]
+    # Spawned processes import the runner by name: the patch reaches them, not its effect.
+    monkeypatch.setattr(local, "_run_job", batch_helpers.run_job_dying_on_part_3)
+    with LocalEngine(BatchSettings(), workers=2) as engine:
+        results = {r.job.part: r for r in engine.run(iter(jobs))}
+    assert sorted(results) == list(range(10))
+    assert "died twice" in results[3].error
+    assert all(r.error is None for part, r in results.items() if part != 3)

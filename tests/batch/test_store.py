@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -180,6 +181,7 @@ def test_failures_table(tmp_path):
     assert pq.read_table(tmp_path / "out" / "failures.parquet").num_rows == 0
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="no advisory file locks")
 def test_a_second_run_into_the_same_folder_is_refused_until_the_first_ends(tmp_path):
     first = store_at(tmp_path / "out")
     with pytest.raises(FerkitError, match="another ferkit batch is writing to"):
@@ -190,6 +192,7 @@ def test_a_second_run_into_the_same_folder_is_refused_until_the_first_ends(tmp_p
         ".ferkit-batch.lock"]  # a dot-file, which readers of the folder skip
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux only")
 def test_a_file_name_that_is_not_utf8_is_written_readably(tmp_path):
     raw = os.fsencode(tmp_path) + b"/clip\xff.mp4"  # e.g. Latin-1 bytes from an old disk
     with open(raw, "wb") as file:
@@ -197,10 +200,28 @@ def test_a_file_name_that_is_not_utf8_is_written_readably(tmp_path):
     item = InputItem(Path(os.fsdecode(raw)), "video")
     store = store_at(tmp_path / "out")
     store.write_input(item, frames())
-    store.write_failures([Failure(item.text, "video", "truncated")])
+    store.write_failures([Failure(item.text, "video", f"cannot read video {item.path}")])
     store.write_summary()
     assert store.is_done(item)
     for table in ("summary.parquet", "failures.parquet"):
         [row] = pq.read_table(tmp_path / "out" / table).to_pylist()
         assert row["input"].endswith("/clip\ufffd.mp4")
+    assert pq.read_table(tmp_path / "out" / "failures.parquet").column("error")[0].as_py() \
+        .endswith("/clip\ufffd.mp4")
     assert set(pq.read_table(store.path_for(item)).column("input").to_pylist()) == {item.text}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no advisory file locks")
+def test_the_lock_is_let_go_when_opening_fails_after_taking_it(tmp_path, monkeypatch):
+    import ferkit.batch.store as store_module
+
+    def unwritable(path, data):
+        raise FerkitError(f"{path}: cannot write (disk full)")
+
+    monkeypatch.setattr(store_module, "write_json", unwritable)
+    with pytest.raises(FerkitError, match="disk full"):
+        store_at(tmp_path / "out")
+    import fcntl
+
+    with open(tmp_path / "out" / ".ferkit-batch.lock") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: no BlockingIOError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -117,6 +118,21 @@ def test_bad_video_files_raise_image_error_naming_the_file(tmp_path, case):
             pass
     text = str(info.value)
     assert str(path.name) in text and "\n" not in text
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of any bytes: Linux only")
+def test_a_video_name_that_is_not_utf8_is_an_error_not_a_crash(tmp_path):
+    # OpenCV's FFmpeg reader crashed the process (SIGSEGV) on such a name: ask in a child.
+    import os
+    import subprocess
+
+    raw = os.fsencode(tmp_path) + b"/clip\xff.mp4"
+    os.rename(write_video(tmp_path / "clip.avi", frames=3), raw)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os, sys; from ferkit.video.io import probe_video; "
+         f"probe_video(os.fsdecode({raw!r}))"], capture_output=True, text=True, timeout=60)
+    assert child.returncode == 1 and "ImageError" in child.stderr
+    assert "file name is not valid UTF-8; rename it" in child.stderr
 
 
 def test_missing_camera():

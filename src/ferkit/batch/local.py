@@ -133,6 +133,7 @@ class LocalEngine:
             # Every job still queued in a broken pool is lost with it.
             lost += pending.values()
             pending.clear()
+            fresh = [job for job in lost if job not in retried]
             for job in lost:
                 if job in retried:
                     yield JobResult(job, error="a worker process died twice while this input "
@@ -140,8 +141,11 @@ class LocalEngine:
                 else:
                     retried.add(job)
                     again.append(job)
-            broken_in_a_row += 1
-            if broken_in_a_row > 2:
-                raise FerkitError("worker processes keep dying; see the messages above")
+            # A job run again alone that kills its worker is that input's fault: only breaks
+            # on fresh jobs say the processes themselves cannot work.
+            if fresh:
+                broken_in_a_row += 1
+                if broken_in_a_row > 2:
+                    raise FerkitError("worker processes keep dying; see the messages above")
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()

@@ -56,6 +56,12 @@ def fingerprint(identity: dict[str, object]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def table_text(text: str) -> str:
+    """`text` as Parquet strings can hold it: the bytes of a file name that are not UTF-8
+    (kept by Python as lone surrogates) become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class InputItem:
     """One photo or video to analyse: its absolute path and kind ("image" or "video")."""
@@ -65,9 +71,8 @@ class InputItem:
 
     @property
     def text(self) -> str:
-        """The path as the tables hold it: bytes of a file name that are not UTF-8 (which
-        Parquet strings cannot hold) become U+FFFD."""
-        return os.fsencode(self.path).decode("utf-8", "replace")
+        """The path as the tables hold it (`table_text`)."""
+        return table_text(str(self.path))
 
     @property
     def key(self) -> str:

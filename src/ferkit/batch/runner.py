@@ -90,9 +90,12 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     store = BatchStore(out, identity, settings_fingerprint(identity), labels,
                        episode_options=settings.episodes)
     store.open()
-
-    todo = [item for item in items if not store.is_done(item)]
-    jobs, failures, expected = _plan(todo, settings, chunk_frames)
+    try:
+        todo = [item for item in items if not store.is_done(item)]
+        jobs, failures, expected = _plan(todo, settings, chunk_frames)
+    except BaseException:  # Ctrl-C while probing videos: let the next run in
+        store.close()
+        raise
     counts = {"total": len(items), "done": 0, "skipped": len(items) - len(todo),
               "failed": len(failures)}
     totals = {"frames": 0, "faces": 0, "worker_s": 0.0, "worker_cpu_s": 0.0, "job_frames": 0}

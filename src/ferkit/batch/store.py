@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ferkit.batch.plan import InputItem
+from ferkit.batch.plan import InputItem, table_text
 from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError
 from ferkit.outputs import AtomicFile, write_json
@@ -63,6 +63,10 @@ class Failure:
     input: str
     kind: str
     error: str
+
+    def __post_init__(self) -> None:
+        # An error message may quote a file name that is not UTF-8.
+        object.__setattr__(self, "error", table_text(self.error))
 
 
 class BatchStore:
@@ -120,12 +124,16 @@ class BatchStore:
         if not os.access(self.faces_dir, os.W_OK | os.X_OK):
             raise FerkitError(f"--out {self.root}: cannot write (permission denied)")
         self._take_lock()
-        if not lock.is_file():
-            write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
-        for folder in (self.root, self.faces_dir, self.episodes_dir):  # a killed run's temps
-            for pattern in (".*.parquet.*.tmp", ".*.json.*.tmp"):
-                for stale in folder.glob(pattern):
-                    stale.unlink(missing_ok=True)
+        try:
+            if not lock.is_file():
+                write_json(lock, {"fingerprint": self.fingerprint, "settings": self.identity})
+            for folder in (self.root, self.faces_dir, self.episodes_dir):  # a killed run's
+                for pattern in (".*.parquet.*.tmp", ".*.json.*.tmp"):  # temporary files
+                    for stale in folder.glob(pattern):
+                        stale.unlink(missing_ok=True)
+        except BaseException:
+            self.close()
+            raise
 
     def _take_lock(self) -> None:
         """Hold DIR's lock file until `close()`: a second run into DIR would remove this
@@ -137,10 +145,12 @@ class BatchStore:
         self._lock = open(self.root / LOCK_FILE, "a")  # held until close()
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             self.close()
             raise FerkitError(f"another ferkit batch is writing to {self.root}; wait for it "
                               "to end or use another --out") from None
+        except OSError:  # a file system without locks (NFS mounted nolock): run unguarded
+            pass
 
     def close(self) -> None:
         """Let another run into DIR (the lock also goes when the process ends)."""

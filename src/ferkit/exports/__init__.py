@@ -50,11 +50,13 @@ def export_bytes(recording: Recording, episodes: Sequence[Episode], media_path: 
         "frames": frames_csv(recording),
         "episodes": to_csv(episodes_to_records(episodes), EPISODE_COLUMNS).encode("utf-8"),
     }
-    if "boris_xlsx" in paths:
+    try:
+        if "boris_xlsx" not in paths:
+            raise ImportError("it needs openpyxl: pip install 'ferkit[xlsx]'")
         data["boris_xlsx"] = boris_xlsx(boris)
-    else:
-        print("ferkit: BORIS .xlsx skipped (the .tsv has the same events): it needs openpyxl: "
-              "pip install 'ferkit[xlsx]'", file=sys.stderr)
+    except ImportError as exc:  # also an openpyxl installed but broken
+        print(f"ferkit: BORIS .xlsx skipped (the .tsv has the same events): {exc}",
+              file=sys.stderr)
     return data
 
 

@@ -78,7 +78,12 @@ class Recorder:
             if self._csv_file.closed:
                 return
             try:
-                self._csv_file.close()
+                try:
+                    self._csv_file.close()
+                except OSError as exc:
+                    self._csv.abort()
+                    raise FerkitError(f"{self.csv_path}: cannot write "
+                                      f"({exc.strerror or exc})") from None
                 self._csv.commit()
             finally:  # the encoder is closed whatever became of the CSV
                 self._video.close()

@@ -95,6 +95,11 @@ def open_video(source: VideoSource) -> tuple[cv2.VideoCapture, VideoInfo]:
             raise ImageError(f"cannot read video {name}: it is a folder")
         if path.stat().st_size == 0:
             raise ImageError(f"cannot read video {name}: the file is empty")
+        try:
+            target.encode("utf-8")
+        except UnicodeEncodeError:  # OpenCV's FFmpeg reader crashes the process on such a name
+            raise ImageError(f"cannot read video {name.encode('utf-8', 'replace').decode()}: "
+                             "its file name is not valid UTF-8; rename it") from None
     with _quiet_opencv():
         cap = cv2.VideoCapture(target)
         opened = cap.isOpened()
