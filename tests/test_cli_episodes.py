@@ -4,6 +4,7 @@ exports read back by their own parsers, at unicode paths, with --every N, and wi
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import media_helpers
@@ -71,7 +72,7 @@ def test_video_episodes_writes_every_export_and_the_report(capsys, clip, tmp_pat
     boris = pd.read_csv(out / f"{stem}.boris.tsv", sep="\t", keep_default_na=False)
     assert set(boris.subject) == {"face 1"} and len(boris) == 2 * len(annotations)
     report = (out / f"{stem}.report.html").read_text(encoding="utf-8")
-    assert report.count('<section class="face"') == 1 and f'href="{stem}.eaf"' in report
+    assert report.count('<section class="face"') == 1 and f'href="{quote(stem)}.eaf"' in report
 
 
 def test_every_n_gives_true_times(capsys, clip, tmp_path):

@@ -100,9 +100,8 @@ def test_headless_chromium_plays_the_h264_file_and_not_mp4v(tmp_path):
 def test_a_folder_that_cannot_be_written_leaves_nothing(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("a file where a folder should be")
-    writer = AtomicVideoWriter(blocked / "out.mp4", fps=10)
-    with pytest.raises(FerkitError, match="cannot write"):
-        writer.write(moving_square(0))
+    with pytest.raises(FerkitError, match="cannot write"):  # at once, before any frame
+        AtomicVideoWriter(blocked / "out.mp4", fps=10).write(moving_square(0))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
