@@ -82,17 +82,14 @@ def atomic_text(path: Path, *, protect: Iterable[Path] = ()) -> Iterator[TextIO]
 
 def atomic_write_bytes(path: Path, data: bytes, *, protect: Iterable[Path] = ()) -> None:
     """Write `data` to `path` atomically; FerkitError over a `protect`ed input."""
-    with AtomicFile(path, protect=protect) as file:
-        try:
-            file.tmp.write_bytes(data)
-        except OSError as exc:
-            raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    atomic_write_many({Path(path): data}, protect=protect)
 
 
 def atomic_write_many(files: Mapping[Path, bytes], *, protect: Iterable[Path] = ()) -> None:
     """Write several files that belong together: every one to its temporary file first, then
     all renamed into place, so a full disk leaves the earlier set whole rather than a mix."""
-    pending = []
+    pending: list[AtomicFile] = []
+    committed = 0
     try:
         for path, data in files.items():
             pending.append(AtomicFile(path, protect=protect))
@@ -100,17 +97,13 @@ def atomic_write_many(files: Mapping[Path, bytes], *, protect: Iterable[Path] = 
                 pending[-1].tmp.write_bytes(data)
             except OSError as exc:
                 raise FerkitError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    except BaseException:
         for file in pending:
+            file.commit()
+            committed += 1
+    except BaseException:
+        for file in pending[committed:]:
             file.abort()
         raise
-    for k, file in enumerate(pending):
-        try:
-            file.commit()
-        except BaseException:
-            for rest in pending[k + 1:]:
-                rest.abort()
-            raise
 
 
 def write_json(path: Path, data: Any) -> Path:

@@ -177,10 +177,8 @@ class BatchStore:
         recording = Recording(self.labels)
         columns: dict[str, list] = {name: [] for name in self.schema().names}
         frames = frames_with_faces = 0
-        first_time = 0.0
         tracks: set[int] = set()
         for result in results:
-            first_time = result.time_s if frames == 0 else first_time
             recording.add(result.index, result.time_s, result.faces)
             frames += 1
             frames_with_faces += bool(result.faces)
@@ -193,7 +191,8 @@ class BatchStore:
             input=item.text, kind=item.kind, frames=frames,
             frames_with_faces=frames_with_faces, faces=len(labels), tracks=len(tracks),
             # A video lasts until its last analysed frame ends; a photo has no duration.
-            duration_s=recording.end_s() - first_time if item.kind == "video" else 0.0,
+            duration_s=recording.end_s() - recording.frames[0][1]
+            if item.kind == "video" and recording.frames else 0.0,
             shares={n: (labels.count(n) / len(labels) if labels else 0.0) for n in self.labels})
         meta = {"input": str(item.path), "kind": item.kind, "fingerprint": self.fingerprint,
                 "source": _source_stamp(item.path), "summary": summary.row(),
