@@ -219,10 +219,12 @@ def check_outputs(outputs: Iterable[Path | None], *, inputs: Iterable[Path] = ()
 
 def _check_folder(out: Path) -> None:
     """FerkitError, before any work, where `out`'s folder cannot be made or written: the
-    nearest existing folder above it is a file, or is not writable."""
+    nearest existing folder above it is a file or is not writable, or none exists."""
     folder = Path(os.path.abspath(out)).parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    if not folder.exists():  # even the root is missing: a drive that is not there
+        raise FerkitError(f"{out}: cannot write: {folder} does not exist")
     if not folder.is_dir():
         raise FerkitError(f"{out}: cannot write: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
