@@ -228,3 +228,24 @@ def test_a_killed_servers_uploads_are_removed_at_the_next_start(tmp_path):
         assert live.exists()
     finally:
         stop_server(second)
+
+
+def test_uploads_in_progress_hold_places_in_the_video_queue(tmp_path):
+    # --max-queued-videos counts videos still being received: a client trickling a large
+    # video holds the one place, so a second upload is refused before its body is read.
+    video = write_video(tmp_path / "clip.mp4", frames=10).read_bytes()
+    limited = start_server("--max-queued-videos", "1", "--client-timeout", str(TIMEOUT_S))
+    try:
+        head = (b"POST /v1/videos HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\n"
+                b"Content-Length: 5000000\r\n\r\n")
+        holding = slow_socket(limited, head + video[:1000])
+        time.sleep(0.5)
+        refused = httpx.post(limited.url + "/v1/videos", content=video, timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert "queue is full" in refused.json()["error"]
+        assert closed_within(holding, TIMEOUT_S + 8) is not None  # the trickler is dropped
+        holding.close()
+        accepted = httpx.post(limited.url + "/v1/videos", content=video, timeout=30)
+        assert accepted.status_code == 202, accepted.text  # and its place is free again
+    finally:
+        stop_server(limited)
