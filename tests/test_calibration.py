@@ -225,7 +225,9 @@ def test_calibrate_writes_a_new_model(tiny_onnx_model, fer2013_val, tmp_path, ca
 @pytest.mark.parametrize(("args", "message"), [
     (["{missing}", "--data", "{fer}"], "no such model file"),
     (["{model}", "--data", "/nonexistent/ds"], "no such dataset"),
-    (["{model}", "--data", "{fer}=nohead"], "no such dataset"),
+    (["{model}", "--data", "{fer}=nohead"], "no head 'nohead' (heads: "),
+    (["{model}", "--data", "bogus={fer}"], "unknown dataset kind 'bogus'"),
+    (["{model}", "--data", "{fer}", "--report", "{fer}/r.json"], "inside the dataset"),
     (["{model}", "--data", "{own}"], "say which head"),
     (["{model}", "--data", "rafdb={fer}"], "no head 'rafdb'"),
     (["{model}", "--data", "{fer}", "--data", "fer2013={fer}"], "one source per head"),

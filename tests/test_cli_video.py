@@ -373,6 +373,10 @@ def test_tta_flags_parse_alike_and_photos_default_to_the_mirror(command, default
     (["report", "x.mp4", "--min-episode", "inf"], "argument --min-episode: give a finite"),
     (["head", "m.onnx", "--data", "d", "--weight", "nan", "--name", "h", "--out", "o.onnx"],
      "argument --weight: give a finite number"),
+    (["head", "m.onnx", "--data", "d", "--weight", "0", "--name", "h", "--out", "o.onnx"],
+     "argument --weight: must be above 0"),
+    (["head", "m.onnx", "--data", "d", "--l2", "-1", "--name", "h", "--out", "o.onnx"],
+     "argument --l2: must be 0 or more"),
 ])
 def test_number_options_mean_the_same_everywhere(capsys, argv, fragment):
     from ferkit.cli import main

@@ -163,6 +163,8 @@ def test_export_command_errors(tmp_path, capsys):
                  "--head", "seed5=nohead"]) == 1
     assert "no head 'nohead'" in capsys.readouterr().err
     assert not (tmp_path / "a.onnx").exists()
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "a.onnx"), "--opset", "99"]) == 1
+    assert "--opset 99: choose 13 to 20" in capsys.readouterr().err
     # A calibration source that cannot serve fails before the fp32 file is written.
     ckplus = tmp_path / "ck" / "CK+48" / "happy"
     ckplus.mkdir(parents=True)

@@ -211,6 +211,11 @@ def test_export_quantises_an_onnx_model_with_its_added_head(tiny_onnx_model, mak
                 and n.input[0] in softmax_out]
     assert np.allclose(model.head_probabilities([face(1)], "wild"), 1 / len(EMOTIONS), atol=0.02)
     assert main(["export", str(fp32), "--out", str(tmp_path / "x.onnx")]) == 1
+    # Quantised twice, a graph no longer loads: refused, and nothing is written.
+    again = tmp_path / "again.onnx"
+    assert main(["export", str(int8), "--out", str(again), "--int8-calibration",
+                 str(root)]) == 1
+    assert not again.exists()
 
 
 def test_head_command_hands_its_class_weight_power_to_the_fit(tiny_onnx_model, make, face,
@@ -238,3 +243,29 @@ def test_head_command_hands_its_class_weight_power_to_the_fit(tiny_onnx_model, m
 
     assert f"default {CLASS_WEIGHT_POWER}," in " ".join(
         build_parser()._subparsers._group_actions[0].choices["head"].format_help().split())
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--name", ""], "head name '': use letters"),
+    (["--name", "fer2013"], "already has a head 'fer2013'"),
+    (["--serve", "bogus"], "unknown label set(s) bogus"),
+    (["--out", "{data}/train/happy/new.onnx"], "inside the dataset"),
+    (["--out", "{data}/x.csv", "--data", "fer2013csv={data}/x.csv", "--overwrite"],
+     "inside the dataset"),
+])
+def test_head_command_refuses_before_reading_any_face(tiny_onnx_model, make, face, tmp_path,
+                                                      capsys, monkeypatch, extra, message):
+    from ferkit.cli import main
+    from ferkit.datasets import combine
+
+    root = make.fer2013_folders([("train", "happy", f"Training_{i}.jpg", face(i))
+                                 for i in range(4)])
+    (root / "x.csv").write_text("emotion,pixels,Usage\n")
+    monkeypatch.setattr(combine, "labelled_training_faces",
+                        lambda *a, **k: pytest.fail("faces were read before the checks"))
+    argv = ["head", str(tiny_onnx_model), "--data", str(root), "--name", "wild",
+            "--out", str(tmp_path / "out.onnx")]
+    assert main(argv + [a.format(data=root) for a in extra]) == 1
+    assert message in capsys.readouterr().err
+    assert (root / "x.csv").read_text() == "emotion,pixels,Usage\n"
+    assert not (tmp_path / "out.onnx").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ferkit.datasets import detect_kind, read_source
-from ferkit.datasets.sources import parse_source
+from ferkit.datasets.sources import check_outside, parse_source
 from ferkit.errors import DatasetError
 
 
@@ -52,6 +52,19 @@ def test_explicit_kind_overrides_detection(layouts):
     assert parse_source(f"own={layouts['own']}") == ("own", layouts["own"])
     with pytest.raises(DatasetError, match=r"fer2013/train: unknown emotion name 'train'"):
         list(read_source(f"own={layouts['fer2013']}"))
+
+
+def test_a_misspelt_kind_is_named_as_such(layouts):
+    with pytest.raises(DatasetError, match=r"rafbd=.*: unknown dataset kind 'rafbd' \(kinds: "):
+        parse_source(f"rafbd={layouts['own']}")
+
+
+def test_outputs_may_not_replace_or_join_a_dataset(layouts, tmp_path):
+    own = layouts["own"]
+    check_outside([tmp_path / "elsewhere.onnx", None], [str(own)])
+    for out in (own, own / "happy" / "figure.png", own / ".." / own.name / "x.json"):
+        with pytest.raises(DatasetError, match="inside the dataset .*; write it elsewhere"):
+            check_outside([out], [f"own={own}"])
 
 
 def test_unknown_layouts_are_dataset_errors(tmp_path):

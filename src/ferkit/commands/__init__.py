@@ -18,6 +18,22 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a finite float above 0 (a weight: 0 or less means nothing)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite float, 0 or more (a penalty's strength)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
 def threads_count(text: str) -> int:
     """argparse type of every --threads: 1 or more (not given: ONNX Runtime's default)."""
     try:

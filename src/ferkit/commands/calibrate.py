@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ferkit.commands import threads_count
+from ferkit.errors import FerkitError
 
 #: The head a source calibrates when `SOURCE=HEAD` does not name one.
 DEFAULT_HEAD = {"fer2013": "fer2013", "fer2013csv": "fer2013", "ferplus": "ferplus",
@@ -45,12 +46,14 @@ def parse_data(spec: str, heads: tuple[str, ...]) -> tuple[str, str | None]:
     source, sep, head = spec.rpartition("=")
     if sep and source and head in heads:
         return source, head
+    if sep and source and Path(source).exists() and not Path(spec).exists():
+        raise FerkitError(f"{spec}: the model has no head {head!r} (heads: {', '.join(heads)})")
     return spec, None
 
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.calibration import MIN_FIT_FACES, fit_on_halves, write_temperatures
-    from ferkit.datasets.sources import parse_source, read_source
+    from ferkit.datasets.sources import check_outside, parse_source, read_source
     from ferkit.errors import FerkitError
     from ferkit.evaluation import DEFAULT_LABEL_SET, plot_reliability, select, val_fold_of
     from ferkit.labels import project
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     check_outputs([args.report, *figures.values()], inputs=[args.model],
                   overwrite=args.overwrite)
     check_outputs([args.out, args.report, *figures.values()], overwrite=args.overwrite)
+    check_outside([args.out, args.report, *figures.values()],
+                  [source for source, _ in jobs.values()])
 
     val_fold = val_fold_of(model)
     results = {}

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.corruptions import corrupt_all, get_corruption
-    from ferkit.datasets.sources import parse_source, read_source
+    from ferkit.datasets.sources import check_outside, parse_source, read_source
     from ferkit.errors import FerkitError
     from ferkit.evaluation import (
         DEFAULT_LABEL_SET,
@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     model = (ExpressionModel(args.model, threads=args.threads) if args.model
              else ExpressionModel.shipped(threads=args.threads))
     kind, path = parse_source(args.data)
-    if args.out and args.out.resolve().is_relative_to(Path(path).resolve()):
-        raise FerkitError(f"--out {args.out}: inside the dataset {path}; reports go elsewhere")
+    check_outside([args.out], [args.data])
     if args.split is None:  # own folders (the GUI's collected faces) are one split
         args.split = "all" if kind == "own" else "val"
     label_set = args.label_set or DEFAULT_LABEL_SET.get(kind, "seed5")

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "to quantise (with --int8-calibration)")
     p.add_argument("--out", type=Path, required=True, help="ONNX file to write")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset, 13 to 20 (default 17)")
     p.add_argument("--head", dest="heads", action="append", default=[], metavar="LABELSET=HEAD",
                    help="which head serves a label set, e.g. seed5=ferplus (repeatable; "
                         "defaults: seed5=fer2013, fer2013=fer2013, ferplus=ferplus)")
@@ -29,14 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ferkit.datasets.sources import parse_source
+    from ferkit.datasets.sources import check_outside
     from ferkit.errors import FerkitError
     from ferkit.outputs import check_outputs
-    from ferkit.train.export import DEFAULT_OPSET, export_checkpoint, parse_head_choices
+    from ferkit.train.export import DEFAULT_OPSET, OPSETS, export_checkpoint, parse_head_choices
 
     check_outputs([args.out], inputs=[args.checkpoint], overwrite=args.overwrite)
-    for spec in args.int8_calibration or ():
-        parse_source(spec)  # a bad source fails before any work
+    check_outside([args.out], args.int8_calibration)  # a bad source fails before any work
+    if args.opset is not None and args.opset not in OPSETS:
+        raise FerkitError(f"--opset {args.opset}: choose {OPSETS.start} to {OPSETS.stop - 1}")
     if args.checkpoint.suffix.lower() == ".onnx":
         if not args.int8_calibration:
             raise FerkitError("an .onnx input is only quantised: give --int8-calibration SOURCE")
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                                    fp16_weights=args.fp16_weights)
         mapping = json.loads(result["metadata"]["label_set_heads"])
         size_mb = fp32.stat().st_size / 1e6
-        print(f"exported fp32 ({size_mb:.1f} MB, heads {', '.join(result['heads'])})"
+        stored = "fp16-stored weights, fp32 compute" if args.fp16_weights else "fp32"
+        print(f"exported {stored} ({size_mb:.1f} MB, heads {', '.join(result['heads'])})"
               + ("" if args.int8_calibration else f": {args.out}"))
         print("label set -> head: " + ", ".join(f"{k}={v}" for k, v in mapping.items()))
         print(f"ONNX Runtime vs torch: max |diff| {result['max_abs_diff']:.2e}")
@@ -65,9 +67,10 @@ def _quantise(src: Path, args: argparse.Namespace) -> None:
 
     from ferkit.datasets.sources import read_source
     from ferkit.model import ExpressionModel
-    from ferkit.train.quantize import calibration_faces, quantize_int8
+    from ferkit.train.quantize import calibration_faces, quantize_int8, refuse_int8
 
     model = ExpressionModel(src)  # the faces it takes: its size and colour
+    refuse_int8(src, model.metadata)  # before reading faces
     faces = np.concatenate([
         calibration_faces(read_source(spec, splits=("train",), color=model.color),
                           size=model.input_size, color=model.color)

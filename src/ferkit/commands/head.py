@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ferkit.commands import finite_float
+from ferkit.commands import finite_float, non_negative_float, positive_float
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,13 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="an fp32 ONNX model written by `ferkit export`")
     p.add_argument("--data", dest="sources", action="append", required=True, metavar="SOURCE",
                    help="dataset folder or file (layout detected), or KIND=PATH (repeatable)")
-    p.add_argument("--weight", dest="weights", action="append", type=finite_float, default=[],
+    p.add_argument("--weight", dest="weights", action="append", type=positive_float, default=[],
                    metavar="W", help="loss weight of each --data, in order (default 1 each)")
     p.add_argument("--name", required=True, help="the new head's name, e.g. wild")
     p.add_argument("--serve", action="append", default=[], metavar="LABELSET",
                    help="label set the new head answers from now on (repeatable)")
     p.add_argument("--out", type=Path, required=True, help="model file to write")
-    p.add_argument("--l2", type=finite_float, default=1e-4, help="weight decay (default 1e-4)")
+    p.add_argument("--l2", type=non_negative_float, default=1e-4,
+                   help="weight decay (default 1e-4)")
     p.add_argument("--class-weight-power", type=finite_float, default=None, metavar="P",
                    help="weigh each class by its frequency ** -P: 0 leaves the data's balance, "
                         "1 weighs every class alike (default 0.3, as `ferkit train`)")
@@ -41,11 +42,12 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ferkit.datasets.combine import labelled_training_faces
+    from ferkit.datasets.sources import check_outside
     from ferkit.errors import FerkitError
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs
     from ferkit.train.config import CLASS_WEIGHT_POWER, check_class_weight_power
-    from ferkit.train.heads import add_head, fit_linear_head, model_features
+    from ferkit.train.heads import add_head, check_new_head, fit_linear_head, model_features
 
     check_outputs([args.out], inputs=[args.model], overwrite=args.overwrite)
     weights = args.weights or [1.0] * len(args.sources)
@@ -53,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
                                      else args.class_weight_power)
     if len(weights) != len(args.sources):
         raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")
+    check_outside([args.out], args.sources)
     model = ExpressionModel(args.model)  # the faces it takes: its size and colour
+    check_new_head(args.model, args.name, args.serve)
     faces, targets, source_index, report = labelled_training_faces(
         args.sources, model.input_size, color=model.color)
     for spec, counts in report.items():

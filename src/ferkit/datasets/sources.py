@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 
 from ferkit.datasets.base import FaceSample
@@ -92,10 +92,27 @@ def parse_source(spec: str) -> tuple[str, Path]:
         if not Path(rest).exists():
             raise DatasetError(f"{rest}: no such dataset file or folder")
         return kind, Path(rest)
+    if sep and not Path(spec).exists() and Path(rest).exists():  # KIND=PATH, KIND misspelt
+        raise DatasetError(f"{spec}: unknown dataset kind {kind!r} (kinds: "
+                           f"{', '.join(READERS)})")
     try:
         return detect_kind(Path(spec)), Path(spec)
     except OSError as exc:  # an unreadable folder
         raise DatasetError(f"{exc.filename or spec}: cannot read ({exc.strerror})") from None
+
+
+def check_outside(outputs: Iterable[Path | None], specs: Iterable[str]) -> None:
+    """DatasetError, before any work, where one of `outputs` (None: not given) is a dataset
+    file named by `specs` or lies in a dataset folder: what ferkit writes never replaces a
+    user's data or joins it (a figure in a folder of faces would be read as a face)."""
+    roots = [(spec, parse_source(spec)[1].resolve()) for spec in specs]
+    for out in outputs:
+        if out is None:
+            continue
+        target = Path(out).resolve()
+        for spec, root in roots:
+            if target == root or target.is_relative_to(root):
+                raise DatasetError(f"{out}: inside the dataset {spec}; write it elsewhere")
 
 
 #: Readers whose layouts say each face's split, so they can skip the others undecoded. The

@@ -24,6 +24,8 @@ from ferkit.train.loop import MEAN, STD
 INPUT_NAME = "faces"
 OUTPUT_PREFIX = "probs_"
 DEFAULT_OPSET = 17
+#: The opsets `torch.onnx.export` (TorchScript exporter) writes and ferkit's graphs load in.
+OPSETS = range(13, 21)
 #: Version of the metadata layout below; readers refuse models with a newer major version.
 FORMAT_VERSION = 1
 #: Preferred head per label set; a model lacking that head falls back as `resolve_label_set_heads`.

@@ -127,15 +127,13 @@ def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e
     return LinearHead(w.detach().numpy().T.copy(), (b + absent).detach().numpy().copy())
 
 
-def add_head(src: Path, out: Path, name: str, head: LinearHead,
-             serves: Sequence[str] = ()) -> dict:
-    """Write `src` plus a head `name` (Gemm + Softmax on the shared features) to `out`,
-    atomically; `serves` lists the label sets the new head answers from now on."""
-    import onnx
-    from onnx import helper, numpy_helper
+def check_new_head(src: Path, name: str, serves: Sequence[str] = ()) -> None:
+    """FerkitError where `add_head` would refuse to add head `name` serving `serves` to the
+    model at `src`: for callers to fail before minutes of fitting."""
+    _check_new_head(src, _meta(_load(src)), name, serves)
 
-    model = _load(src)
-    meta = _meta(model)
+
+def _check_new_head(src: Path, meta: dict, name: str, serves: Sequence[str]) -> None:
     if meta.get("quantization"):
         raise FerkitError(f"{src}: add heads to the fp32 model, then quantise "
                           "(--int8-calibration); this one is already int8")
@@ -147,6 +145,18 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
     if unknown:
         raise FerkitError(f"unknown label set(s) {', '.join(unknown)}; "
                           f"choose from {', '.join(LABEL_SETS)}")
+
+
+def add_head(src: Path, out: Path, name: str, head: LinearHead,
+             serves: Sequence[str] = ()) -> dict:
+    """Write `src` plus a head `name` (Gemm + Softmax on the shared features) to `out`,
+    atomically; `serves` lists the label sets the new head answers from now on."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = _load(src)
+    meta = _meta(model)
+    _check_new_head(src, meta, name, serves)
     if head.weight.shape[0] != len(EMOTIONS):
         raise FerkitError(f"a head has {len(EMOTIONS)} outputs, got {head.weight.shape[0]}")
     features = feature_tensor(model)

@@ -25,6 +25,13 @@ def calibration_faces(samples: Iterable[FaceSample], count: int = 512, seed: int
     return np.stack([face_pixels(faces[i], size, color) for i in pick])
 
 
+def refuse_int8(src: Path, metadata: Iterable[str]) -> None:
+    """FerkitError where the model at `src`, whose metadata keys are `metadata`, is int8
+    already: quantised twice, its graph no longer loads in ONNX Runtime."""
+    if "quantization" in metadata:
+        raise FerkitError(f"{src}: already int8; quantise the fp32 model it came from")
+
+
 def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> None:
     """Write `src` quantised to int8 (QDQ, per-channel 7-bit weights) to `out`, keeping metadata.
 
@@ -46,6 +53,7 @@ def quantize_int8(src: Path, out: Path, faces: np.ndarray, batch: int = 32) -> N
 
     source = onnx.load(str(src))
     meta = {p.key: p.value for p in source.metadata_props}
+    refuse_int8(src, meta)
     size, color = json.loads(meta["input_size"]), json.loads(meta.get("color", '"gray"'))
     if faces.shape[1:3] != (size, size) or (faces.ndim == 4) != (color == "bgr"):
         raise FerkitError(f"calibration faces {faces.shape[1:]} do not fit {src}, which takes "
