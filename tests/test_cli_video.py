@@ -229,6 +229,38 @@ def test_bad_videos(tmp_path, capsys, model, clip, case):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_rows_take_the_format_their_file_name_says(tmp_path, capsys, model, clip):
+    out = tmp_path / "rows.csv"
+    code, _, err = run(capsys, "video", clip, "--model", model, "--every", "10",
+                       "--out", out, "--no-progress")
+    assert code == 0, err
+    assert [int(r["frame"]) for r in csv.DictReader(out.open(newline=""))] == [0, 10, 20]
+    code, _, err = run(capsys, "video", clip, "--model", model, "--json", "--out",
+                       tmp_path / "other.csv")
+    assert code == 1 and "its ending says CSV, but --json was given" in err
+
+
+@pytest.mark.parametrize(("option", "name", "message"), [
+    ("--annotate", "ann.png", "a video is written as .mp4, .m4v, .mov, .mkv, .avi"),
+    ("--annotate", "ann", "a video is written as"),
+    ("--plot", "plot.txt", "a figure is written as .png, .pdf, .svg, .jpg, .jpeg"),
+])
+def test_output_endings_are_refused_before_any_row(tmp_path, capsys, model, clip, option,
+                                                   name, message):
+    code, out, err = run(capsys, "video", clip, "--model", model, option, tmp_path / name)
+    assert (code, out) == (1, "")
+    assert err.count("\n") == 1 and message in err and str(tmp_path / name) in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_plot_is_written_in_the_format_its_ending_names(tmp_path, capsys, model, clip):
+    plot = tmp_path / "timeline.pdf"
+    code, _, err = run(capsys, "video", clip, "--model", model, "--every", "10", "--plot",
+                       plot, "--no-progress")
+    assert code == 0, err
+    assert plot.read_bytes().startswith(b"%PDF")
+
+
 def test_bad_options(capsys, model, clip):
     code, _, err = run(capsys, "video", clip, "--model", model, "--every", "0")
     assert code == 1 and "--every" in err

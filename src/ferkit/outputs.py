@@ -122,10 +122,25 @@ def new_figure(what: str, **kwargs: Any) -> Any:
     return Figure(**kwargs)
 
 
+#: Figure files by ending, as matplotlib names their formats.
+FIGURE_FORMATS = {".png": "png", ".pdf": "pdf", ".svg": "svg", ".jpg": "jpeg", ".jpeg": "jpeg"}
+
+
+def figure_format(path: Path) -> str:
+    """The format `write_figure` gives `path` by its ending (PNG where it has none), or
+    FerkitError for an ending it cannot write (say, before a long analysis)."""
+    suffix = Path(path).suffix.lower()
+    if suffix and suffix not in FIGURE_FORMATS:
+        raise FerkitError(f"{path}: a figure is written as {', '.join(FIGURE_FORMATS)}; "
+                          "give one of those endings")
+    return FIGURE_FORMATS.get(suffix, "png")
+
+
 def write_figure(path: Path, fig: Any, **savefig: Any) -> Path:
-    """Save a matplotlib figure as PNG at `path`, atomically; return `path`."""
+    """Save a matplotlib figure at `path` in the format its ending names (`figure_format`),
+    atomically; return `path`."""
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", **savefig)
+    fig.savefig(buffer, format=figure_format(path), **savefig)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
 

@@ -14,6 +14,11 @@ import numpy as np
 from ferkit.errors import FerkitError
 from ferkit.outputs import AtomicFile, check_outputs
 
+#: The containers both encoders write (H.264 and mp4v alike); WebM takes neither codec.
+VIDEO_OUT_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
+#: Those whose index `+faststart` moves to the front, so that browsers start playing at once.
+_FASTSTART_SUFFIXES = {".mp4", ".m4v", ".mov"}
+
 #: What to install for H.264 output (PyAV's wheels carry FFmpeg with libx264).
 H264_EXTRA = "pip install 'ferkit[video]'"
 
@@ -42,6 +47,9 @@ class AtomicVideoWriter:
                  codec: str | None = None) -> None:
         self.path, self._protect = Path(path), list(protect)
         check_outputs([self.path], inputs=self._protect, overwrite=True)
+        if self.path.suffix.lower() not in VIDEO_OUT_SUFFIXES:
+            raise FerkitError(f"{self.path}: a video is written as "
+                              f"{', '.join(VIDEO_OUT_SUFFIXES)}; give one of those endings")
         if codec is None:
             codec = "h264" if h264_available() else "mp4v"
         elif codec == "h264" and not h264_available():
@@ -105,24 +113,26 @@ class AtomicVideoWriter:
         self._file = AtomicFile(self.path, protect=self._protect, keep_suffix=True)
         self._size = (width, height)
         if self.codec == "h264":
-            self._sink = _PyAVSink(self._file.tmp, self.fps, width, height)
+            self._sink = _PyAVSink(self._file.tmp, self.path, self.fps, width, height)
         else:
             print(f"ferkit: note: writing {self.path} as MPEG-4 Part 2 (mp4v), which browsers "
                   f"do not play; for H.264: {H264_EXTRA}", file=sys.stderr)
-            self._sink = _OpenCVSink(self._file.tmp, self.fps, width, height)
+            self._sink = _OpenCVSink(self._file.tmp, self.path, self.fps, width, height)
 
 
 class _PyAVSink:
     """H.264 through PyAV's own FFmpeg (libx264); odd sizes are padded to even (yuv420p)."""
 
-    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+    def __init__(self, path: Path, name: Path, fps: float, width: int, height: int) -> None:
+        """Write to `path`; errors name `name`, the file the user asked for."""
         import av
 
         self._pad = (height % 2, width % 2)
+        options = {"movflags": "+faststart"} if name.suffix.lower() in _FASTSTART_SUFFIXES else {}
         try:
-            self._container = av.open(str(path), "w", options={"movflags": "+faststart"})
+            self._container = av.open(str(path), "w", options=options)
         except Exception as exc:  # noqa: BLE001 - FFmpeg raises its own error types
-            raise FerkitError(f"{path}: cannot write an H.264 video there ({exc})") from None
+            raise FerkitError(f"{name}: cannot write an H.264 video there ({exc})") from None
         try:
             # ultrafast: ~160 frames/s at 640x480 on a busy 2-core CPU (veryfast: ~30, slower
             # than ferkit's analysis), files about mp4v's size; every browser plays it.
@@ -133,7 +143,7 @@ class _PyAVSink:
             stream.pix_fmt = "yuv420p"
         except Exception as exc:  # noqa: BLE001
             self._container.close()
-            raise FerkitError(f"{path}: cannot set up H.264 encoding ({exc})") from None
+            raise FerkitError(f"{name}: cannot set up H.264 encoding ({exc})") from None
         self._stream = stream
 
     def write(self, frame_bgr: np.ndarray) -> None:
@@ -160,11 +170,12 @@ class _PyAVSink:
 class _OpenCVSink:
     """OpenCV's mp4v writer: the fallback when PyAV is missing."""
 
-    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+    def __init__(self, path: Path, name: Path, fps: float, width: int, height: int) -> None:
+        """Write to `path`; errors name `name`, the file the user asked for."""
         self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                        (width, height))
         if not self._writer.isOpened():
-            raise FerkitError(f"{path}: cannot write an mp4v video there")
+            raise FerkitError(f"{name}: cannot write an mp4v video there")
 
     def write(self, frame_bgr: np.ndarray) -> None:
         self._writer.write(frame_bgr)

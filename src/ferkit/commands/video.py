@@ -62,13 +62,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description=__doc__)
     p.add_argument("path", type=Path, metavar="PATH", help="a video file (anything OpenCV reads)")
     p.add_argument("--out", type=Path, metavar="FILE",
-                   help="write the rows to FILE (atomically) instead of stdout")
+                   help="write the rows to FILE (atomically) instead of stdout; CSV if it "
+                        "ends in .csv, else JSON lines")
     p.add_argument("--annotate", type=Path, metavar="OUT.mp4",
                    help="write a copy of the video with boxes, track ids and labels drawn "
-                        "(H.264, or mp4v without the video extra; with --every N, the "
-                        "analysed frames at 1/N the frame rate)")
+                        "(.mp4, .m4v, .mov, .mkv or .avi; H.264, or mp4v without the video "
+                        "extra; with --every N, the analysed frames at 1/N the frame rate)")
     p.add_argument("--plot", type=Path, metavar="OUT.png",
-                   help="draw each tracked face's emotions over time")
+                   help="draw each tracked face's emotions over time (.png, .pdf, .svg "
+                        "or .jpg)")
     p.add_argument("--episodes", type=Path, metavar="DIR",
                    help="write each face's emotion episodes into DIR: ELAN .eaf, Praat "
                         ".TextGrid, BORIS events (.tsv, .xlsx), a per-frame table and an "
@@ -81,18 +83,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     from ferkit.commands.report import add_episode_options
 
     add_episode_options(p)  # used with --episodes
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, format=None)  # None: by --out's suffix (row_format)
+
+
+#: Row formats a file name's ending implies.
+_SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
+
+
+def row_format(chosen: str | None, out: Path | None) -> str:
+    """The row format: --csv/--json if `chosen`, else what `out`'s ending says (JSON lines
+    when it says nothing); FerkitError where the two disagree (a .csv of JSON lines)."""
+    from ferkit.errors import FerkitError
+
+    implied = _SUFFIX_FORMATS.get(out.suffix.lower()) if out is not None else None
+    if chosen is not None and implied is not None and chosen != implied:
+        raise FerkitError(f"--out {out}: its ending says {implied.upper()}, but --{chosen} "
+                          "was given; change one")
+    return chosen or implied or "json"
 
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw, plot_timeline
     from ferkit.coding import coding_output_paths
     from ferkit.labels import label_names
-    from ferkit.outputs import atomic_text, check_outputs, new_figure, write_figure
+    from ferkit.outputs import (
+        atomic_text,
+        check_outputs,
+        figure_format,
+        new_figure,
+        write_figure,
+    )
     from ferkit.rows import RowWriter, columns, frame_rows
     from ferkit.video import AtomicVideoWriter, analyze_video, probe_video, quiet_ffmpeg
 
     options = stream_options(args)
+    row_fmt = row_format(args.format, args.out)
     if args.plot is not None:
         new_figure("--plot")  # say which extra is missing before the video is analysed
     quiet_ffmpeg()
@@ -102,14 +127,16 @@ def run(args: argparse.Namespace) -> int:
                      coding_output_paths(args.episodes, source).values())
     check_outputs([args.out, args.annotate, args.plot, *episode_files], inputs=[source],
                   overwrite=args.overwrite)
+    if args.plot is not None:
+        figure_format(args.plot)  # an ending it cannot write, before the analysis
     info = probe_video(source)  # a bad file fails here, before the model loads
     from ferkit.commands.report import EpisodeHook
 
     coding = EpisodeHook(args, info, options) if args.episodes is not None else None
-    recognizer = options.recognizer()
     protect = [source]
     annotated = (AtomicVideoWriter(args.annotate, info.fps / options.every, protect=protect)
-                 if args.annotate is not None else None)
+                 if args.annotate is not None else None)  # a bad file name fails here
+    recognizer = options.recognizer()
     points: list[tuple[float, int, dict[str, float]]] = []
     total = info.analysed_frames(options.every)
     frames = faces = 0
@@ -117,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with (atomic_text(args.out, protect=protect) if args.out else nullcontext(sys.stdout)) \
                 as stream, progress(total, args.progress, source.name) as bar:
-            writer = RowWriter(stream, args.format, columns(names))
+            writer = RowWriter(stream, row_fmt, columns(names))
             for result in analyze_video(source, options, recognizer=recognizer):
                 writer.write_all(frame_rows(result, names))
                 if annotated is not None:

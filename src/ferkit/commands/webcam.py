@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
     protect = [] if is_camera else [Path(target)]
     check_outputs([args.record], inputs=protect, overwrite=args.overwrite)
     info = probe_video(args.camera)  # "no camera at index 0" before the model loads
-    recognizer = options.recognizer()
     fps = info.fps / options.every if info.fps else 15.0
     recorder = AtomicVideoWriter(args.record, fps, protect=protect) if args.record else None
+    recognizer = options.recognizer()
     writer = RowWriter(sys.stdout, args.format, columns(names))
     try:
         # The writer's exit keeps the recording up to the last frame on Ctrl-C and drops it
