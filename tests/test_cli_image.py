@@ -354,6 +354,33 @@ def test_stdin_is_read_when_asked(monkeypatch, capsys, model):
     assert len(rows) == 1 and rows[0]["path"] == "-" and center_in(rows[0], ASTRONAUT_BOX)
 
 
+def test_only_a_bare_dash_is_stdin(monkeypatch, capsys, model, tmp_path, astronaut):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-").write_bytes(cv2.imencode(".jpg", astronaut)[1].tobytes())  # named "-"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    code, out, err = run(capsys, "image", "./-", "--model", model)
+    assert code == 0, err
+    assert [r["path"] for r in json_rows(out)] == ["-"]  # the file; stdin, empty, unread
+    code, out, err = run(capsys, "image", "-", "--model", model)
+    assert (code, out) == (1, "") and "stdin is empty: pipe an image into it" in err
+    code, out, err = run(capsys, "image", "-", "-", "--model", model)
+    assert (code, out) == (1, "")
+    assert err == "ferkit: error: '-' given twice: stdin holds one image\n"
+
+
+def test_annotated_copies_inside_the_input_folder_are_not_read_again(tmp_path, capsys, model,
+                                                                     astronaut):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "a.jpg"), astronaut)
+    for overwrite in ([], ["--overwrite"]):  # a second run over the first one's copies
+        code, out, err = run(capsys, "image", photos, "--model", model, "--annotate",
+                             photos / "annotated", *overwrite)
+        assert code == 0, err
+        assert [Path(r["path"]).name for r in json_rows(out)] == ["a.jpg"]
+    assert sorted(p.name for p in (photos / "annotated").iterdir()) == ["a.jpg"]
+
+
 def test_same_names_from_two_folders_keep_their_folders(tmp_path, capsys, model, astronaut):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 yaml = pytest.importorskip("yaml")
+pytest.importorskip("torch", reason="the augmentation keys are checked against torch code")
 
 from ferkit.errors import FerkitError  # noqa: E402
 from ferkit.train.config import load_config  # noqa: E402
@@ -65,3 +67,29 @@ def test_the_default_config_stands_alone():
     assert "base" not in yaml.safe_load(path.read_text())
     config = load_config(path)
     assert config["model"]["name"] == "fernet_s" and config["data"]["sources"]
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["train.lrr=0.5"], "unknown key train.lrr; did you mean train.lr?"),
+    (["trian.lr=0.5"], "unknown section 'trian'; did you mean train?"),
+    (["augment.occlude_prb=0.3"], "unknown key augment.occlude_prb; did you mean "
+                                  "augment.occlude_prob?"),
+])
+def test_a_misspelt_key_is_refused_not_ignored(overrides, message):
+    with pytest.raises(FerkitError, match=re.escape(message)):
+        load_config(None, overrides)
+
+
+def test_a_misspelt_key_in_a_file_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epoch: 3\n")
+    with pytest.raises(FerkitError, match=r"unknown key train\.epoch; did you mean train\.epochs"):
+        load_config(path)
+
+
+def test_every_config_in_the_repository_loads():
+    root = Path(__file__).resolve().parents[1]
+    paths = [*root.glob("configs/*.yaml"), *root.glob("lab/configs/*.yaml")]
+    assert len(paths) > 5
+    for path in paths:
+        load_config(path)  # no unknown key, no missing base

@@ -166,17 +166,22 @@ def write_image(path: Path, image_bgr: np.ndarray, *, protect: Iterable[Path] = 
     atomic_write_bytes(path, encoded.tobytes(), protect=protect)
 
 
-def expand_inputs(paths: Sequence[Path], suffixes: set[str] = IMAGE_SUFFIXES
-                  ) -> list[tuple[Path, Path]]:
+def expand_inputs(paths: Sequence[Path], suffixes: set[str] = IMAGE_SUFFIXES, *,
+                  skip: Iterable[Path | None] = ()) -> list[tuple[Path, Path]]:
     """(file, name relative to the argument it came from) for files and folders (recursive).
 
     Files named directly are kept whatever their suffix, so a bad one is reported, not skipped.
+    Files in a folder of `skip` (the command's own output folders; None: not given) are left
+    out of folders searched, so a run's outputs never become the next run's inputs.
     """
+    outputs = [Path(os.path.abspath(folder)) for folder in skip if folder is not None]
     found = []
     for root in paths:
         if root.is_dir():
             for file in sorted(root.rglob("*")):
-                if file.is_file() and file.suffix.lower() in suffixes:
+                if (file.is_file() and file.suffix.lower() in suffixes
+                        and not any(Path(os.path.abspath(file)).is_relative_to(folder)
+                                    for folder in outputs)):
                     found.append((file, file.relative_to(root)))
         else:
             found.append((root, Path(root.name)))

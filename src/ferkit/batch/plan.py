@@ -109,20 +109,20 @@ def media_kind(path: Path) -> str:
         return "video"
 
 
-def find_inputs(arguments: list[Path]) -> list[InputItem]:
+def find_inputs(arguments: list[Path], out: Path | None = None) -> list[InputItem]:
     """Inputs from files, folders (recursive: images and videos by suffix) and manifests.
 
     A manifest is a .txt file listing one path per line (blank lines and '#' comments skipped;
     relative paths count from the manifest's folder). An argument that does not exist is an
     error (a typo should not start a long job); a manifest line that does not exist becomes an
     input that fails, like any unreadable file, without stopping the others. Each file appears
-    once, in the order first named.
+    once, in the order first named. Folders searched skip `out`, the batch's own folder.
     """
     found: list[InputItem] = []
     seen: set[Path] = set()
 
     def add(path: Path) -> None:
-        for file, _ in expand_inputs([path], IMAGE_SUFFIXES | VIDEO_SUFFIXES):
+        for file, _ in expand_inputs([path], IMAGE_SUFFIXES | VIDEO_SUFFIXES, skip=[out]):
             file = Path(os.path.abspath(file))  # absolute, '..' folded: one name per file
             if file not in seen:
                 seen.add(file)

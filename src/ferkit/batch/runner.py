@@ -81,7 +81,7 @@ def run_batch(arguments: list[Path], out: Path, settings: BatchSettings, engine:
     began = time.monotonic()
     started_at = _now()
     quiet_ffmpeg()  # probing a corrupt video must not spray FFmpeg lines over the progress bars
-    items = find_inputs(arguments)
+    items = find_inputs(arguments, out)
     settings.recognizer()  # a bad model or detector fails here, once, not in every worker
     if settings.detector_for("image") != settings.detector_for("video"):
         parse_detector(settings.detector_for("image"))

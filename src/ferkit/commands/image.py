@@ -29,9 +29,24 @@ def add_common_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
     p.set_defaults(format="json")
 
 
+#: The argument that reads an image from stdin (a str: no Path equals it).
+STDIN = "-"
+
+
+def _read_stdin() -> bytes:
+    from ferkit.errors import FerkitError
+    from ferkit.imageio import MAX_FILE_BYTES, read_limited
+
+    data = read_limited(sys.stdin.buffer, MAX_FILE_BYTES, "from stdin")
+    if not data:
+        raise FerkitError("stdin is empty: pipe an image into it (ferkit image - < photo.jpg)")
+    return data
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("image", help="find faces and their expressions in photos")
-    p.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+    # Strings, not Paths: Path("./-") is "-", and only a bare '-' means stdin.
+    p.add_argument("paths", nargs="*", metavar="PATH",
                    help="image files or folders; '-' reads one image from stdin")
     p.add_argument("--example", action="store_true", help="also analyse the built-in photo")
     p.add_argument("--annotate", type=Path, metavar="DIR",
@@ -48,17 +63,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ferkit.annotate import draw
-    from ferkit.imageio import MAX_FILE_BYTES, example_path, load_image, read_limited
+    from ferkit.imageio import example_path, load_image
     from ferkit.labels import label_names
     from ferkit.outputs import expand_inputs, plan_outputs, writable_image_name, write_image
     from ferkit.recognizer import PHOTO_TTA, Recognizer
     from ferkit.rows import RowWriter, columns, face_rows
 
-    paths = list(args.paths) + ([example_path()] if args.example else [])
+    paths = [STDIN if arg == STDIN else Path(arg) for arg in args.paths]
+    paths += [example_path()] if args.example else []
     if not paths:
         raise FerkitError("give at least one image or folder (or --example)")
-    # '-' is stdin, annotated as stdin.png
-    inputs = [(p, Path("stdin.png") if str(p) == "-" else rel) for p, rel in expand_inputs(paths)]
+    if paths.count(STDIN) > 1:
+        raise FerkitError("'-' given twice: stdin holds one image")
+    inputs: list[tuple[Path | str, Path]] = []
+    for path in paths:  # stdin is annotated as stdin.png; folders skip the annotated copies
+        inputs += ([(STDIN, Path("stdin.png"))] if path == STDIN
+                   else expand_inputs([path], skip=[args.annotate]))
     if not inputs:
         raise FerkitError("no images found in " + ", ".join(map(str, paths)))
     annotated = (plan_outputs([(p, writable_image_name(rel)) for p, rel in inputs],
@@ -71,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for (path, _), out in zip(inputs, annotated, strict=True):
         try:
-            image = load_image(read_limited(sys.stdin.buffer, MAX_FILE_BYTES, "<stdin>")
-                               if str(path) == "-" else path)
+            image = load_image(_read_stdin() if path == STDIN else path)
             faces = recognizer.analyze(image, args.label_set, tta=tta)
             writer.write_all(face_rows(faces, names, path=str(path)))
             if not faces:

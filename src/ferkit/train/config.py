@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import difflib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,8 @@ DEFAULTS: dict[str, Any] = {
         "init_from": None,           # checkpoint whose weights start this run (new schedule)
         "device": "auto",            # auto (a CUDA GPU if there is one), cpu or cuda
         "time_budget": 0,            # >0: seconds; sets epochs from timed steps (then fixed)
+        "sized_by": None,            # written by a run that time_budget sized: how
+        "stop_after": 0,             # >0: end this run after that epoch (resume it later)
         "mixup_prob": 0.0,           # share of batches blended with a shuffled copy
         "mixup_alpha": 0.2,          # blend weight ~ Beta(alpha, alpha)
         "teachers": [],              # checkpoints whose averaged outputs teach this model
@@ -144,8 +148,35 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
         config = _merge(config, _read_yaml(Path(path)))
     for assignment in overrides:
         set_dotted(config, assignment)
+    check_keys(config)  # a misspelt key would train hours with the default instead
     check_class_weight_power(config["train"]["class_weight_power"])  # before any data loads
     return config
+
+
+def check_keys(config: dict) -> None:
+    """FerkitError naming the first section or key of `config` that no part of training
+    reads (with the nearest known name): `DEFAULTS`' keys, and `AugmentConfig`'s fields."""
+    from dataclasses import fields
+
+    from ferkit.train.augment import AugmentConfig
+
+    known = {section: set(keys) for section, keys in DEFAULTS.items()}
+    known["augment"] = {field.name for field in fields(AugmentConfig)}
+    for section, values in config.items():
+        if section not in known:
+            raise FerkitError(f"config: unknown section {section!r}{_nearest(section, known)} "
+                              f"(sections: {', '.join(known)})")
+        if not isinstance(values, dict):
+            raise FerkitError(f"config: {section} must be a mapping of keys, got {values!r}")
+        for key in values:
+            if key not in known[section]:
+                raise FerkitError(f"config: unknown key {section}.{key}"
+                                  f"{_nearest(key, known[section], section + '.')}")
+
+
+def _nearest(name: str, choices: Collection[str], prefix: str = "") -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {prefix}{close[0]}?" if close else ""
 
 
 def save_config(config: dict, path: Path) -> None:
