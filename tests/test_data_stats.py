@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -142,11 +143,21 @@ def test_cli_json(two_sources, tmp_path, capsys, only_data_command):
     assert result["sources"][0]["counts"]["total"] == 7
 
 
-def test_cli_default_out_is_ferkit_stats(two_sources, tmp_path, capsys, only_data_command,
-                                        monkeypatch):
+def test_cli_without_out_prints_and_writes_nothing(two_sources, tmp_path, capsys,
+                                                  only_data_command, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["data", "stats", two_sources[2]]) == 0
-    assert (tmp_path / "ferkit-stats" / "samples.png").is_file()
+    before = sorted(tmp_path.rglob("*"))
+    for _ in range(2):  # as often as asked: there is no earlier output to protect
+        assert cli.main(["data", "stats", two_sources[2]]) == 0
+        assert "(--out DIR also draws a sample grid" in capsys.readouterr().out
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_cli_out_inside_a_dataset_is_refused(two_sources, capsys, only_data_command):
+    out = Path(two_sources[2]) / "stats"
+    assert cli.main(["data", "stats", two_sources[2], "--out", str(out)]) == 1
+    assert "inside the dataset" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_cli_wrong_layout_is_one_line(make, face, tmp_path, capsys, only_data_command):

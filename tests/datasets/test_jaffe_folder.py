@@ -75,6 +75,15 @@ def test_own_folders_accept_any_spelling_and_both_formats(make, face):
     assert {s.split for s in read_folder(root, split="val")} == {"val"}
 
 
+def test_own_hidden_folders_and_files_are_not_faces(make, face):
+    from ferkit.datasets import detect_kind
+
+    root = make.own([("happy", "a.jpg", face(1)), (".ipynb_checkpoints", "b.jpg", face(2))])
+    (root / "happy" / "._a.jpg").write_bytes(b"a macOS resource fork, not an image")
+    assert [s.path for s in read_folder(root)] == [str(root / "happy" / "a.jpg")]
+    assert detect_kind(root) == "own"
+
+
 def test_own_unknown_label_folder_names_it(make, face):
     root = make.own([("happy", "a.jpg", face(1)), ("misc", "b.jpg", face(2))])
     with pytest.raises(DatasetError, match=r"own/misc: unknown emotion name 'misc'"):

@@ -18,11 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stats", help="counts per source, class and split; duplicates; a sample grid",
         description="Count images per source, class and split; find exact and near duplicates "
                     "within each source and the training copies of validation faces that "
-                    "combining removes; draw sample faces per class to OUT/samples.png.")
+                    "combining removes; with --out, draw sample faces per class to "
+                    "OUT/samples.png and keep the counts in OUT/stats.json.")
     s.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="dataset folder or file (layout detected), or KIND=PATH")
-    s.add_argument("--out", type=Path, default=Path("ferkit-stats"),
-                   help="folder for samples.png and stats.json (default: ./ferkit-stats)")
+    s.add_argument("--out", type=Path, default=None,
+                   help="folder for samples.png and stats.json (default: print only)")
     s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.add_argument("--cache-dir", type=Path, default=None,
                    help="reuse/write combined-dataset caches here (as `ferkit train` does)")
@@ -65,15 +66,18 @@ def _progress(message: str) -> None:
 
 def run_stats(args: argparse.Namespace) -> int:
     from ferkit.datasets import stats
+    from ferkit.datasets.sources import check_outside
     from ferkit.outputs import check_outputs, new_figure, write_json
 
-    new_figure("ferkit data stats (its sample grid)")  # the missing extra, before any work
     if args.per_class < 1:
         raise FerkitError("--per-class must be at least 1")
-    if args.out.exists() and not args.out.is_dir():
-        raise FerkitError(f"--out {args.out}: a file, not a folder")
-    check_outputs([args.out / "samples.png", args.out / "stats.json"],
-                  overwrite=args.overwrite, hint="choose another --out")
+    if args.out is not None:  # the files' problems, before any work
+        new_figure("ferkit data stats --out (its sample grid)")
+        if args.out.exists() and not args.out.is_dir():
+            raise FerkitError(f"--out {args.out}: a file, not a folder")
+        check_outputs([args.out / "samples.png", args.out / "stats.json"],
+                      overwrite=args.overwrite, hint="choose another --out")
+        check_outside([args.out], args.sources)
     stats.check_sources(args.sources)
     sources = []
     for spec in args.sources:
@@ -81,17 +85,21 @@ def run_stats(args: argparse.Namespace) -> int:
         sources.extend(stats.read_sources([spec]))
     _progress("finding duplicates and combining (a minute or more for FER2013 + FER+) ...")
     result = stats.collect_stats(sources, args.label_set, args.val_fold, args.cache_dir)
-    try:
-        grid = stats.sample_grid(sources, args.out / "samples.png", args.per_class)
-        result["samples_png"] = str(grid)
-        write_json(args.out / "stats.json", result)
-    except OSError as exc:
-        raise FerkitError(f"{args.out}: cannot write the report ({exc.strerror or exc})") from None
+    grid = None
+    if args.out is not None:
+        try:
+            grid = stats.sample_grid(sources, args.out / "samples.png", args.per_class)
+            result["samples_png"] = str(grid)
+            write_json(args.out / "stats.json", result)
+        except OSError as exc:
+            raise FerkitError(f"{args.out}: cannot write the report "
+                              f"({exc.strerror or exc})") from None
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(stats.format_table(result), end="")
-        print(f"\nsample grid: {grid}")
+        print(f"\nsample grid: {grid}" if grid else
+              "\n(--out DIR also draws a sample grid and keeps these counts as JSON)")
     return 0
 
 

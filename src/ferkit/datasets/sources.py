@@ -9,7 +9,7 @@ from ferkit.datasets.base import FaceSample
 from ferkit.datasets.ckplus import read_ckplus
 from ferkit.datasets.fer2013 import is_fer2013_part, read_fer2013_csv, read_fer2013_folders
 from ferkit.datasets.ferplus import read_ferplus
-from ferkit.datasets.folder import read_folder
+from ferkit.datasets.folder import read_folder, visible_subfolders
 from ferkit.datasets.jaffe import read_jaffe
 from ferkit.datasets.rafdb import is_rafdb, read_rafdb
 from ferkit.errors import DatasetError, FerkitError
@@ -39,7 +39,7 @@ def detect_kind(path: Path) -> str:
     kind = _known_layout(path)
     if kind is not None:
         return kind
-    subfolders = sorted(p for p in path.iterdir() if p.is_dir())
+    subfolders = visible_subfolders(path)
     if not subfolders:
         raise DatasetError(f"{path}: not a known dataset layout (FER2013, FER+, CK+, RAF-DB, "
                            "JAFFE, own: <emotion>/ subfolders)")
