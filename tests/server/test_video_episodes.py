@@ -133,6 +133,10 @@ def test_not_yet_done_unknown_job_and_unknown_export(clip):
         frames = pd.read_csv(io.BytesIO(client.get(
             f"/v1/videos/{job['id']}/episodes/frames.csv").content))
         assert list(frames.frame) == [0, 10] and set(frames.face_id) == {1}
+        # Episode options belong to the job: a download naming them is told so, not ignored.
+        for route in ("episodes/episodes.csv?min_episode=0.5", "report.html?margin=0.3"):
+            assert_error(client.get(f"/v1/videos/{job['id']}/{route}"), 422,
+                         "give episode options when posting the video")
 
 
 class NoFaces:

@@ -379,7 +379,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                     "the episodes; the settings and model; every export inside as a download. "
                     "409 until the job is done.",
     )
-    async def video_job_report(job_id: str) -> Response:
+    async def video_job_report(request: Request, job_id: str) -> Response:
+        _refuse_episode_options(request)
         job = finished_job(job_id, "report")
         page = await anyio.to_thread.run_sync(video_report, job)
         return HTMLResponse(page)
@@ -394,7 +395,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
                     "ELAN file links the video by its uploaded name, beside the .eaf. 409 "
                     "until the job is done.",
     )
-    async def video_job_episodes(job_id: str, name: str) -> Response:
+    async def video_job_episodes(request: Request, job_id: str, name: str) -> Response:
+        _refuse_episode_options(request)
         _check_choice("export", name, EXPORT_NAMES)
         job = finished_job(job_id, "export")
         try:
@@ -611,6 +613,19 @@ def _key_ok(request, api_key: str) -> bool:
 
 def _client(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "a client"
+
+
+#: The query options of POST /v1/videos that cut a job's episodes.
+EPISODE_QUERY = ("min_episode", "margin", "uncertain_below")
+
+
+def _refuse_episode_options(request: Request) -> None:
+    """422 where a download names episode options: they are the job's, given with its video,
+    and would otherwise be ignored without a word."""
+    given = [name for name in EPISODE_QUERY if name in request.query_params]
+    if given:
+        raise ApiError(422, f"{', '.join(given)}: give episode options when posting the "
+                            "video (POST /v1/videos?min_episode=...); a download uses the job's")
 
 
 def _check_choice(what: str, value: str, choices) -> None:
