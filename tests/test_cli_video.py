@@ -261,6 +261,13 @@ def test_a_plot_is_written_in_the_format_its_ending_names(tmp_path, capsys, mode
     assert plot.read_bytes().startswith(b"%PDF")
 
 
+def test_episode_options_need_episodes_and_a_valid_value(capsys, model, clip):
+    code, out, err = run(capsys, "video", clip, "--model", model, "--min-episode", "2.5")
+    assert (code, out) == (1, "") and "add it, or leave them out" in err
+    code, out, err = run(capsys, "video", clip, "--model", model, "--margin", "-1")
+    assert (code, out) == (1, "") and err.count("\n") == 1 and "margin" in err
+
+
 def test_bad_options(capsys, model, clip):
     code, _, err = run(capsys, "video", clip, "--model", model, "--every", "0")
     assert code == 1 and "--every" in err

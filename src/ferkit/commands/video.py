@@ -86,6 +86,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run, format=None)  # None: by --out's suffix (row_format)
 
 
+def _check_episode_options(args: argparse.Namespace) -> None:
+    """Bad episode options are refused with or without --episodes; given without it (where
+    nothing reads them), they are refused too, rather than ignored."""
+    from ferkit.commands.report import episode_options
+    from ferkit.episodes import EpisodeOptions
+    from ferkit.errors import FerkitError
+
+    given = episode_options(args)  # out of range: a one-line error
+    if args.episodes is None and given != EpisodeOptions():
+        raise FerkitError("--min-episode, --margin and --uncertain-below cut the episodes of "
+                          "--episodes DIR; add it, or leave them out")
+
+
 #: Row formats a file name's ending implies.
 _SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json"}
 
@@ -118,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = stream_options(args)
     row_fmt = row_format(args.format, args.out)
+    _check_episode_options(args)
     if args.plot is not None:
         new_figure("--plot")  # say which extra is missing before the video is analysed
     quiet_ffmpeg()
