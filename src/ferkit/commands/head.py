@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")
     check_outside([args.out], args.sources)
     model = ExpressionModel(args.model)  # the faces it takes: its size and colour
-    check_new_head(args.model, args.name, args.serve)
+    check_new_head(args.model, model.metadata, args.name, args.serve)
     faces, targets, source_index, report = labelled_training_faces(
         args.sources, model.input_size, color=model.color)
     for spec, counts in report.items():

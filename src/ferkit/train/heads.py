@@ -8,9 +8,10 @@ dataset, or faces a user collected) gets its own head without retraining the bac
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -127,13 +128,11 @@ def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e
     return LinearHead(w.detach().numpy().T.copy(), (b + absent).detach().numpy().copy())
 
 
-def check_new_head(src: Path, name: str, serves: Sequence[str] = ()) -> None:
+def check_new_head(src: Path, meta: Mapping[str, Any], name: str,
+                   serves: Sequence[str] = ()) -> None:
     """FerkitError where `add_head` would refuse to add head `name` serving `serves` to the
-    model at `src`: for callers to fail before minutes of fitting."""
-    _check_new_head(src, _meta(_load(src)), name, serves)
-
-
-def _check_new_head(src: Path, meta: dict, name: str, serves: Sequence[str]) -> None:
+    model at `src`, whose decoded metadata is `meta` (`ExpressionModel.metadata`): for
+    callers to fail before minutes of fitting."""
     if meta.get("quantization"):
         raise FerkitError(f"{src}: add heads to the fp32 model, then quantise "
                           "(--int8-calibration); this one is already int8")
@@ -156,7 +155,7 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
 
     model = _load(src)
     meta = _meta(model)
-    _check_new_head(src, meta, name, serves)
+    check_new_head(src, meta, name, serves)
     if head.weight.shape[0] != len(EMOTIONS):
         raise FerkitError(f"a head has {len(EMOTIONS)} outputs, got {head.weight.shape[0]}")
     features = feature_tensor(model)
