@@ -117,6 +117,21 @@ def test_pack_refuses_to_overwrite(fer_folder, tmp_path, capsys):
     assert out.read_bytes() == b"keep me"
 
 
+def test_pack_overwrites_only_when_asked(fer_folder, tmp_path, capsys):
+    out = tmp_path / "packed.npz"
+    out.write_bytes(b"old")
+    code, stdout, _ = run(capsys, "data", "pack", str(fer_folder), "--out", out, "--overwrite")
+    assert code == 0 and "20 faces" in stdout
+    assert len(CombinedDataset.load(out)) == 20
+
+
+def test_pack_never_writes_into_a_dataset(fer_folder, capsys):
+    out = fer_folder / "packed.npz"
+    code, _, stderr = run(capsys, "data", "pack", str(fer_folder), "--out", out, "--overwrite")
+    assert code == 1 and len(stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_pack_wants_an_npz_name(fer_folder, tmp_path, capsys):
     for name in ("packed.zip", "packed"):
         code, _, stderr = run(capsys, "data", "pack", str(fer_folder), "--out", tmp_path / name)

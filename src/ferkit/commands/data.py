@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="face side in pixels, as data.input_size (default 48)")
     k.add_argument("--color", default="gray",
                    help="gray or bgr, as data.color (default gray)")
+    k.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     k.set_defaults(run=run_pack)
 
 
@@ -106,12 +107,14 @@ def run_stats(args: argparse.Namespace) -> int:
 def run_pack(args: argparse.Namespace) -> int:
     from ferkit.datasets import stats
     from ferkit.datasets.combine import load_combined
+    from ferkit.datasets.sources import check_outside
+    from ferkit.outputs import check_outputs
     from ferkit.pixels import check_input
 
     if args.out.suffix != ".npz":
         raise FerkitError(f"{args.out}: the packed file's name must end in .npz")
-    if args.out.exists():
-        raise FerkitError(f"{args.out} exists; choose another name (nothing is overwritten)")
+    check_outputs([args.out], overwrite=args.overwrite, hint="choose another --out")
+    check_outside([args.out], args.sources)
     check_input(args.input_size, args.color, "pack")
     stats.check_sources(args.sources)
     _progress("reading and combining (a minute or more for FER2013 + FER+) ...")
