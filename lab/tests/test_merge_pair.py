@@ -1,0 +1,62 @@
+"""lab/tools/merge_pair.py: the merged file answers the mean of its members' calibrated
+probabilities, from one colour input that its grey member reads grey."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from ferkit.model import ExpressionModel
+from ferkit.train.export import export_onnx
+from ferkit.train.models import create_model
+
+_spec = importlib.util.spec_from_file_location(
+    "merge_pair", Path(__file__).parents[1] / "tools" / "merge_pair.py")
+merge_pair = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(merge_pair)
+
+
+def _member(path: Path, color: str, seed: int, temperatures: dict) -> Path:
+    torch.manual_seed(seed)
+    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed"),
+                       in_channels=3 if color == "bgr" else 1)
+    with torch.no_grad():
+        net.train()
+        net(torch.randn(16, 3 if color == "bgr" else 1, 48, 48))
+    net.eval()
+    export_onnx(net, path, architecture="fernet_xs", color=color)
+    model = onnx.load(path)
+    for entry in model.metadata_props:
+        if entry.key == "temperatures":
+            entry.value = json.dumps(temperatures)
+    onnx.save(model, path)
+    return path
+
+
+def test_the_merged_file_averages_its_members_calibrated_probabilities(tmp_path):
+    grey = _member(tmp_path / "grey.onnx", "gray", 0, {"fer2013": 0.7, "ferplus": 1.3})
+    colour = _member(tmp_path / "colour.onnx", "bgr", 1, {"fer2013": 1.2, "posed": 0.8})
+    merged_path = tmp_path / "pair.onnx"
+    onnx.save(merge_pair.merge(grey, colour), merged_path)
+    merged, a, b = (ExpressionModel(p) for p in (merged_path, grey, colour))
+    assert merged.color == "bgr" and set(merged.temperatures.values()) == {1.0}
+    rng = np.random.default_rng(0)
+    # Equal channels: OpenCV's grey of them is exact, so the grey member sees what it would.
+    crops = [np.repeat(rng.integers(0, 256, (48, 48, 1), dtype=np.uint8), 3, axis=2)
+             for _ in range(8)]
+    for head in ("fer2013", "ferplus", "posed"):
+        expected = (a.head_probabilities(crops, head) + b.head_probabilities(crops, head)) / 2
+        np.testing.assert_allclose(merged.head_probabilities(crops, head), expected, atol=1e-5)
+
+
+def test_members_must_agree_on_their_heads(tmp_path):
+    grey = _member(tmp_path / "grey.onnx", "gray", 0, {})
+    torch.manual_seed(2)
+    net = create_model("fernet_xs", heads=("fer2013",)).eval()
+    export_onnx(net, tmp_path / "other.onnx", architecture="fernet_xs")
+    with pytest.raises(SystemExit, match="heads"):
+        merge_pair.merge(grey, tmp_path / "other.onnx")
