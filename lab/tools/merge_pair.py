@@ -1,4 +1,4 @@
-"""Two finished ferkit models as one ONNX file: each head the mean of their calibrated probabilities.
+"""Two finished ferkit models as one ONNX file: each head the mean of both calibrated answers.
 
     python lab/tools/merge_pair.py src/ferkit/models/fernet.onnx \\
         runs/scratch30-bgr-occlude/fernet.onnx --out runs/pair/fernet-uncalibrated.onnx
@@ -39,16 +39,12 @@ def _check_pair(a: dict, b: dict) -> None:
         raise SystemExit("merge_pair: give the colour model second")
 
 
-def _prefixed(model: onnx.ModelProto, prefix: str) -> onnx.ModelProto:
-    return compose.add_prefix(model, prefix)
-
-
 def merge(first: Path, second: Path) -> onnx.ModelProto:
     """The merged model (metadata: the second model's, temperatures 1, `ensemble` added)."""
     a_model, b_model = onnx.load(first), onnx.load(second)
     a, b = _meta(a_model), _meta(b_model)
     _check_pair(a, b)
-    a_model, b_model = _prefixed(a_model, "a/"), _prefixed(b_model, "b/")
+    a_model, b_model = compose.add_prefix(a_model, "a/"), compose.add_prefix(b_model, "b/")
     input_name = b["input_name"]
     nodes, inits = [], []
     # The shared input feeds the colour branch as is and the grey branch through Conv(1x1).
@@ -57,7 +53,8 @@ def merge(first: Path, second: Path) -> onnx.ModelProto:
         # every channel shares mean and std.
         w = np.asarray(GRAY_BGR, np.float32).reshape(1, 3, 1, 1)
         inits.append(numpy_helper.from_array(w, "gray_weights"))
-        nodes.append(helper.make_node("Conv", [input_name, "gray_weights"], ["a/" + a["input_name"]]))
+        nodes.append(helper.make_node("Conv", [input_name, "gray_weights"],
+                                      ["a/" + a["input_name"]]))
     else:
         nodes.append(helper.make_node("Identity", [input_name], ["a/" + a["input_name"]]))
     nodes.append(helper.make_node("Identity", [input_name], ["b/" + b["input_name"]]))
@@ -82,7 +79,8 @@ def merge(first: Path, second: Path) -> onnx.ModelProto:
             calibrated.append(f"{src}/calibrated")
         nodes += [helper.make_node("Add", calibrated, [f"{out}/sum"]),
                   helper.make_node("Mul", [f"{out}/sum", "half"], [out])]
-        outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, ["batch", len(a["emotions"])]))
+        outputs.append(helper.make_tensor_value_info(out, TensorProto.FLOAT,
+                                                     ["batch", len(a["emotions"])]))
     graph = helper.make_graph(
         nodes, "fernet_pair",
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT,
