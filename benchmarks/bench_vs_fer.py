@@ -113,11 +113,13 @@ def accuracy_table(fer: FerPipeline, recognizer: Recognizer, source: str,
                    tta: bool = True) -> list[str]:
     """Both classifiers on a FER2013-labelled source's validation faces (FER2013 PublicTest,
     the RAF-DB validation split, ...)."""
-    samples = [s for s in read_source(source) if s.split == "val"]
-    images = np.stack([s.image for s in samples])
+    # In ferkit's model's colour (a colour model reads RAF-DB's colour); fer reads grey.
+    samples = [s for s in read_source(source, color=recognizer.model.color) if s.split == "val"]
+    images = [s.image for s in samples]
     truth = [s.label for s in samples]
-    fer_probs = fer.classify(np.stack([cv2.resize(im, (_SIZE, _SIZE)) for im in images]))
-    ours = recognizer.classify(list(images), "fer2013", tta=tta)
+    grey = [cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) if im.ndim == 3 else im for im in images]
+    fer_probs = fer.classify(np.stack([cv2.resize(im, (_SIZE, _SIZE)) for im in grey]))
+    ours = recognizer.classify(images, "fer2013", tta=tta)
     fer_probs = project(fer_probs, FER_LABELS, "fer2013")
     seed5 = label_names("seed5")
     in5 = np.array([t in seed5 for t in truth])

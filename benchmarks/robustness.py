@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {title}: no {path}", file=sys.stderr)
             continue
         label_set = DEFAULT_LABEL_SET[key]
-        sel = select(read_source(f"{key}={path}", splits=("val",)), "val", label_set)
+        # In the model's colour, as `ferkit evaluate` reads them.
+        sel = select(read_source(f"{key}={path}", splits=("val",), color=model.color), "val",
+                     label_set)
         entry = {"title": title, "data": str(path), "label_set": label_set,
                  "faces": len(sel.labels), "scores": {},
                  "class_counts": dict(zip(label_names(label_set), np.bincount(
