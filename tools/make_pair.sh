@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Issue #20: stage 5o and the from-scratch colour model merged into one file, calibrated as the
-# shipped model is, scored on the default path, and judged by the rule in lab/README.md
-# (about 12 minutes on 2 idle cores).
-#   FIRST=src/ferkit/models/fernet.onnx bash lab/tools/pair.sh
-# FIRST: stage 5o's finished file; SECOND: the from-scratch model's (lab/tools/scratch30.sh).
+# The shipped model's last step (about 12 minutes on 2 idle cores): stage 5o and the
+# from-scratch colour model merged into one file (tools/merge_pair.py), a temperature fitted
+# per served head (`ferkit calibrate`), every validation set the model card reports scored
+# ($RUN/eval), and the shipping rule of lab/README.md applied against docs/eval/shipped.
+#   bash tools/make_pair.sh
+# FIRST: stage 5o's finished file (tools/train_stage5.sh; a copy is kept in lab/models/);
+# SECOND: the from-scratch model's (lab/tools/scratch30.sh).
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
 FIRST=${FIRST:-lab/models/stage5o.onnx}
 SECOND=${SECOND:-runs/scratch30-bgr-occlude/fernet.onnx}
 RUN=${RUN:-runs/pair}
-python lab/tools/merge_pair.py "$FIRST" "$SECOND" --out "$RUN/fernet-uncalibrated.onnx"
+python tools/merge_pair.py "$FIRST" "$SECOND" --out "$RUN/fernet-uncalibrated.onnx"
 ferkit calibrate "$RUN/fernet-uncalibrated.onnx" --data "$D/fer2013" --data "$D/ferplus" \
     --data "$D/rafdb=wild" --data "$D/ferplus=ferplus_ck" --out "$RUN/fernet.onnx" \
     --overwrite --report "$RUN/calibration.json"

@@ -1,8 +1,10 @@
 """Two finished ferkit models as one ONNX file: each head the mean of both calibrated answers.
 
-    python lab/tools/merge_pair.py src/ferkit/models/fernet.onnx \\
+    python tools/merge_pair.py lab/models/stage5o.onnx \\
         runs/scratch30-bgr-occlude/fernet.onnx --out runs/pair/fernet-uncalibrated.onnx
     ferkit calibrate runs/pair/fernet-uncalibrated.onnx ... --out runs/pair/fernet.onnx
+
+(tools/make_pair.sh runs both, as the shipped model was made.)
 
 The merged graph takes one input in the second model's form (its colour, size, mean and std);
 a grey first model gets the input turned grey inside the graph with OpenCV's BGR2GRAY

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# The shipped classifier from scratch, in one resumable command (about 2.5 hours on 2 idle CPU
-# cores; run it again after an interruption and it resumes from the last finished epoch):
+# The shipped classifier in one resumable command: two networks, averaged in one file. About
+# 8 hours on 2 idle CPU cores; run it again after an interruption and each step resumes from
+# its last finished epoch in runs/.
 #   bash tools/train_shipped.sh
-# Steps: train configs/default.yaml; fit the `wild` and `ferplus_ck` heads on the trained
-# backbone's features;
-# quantise to int8; fit a temperature per head; score every validation set the model card
-# reports. Everything lands in $RUN (default runs/default); nothing in the package changes.
-# To ship the result:  cp runs/default/fernet.onnx src/ferkit/models/fernet.onnx
+# 1. tools/train_stage5.sh: stage 5o, grey, from stage 4f's backbone
+#    (lab/models/stage4f-fp32.onnx, whose history has a GPU stage: lab/HISTORY.md); about
+#    76 minutes of training and 11 of steps 2-4, into runs/stage5o.
+# 2. lab/tools/scratch30.sh: the colour network from random weights (30 epochs, then one with
+#    occluded faces, then steps 2-4; 6.0 hours as run, then 22 minutes), into
+#    runs/scratch30-bgr-occlude. FROM_SCRATCH=1 keeps it from unpacking the state carried in
+#    lab/carry/scratch30-bgr, so that it trains from epoch 1.
+# 3. tools/make_pair.sh: both merged into one file, temperatures fitted, every validation set
+#    scored (runs/pair/eval), the shipping rule applied; about 12 minutes.
+# Nothing in the package changes. To ship the result:  cp runs/pair/fernet.onnx src/ferkit/models/
 set -euo pipefail
-RUN=${RUN:-runs/default}
-
-resume=()
-[ -f "$RUN/last.pt" ] && resume=(--resume)
-ferkit train --config configs/default.yaml --out "$RUN" ${resume[@]+"${resume[@]}"}
-
-# Steps 2-4 are cheap (about 11 minutes together) and rewrite their outputs every time.
-RUN="$RUN" bash tools/finish_model.sh
+bash tools/train_stage5.sh
+FROM_SCRATCH=1 bash lab/tools/scratch30.sh
+FIRST=runs/stage5o/fernet.onnx bash tools/make_pair.sh

@@ -6,7 +6,8 @@
 #   bash lab/tools/scratch30.sh pack   # at a session's end: carry the run in git (commit it)
 # 1. lab/configs/scratch30-bgr.yaml: configs/default.yaml from random weights, 30 epochs,
 #    colour, into runs/scratch30-bgr. A new machine has no runs/: the state carried in
-#    lab/carry/scratch30-bgr (tools/carry_run.py) is unpacked and training resumes from it.
+#    lab/carry/scratch30-bgr (tools/carry_run.py) is unpacked and training resumes from it
+#    (FROM_SCRATCH=1: not unpacked, so a machine without runs/ trains from epoch 1).
 # 2. lab/configs/scratch30-bgr-occlude.yaml: stage 5o's epoch with occluded faces.
 # 3. tools/finish_model.sh: the heads users get, int8, temperatures, every validation report.
 # 4. lab/tools/ship_rule.py: the rule in lab/README.md, written before any result.
@@ -21,7 +22,7 @@ if [ "${1:-}" = pack ]; then
     python lab/tools/carry_run.py pack "$RUN" "$CARRY"
     exit 0
 fi
-if [ ! -f "$RUN/last.pt" ] && [ -f "$CARRY/weights.pt" ]; then
+if [ -z "${FROM_SCRATCH:-}" ] && [ ! -f "$RUN/last.pt" ] && [ -f "$CARRY/weights.pt" ]; then
     python lab/tools/carry_run.py unpack "$CARRY" "$RUN"
 fi
 train() {  # CONFIG OUT: train, or resume an interrupted run
