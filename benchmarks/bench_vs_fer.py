@@ -18,9 +18,9 @@ Accuracy: both classifiers on each `--data` source's validation faces (FER2013 P
 48x48 crops, RAF-DB's 100x100 validation split; no detection), 7 classes and the seed5
 view (faces whose label is one of the five; probabilities renormalised over them).
 Speed: both whole pipelines on the same composed frames bench_pipeline.py uses, and the true
-faces each finds in the 5-face frames. ferkit reads each face as photos are read, as it is
-and mirrored (`Recognizer`'s default), in every row, the stream detector's too; `--no-tta`
-reads faces once, as `ferkit video` reads frames.
+faces each finds in the 5-face frames. ferkit reads each face as photos are read
+(`Recognizer`'s default, `PHOTO_TTA`), in every row, the stream detector's too; `--tta` /
+`--no-tta` also read it mirrored / read it once.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from ferkit.detect import DEFAULT_DETECTOR  # noqa: E402
 from ferkit.detect.spec import VIDEO_DETECTOR  # noqa: E402
 from ferkit.faces import Face  # noqa: E402
 from ferkit.labels import label_names, project  # noqa: E402
-from ferkit.recognizer import Recognizer  # noqa: E402
+from ferkit.recognizer import PHOTO_TTA, Recognizer  # noqa: E402
 
 #: fer's output order (fer.FER._get_labels).
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -197,9 +197,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="more ferkit detector specs to time beside the defaults")
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
-                        help="ferkit reads each face mirrored too, as photos are (default); "
-                             "--no-tta: once, as video frames are")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=PHOTO_TTA,
+                        help="ferkit also reads each face mirrored (default: as photos are "
+                             "read, ferkit.recognizer.PHOTO_TTA)")
     args = parser.parse_args(argv)
     fer = FerPipeline()
     cores = len(os.sched_getaffinity(0))

@@ -388,19 +388,18 @@ def test_webcam_keeps_a_recording_stopped_by_ctrl_c_only(tmp_path, capsys, model
 
 
 @pytest.mark.parametrize("command, default", [
-    ("video", None), ("webcam", None), ("batch", None), ("image", None), ("evaluate", True)])
-def test_tta_flags_parse_alike_and_photos_default_to_the_mirror(command, default):
+    ("video", None), ("webcam", None), ("batch", None), ("image", None), ("evaluate", None)])
+def test_tta_flags_parse_alike_and_default_to_each_kinds_reading(command, default):
     from ferkit.cli import build_parser
-    from ferkit.recognizer import PHOTO_TTA
 
     needs = {"video": ["x.mp4"], "batch": ["x", "--out", "o"], "image": ["x.jpg"],
              "evaluate": ["--data", "d"], "webcam": []}[command]
     parser = build_parser()
     parsed = [parser.parse_args([command, *needs, *flag]).tta
               for flag in ([], ["--tta"], ["--no-tta"])]
-    # None: photos mirrored (PHOTO_TTA, as `ferkit image` resolves it: test_cli_image), video
-    # frames once (StreamOptions.tta_for); True: PHOTO_TTA.
-    assert parsed == [PHOTO_TTA if default else default, True, False]
+    # None: photos as PHOTO_TTA says (as `ferkit image` and `evaluate` resolve it:
+    # test_cli_image, test_evaluation), video frames once (StreamOptions.tta_for).
+    assert parsed == [default, True, False]
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -21,10 +21,11 @@ from ferkit.model import ExpressionModel
 #: Larger images are detected on a copy shrunk to this longer side; boxes map back to the
 #: original and crops come from the full-resolution pixels.
 DETECT_MAX_SIDE = 1920
-#: Photos are classified twice, as they are and mirrored, and the two answers averaged:
-#: +1.4 points on RAF-DB validation and +0.8 on FER2013's, better calibrated, for
-#: about 2 ms more per face (docs/MODEL.md). Video streams do not (`StreamOptions.tta_for`).
-PHOTO_TTA = True
+#: Whether photos are also classified mirrored, the two answers averaged. Off: the shipped
+#: model already averages two networks, and the mirror added 0.7 points on RAF-DB validation,
+#: 0.3 on FER2013 and -0.2 / -0.5 on FER+ / CK+ (noise) for twice the classifier's time
+#: (docs/MODEL.md). `tta=True` (`--tta`) still asks for it; video frames never by default.
+PHOTO_TTA = False
 
 
 class Recognizer:
@@ -77,7 +78,7 @@ class Recognizer:
 
         Crops are grayscale, BGR or BGRA uint8/uint16 arrays of any size; see
         `ExpressionModel.preprocess`. `tta` averages each crop with its horizontal mirror
-        (`PHOTO_TTA`: on by default).
+        (default `PHOTO_TTA`).
         """
         return self._model.probabilities(crops, label_set, tta=tta)
 

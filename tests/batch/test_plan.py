@@ -21,6 +21,7 @@ from ferkit.batch.plan import fingerprint as settings_fingerprint
 from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError, ImageError
 from ferkit.faces import Face
+from ferkit.recognizer import PHOTO_TTA
 from ferkit.video import Frame, FrameResult, StreamOptions, analyze_frames, iter_frames, track_faces
 
 
@@ -110,14 +111,15 @@ def test_settings_fingerprint_tracks_what_changes_rows():
     base = settings_fingerprint(BatchSettings().identity())
     assert settings_fingerprint(BatchSettings(threads=4).identity()) == base
     for changed in (BatchSettings(label_set="fer2013"), BatchSettings(every=2),
-                    BatchSettings(smooth=0.5), BatchSettings(tta=True), BatchSettings(tta=False),
+                    BatchSettings(smooth=0.5), BatchSettings(tta=True),
+                        *([BatchSettings(tta=False)] if PHOTO_TTA else []),  # else the default
                     BatchSettings(detector="haar"), BatchSettings(redetect_every=1),
                     BatchSettings(episodes=EpisodeOptions(margin=0.3)),
                     BatchSettings(episodes=EpisodeOptions(min_duration_s=0.5)),
                     BatchSettings(episodes=EpisodeOptions(uncertain_below=0.4))):
         assert settings_fingerprint(changed.identity()) != base
-    # Photos read mirrored, video frames once: what each kind gets is what is fingerprinted.
-    assert BatchSettings().identity()["tta"] == {"image": True, "video": False}
+    # Photos read as PHOTO_TTA says, video frames once: what each kind gets is fingerprinted.
+    assert BatchSettings().identity()["tta"] == {"image": PHOTO_TTA, "video": False}
     with pytest.raises(FerkitError, match="every"):
         BatchSettings(every=0)
     with pytest.raises(FerkitError, match="label set"):

@@ -93,7 +93,8 @@ def test_each_kind_of_source_gets_its_default_detector_until_one_is_chosen(worke
     assert worker.made["haar"].calls == 1 and worker.made[STREAM_PHOTO_DETECTOR].calls == 1
 
 
-def test_photos_are_read_mirrored_too_as_ferkit_image_reads_them_and_video_frames_once():
+def test_photos_are_read_as_ferkit_image_reads_them_and_video_frames_once():
+    from ferkit.recognizer import PHOTO_TTA
     made = {}
     processor = FrameProcessor(RecognizerPool(
         lambda name: made.setdefault(name, FakeRecognizer(name))))
@@ -103,9 +104,9 @@ def test_photos_are_read_mirrored_too_as_ferkit_image_reads_them_and_video_frame
         processor.process(Frame(0, 0.0, image), settings, "video")
         processor.process(Frame(1, 1 / 30, image), settings, "camera")
         processor.process(Frame(0, 0.0, image), settings, "image")
-    assert made[STREAM_PHOTO_DETECTOR].tta == [True, True]
+    assert made[STREAM_PHOTO_DETECTOR].tta == [PHOTO_TTA, PHOTO_TTA]
     assert made[VIDEO_DETECTOR].tta == [False, False]
-    assert made["haar"].tta == [True, False, False, True]
+    assert made["haar"].tta == [PHOTO_TTA, False, False, PHOTO_TTA]
 
 
 def test_video_plays_to_the_end_pauses_and_seeks(worker, video_file):

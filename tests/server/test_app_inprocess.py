@@ -80,8 +80,10 @@ def test_the_stream_default_before_close_up_is_still_accepted(client, made, png_
     assert [r.detector for r in made] == [VIDEO_DETECTOR, "retinaface:max_side=960,threads=1"]
 
 
-def test_photos_are_read_mirrored_and_stream_frames_once_unless_asked(client, made,
-                                                                      png_bytes):
+def test_photos_are_read_as_photo_tta_says_and_stream_frames_once_unless_asked(
+        client, made, png_bytes):
+    from ferkit.recognizer import PHOTO_TTA
+
     for query in ("", "?tta=false", "?tta=true"):
         assert client.post("/v1/analyze" + query, content=png_bytes).status_code == 200
     with client.websocket_connect("/v1/stream") as ws:
@@ -90,7 +92,7 @@ def test_photos_are_read_mirrored_and_stream_frames_once_unless_asked(client, ma
     with client.websocket_connect("/v1/stream?tta=true") as ws:
         ws.send_bytes(png_bytes)
         assert ws.receive_json()["faces"]
-    assert made[0].tta == [True, False, True, False, True]
+    assert made[0].tta == [PHOTO_TTA, False, True, False, True]
 
 
 def test_inference_runs_off_the_event_loop(client, made, png_bytes):

@@ -31,10 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--head", default=None,
                    help="score this model head instead of the one the model assigns to the "
                         "label set (to choose heads by validation)")
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
-                   help="per-class scores and figures with each face also read mirrored, "
-                        "as photos are by default (--no-tta: read once, as video frames "
-                        "are; both accuracies are always reported)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="per-class scores and figures with each face also read mirrored "
+                        "(default: as photos are read, once: ferkit.recognizer.PHOTO_TTA; "
+                        "both accuracies are always reported)")
     p.add_argument("--corrupt", default=None, metavar="NAME",
                    help="score faces with this corruption applied (seeded, deterministic), "
                         "e.g. blur, low_res, sunglasses, mask (a wrong name lists them all)")
@@ -64,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs, new_figure, write_json
     from ferkit.progress import progress
+    from ferkit.recognizer import PHOTO_TTA
 
+    if args.tta is None:
+        args.tta = PHOTO_TTA
     if args.out:  # the figures' missing extra, before any work
         new_figure("ferkit evaluate --out (its confusion matrix)")
     model = (ExpressionModel(args.model, threads=args.threads) if args.model
@@ -149,7 +152,7 @@ def format_table(r: dict) -> str:
         f"samples   {s['evaluated']} evaluated"
         + (f"; excluded {', '.join(excluded)}" if excluded else ""),
         "",
-        f"{'':<14}{'with mirror (photos)':>21}{'read once (video)':>19}",
+        f"{'':<14}{'with mirror':>21}{'read once':>19}",
         *(f"{name:<14}{r[key + '_flip_tta']:>21.4f}{r[key + '_plain']:>19.4f}"
           for name, key in (("accuracy", "accuracy"), ("macro recall", "macro_recall"),
                             ("macro-F1", "macro_f1"), ("ECE (15 bins)", "ece"))),

@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replace annotated copies that already exist in DIR")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="also classify each face mirrored and average the two (default: "
-                        "yes, as every photo path does: ferkit.recognizer.PHOTO_TTA)")
+                        "as every photo path does, ferkit.recognizer.PHOTO_TTA: no)")
     add_common_options(p)
     p.set_defaults(run=run)
 

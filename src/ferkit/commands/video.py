@@ -35,7 +35,7 @@ def add_stream_options(p: argparse.ArgumentParser, *, row_formats: bool = True) 
                         f"(default: {REDETECT_EVERY}; 1 = whole frame every time)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="also classify each face mirrored and average the two (default: "
-                        "photos yes, video frames no)")
+                        "no; photos as ferkit.recognizer.PHOTO_TTA says)")
     p.add_argument("--threads", type=threads_count, default=None,
                    help="ONNX Runtime threads per model")
 

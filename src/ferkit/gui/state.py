@@ -86,7 +86,7 @@ class FrameProcessor:
                 ) -> tuple[FrameResult, np.ndarray, float]:
         """(the analysed, tracked frame, an annotated copy of it, inference milliseconds) for a
         frame of a `kind` ("image", "video" or "camera") source. A photo is read as `ferkit
-        image` and `ferkit batch` read photos (their detector, each face also mirrored), a
+        image` and `ferkit batch` read photos (their detector, mirror as `PHOTO_TTA` says), a
         video or camera frame as `ferkit video` reads frames."""
         media = "image" if kind == "image" else "video"
         if self._analyzer is None or (settings, media) != self._analysing:

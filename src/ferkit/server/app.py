@@ -252,8 +252,8 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         detector: str = Query(DEFAULT_DETECTOR,
                               description="one of " + ", ".join(SERVER_DETECTORS)),
         tta: bool = Query(PHOTO_TTA, description="also read each face mirrored and average "
-                          "the two, as every ferkit front end reads photos; false: once, "
-                          "about 2 ms less a face"),
+                          "the two (default: as every ferkit front end reads photos, "
+                          "ferkit.recognizer.PHOTO_TTA); about twice the classifier's time"),
     ) -> dict[str, Any]:
         _check_choice("label set", label_set, LABEL_SETS)
         _check_choice("detector", detector, SERVER_DETECTORS)

@@ -35,8 +35,8 @@ class StreamOptions:
     `detector`: a spec, "name" or "name:key=value,..."; None: photos and video frames each
     get their own default (see `detector_for`). `model`: an .onnx path, None for the
     shipped model. `threads`: ONNX Runtime threads per model (None: its default).
-    `tta`: also classify each face mirrored and average; None: photos yes, video frames no
-    (see `tta_for`).
+    `tta`: also classify each face mirrored and average; None: photos as `PHOTO_TTA` says,
+    video frames no (see `tta_for`).
     """
 
     label_set: str = "seed5"
@@ -66,7 +66,7 @@ class StreamOptions:
 
     def tta_for(self, kind: str) -> bool:
         """Whether faces of a `kind` ("image" or "video") input are also read mirrored: `tta`
-        where set; else photos are (`ferkit.recognizer.PHOTO_TTA`) and video frames are not,
+        where set; else photos as `ferkit.recognizer.PHOTO_TTA` says, and video frames not,
         as a video reads each face in every frame, where the mirror would double the
         classifier's cost each time and smoothing over frames steadies answers anyway."""
         _check_kind(kind)
