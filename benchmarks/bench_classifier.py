@@ -73,8 +73,7 @@ def bench(path: Path, threads: int, batch: int, runs: int, warmup_s: float) -> d
         crops = [rng.integers(0, 256, (96, 96, 3), dtype=np.uint8) for _ in range(batch)]
         ms, _ = _median_ms(lambda: model.probabilities(crops, "seed5"), runs, warmup_s)
         result[f"ms_probabilities_{batch}_bgr96_crops"] = ms
-        # One face as photos are read (with its mirror: the photos' default) and as video
-        # frames are (once).
+        # One face with its mirror (`--tta`) and once (the default for photos and video).
         for tta, key in ((True, "ms_probabilities_1_mirrored"),
                          (False, "ms_probabilities_1_once")):
             result[key], _ = _median_ms(

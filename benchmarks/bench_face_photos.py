@@ -8,7 +8,7 @@ Users often hold face crops (a dataset, another tool's output) and run them thro
 `ferkit image` or `Recognizer.analyze` as they would any photo, so the detector must find a
 face that fills the whole picture. For each validation face of FER2013 (48x48 grey, cut tight
 to the face) and RAF-DB (100x100 colour, aligned with a margin), this runs the default photo
-path (`Recognizer(detector=...).analyze`, mirror averaging on) and counts the images where a
+path (`Recognizer(detector=...).analyze`, as photos are read) and counts the images where a
 face is found and where the best face's top class (FER2013's 7) is the label; a face not found
 counts as wrong in "right of all". The last column is `ferkit evaluate`'s reading of the same
 crops (no detector). Face-less patches of the shipped photos (600, seeded, 24-512 px) count

@@ -6,7 +6,7 @@
 Frames: the shipped photos (ferkit/assets) composed onto synthetic 640x480 and 1280x720
 backgrounds with 1 face (96 px wide at 640x480, 144 px at 720p) or 5 faces (40-128 px /
 60-192 px), as benchmarks/bench_detect.py builds them. Each cell is `Recognizer.analyze` on
-one frame, each face read once as video frames are (`--tta`: mirrored too, as photos are):
+one frame, each face read once as photos and video frames are (`--tta`: mirrored too):
 median wall ms over the frames and repeats after warm-up, the frames per second
 that gives, then the median CPU ms per frame (all threads of the process: steadier than wall
 time on a busy machine). The "video file" column runs `ferkit.video.analyze_video` over a

@@ -110,7 +110,7 @@ class FerPipeline:
 
 
 def accuracy_table(fer: FerPipeline, recognizer: Recognizer, source: str,
-                   tta: bool = True) -> list[str]:
+                   tta: bool = PHOTO_TTA) -> list[str]:
     """Both classifiers on a FER2013-labelled source's validation faces (FER2013 PublicTest,
     the RAF-DB validation split, ...)."""
     # In ferkit's model's colour (a colour model reads RAF-DB's colour); fer reads grey.
@@ -153,7 +153,7 @@ def paired_ms(pipelines: dict, frames: list, repeats: int) -> dict[str, tuple[li
 
 
 def speed_table(fer: FerPipeline, model: Path | None, frames: int, repeats: int,
-                also: tuple[str, ...] = (), tta: bool = True) -> list[str]:
+                also: tuple[str, ...] = (), tta: bool = PHOTO_TTA) -> list[str]:
     scenes = {name: scene_frames(size, widths, frames) for name, (size, widths)
               in SCENES.items()}
     pipelines = {"fer (Haar + mini-Xception)": fer.detect_emotions}

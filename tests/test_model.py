@@ -236,9 +236,13 @@ def test_thread_safe(model):
 def test_recognizer_classify(model):
     rec = ferkit.Recognizer(model.path)
     crops = [face(64, 64), np.dstack([face(30, 40)] * 3)]
+    from ferkit.recognizer import PHOTO_TTA
+
     for label_set in LABEL_SETS:
-        # Photos' default: each crop averaged with its mirror.
+        # Photos' default (PHOTO_TTA), and each crop averaged with its mirror when asked.
         np.testing.assert_array_equal(rec.classify(crops, label_set),
+                                      model.probabilities(crops, label_set, tta=PHOTO_TTA))
+        np.testing.assert_array_equal(rec.classify(crops, label_set, tta=True),
                                       model.probabilities(crops, label_set, tta=True))
     np.testing.assert_array_equal(ferkit.Recognizer(model).classify(crops, tta=False),
                                   model.probabilities(crops, tta=False))

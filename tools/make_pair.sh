@@ -2,7 +2,9 @@
 # The shipped model's last step (about 12 minutes on 2 idle cores): stage 5o and the
 # from-scratch colour model merged into one file (tools/merge_pair.py), a temperature fitted
 # per served head (`ferkit calibrate`), every validation set the model card reports scored
-# ($RUN/eval), and the shipping rule of lab/README.md applied against docs/eval/shipped.
+# ($RUN/eval), and lab/tools/ship_rule.py run against the shipped model's reports
+# (docs/eval/shipped): it checks "within one standard error on all four"; lab/README.md's
+# second condition for the pair (at least one above on RAF-DB) is read off its table.
 #   bash tools/make_pair.sh
 # FIRST: stage 5o's finished file (tools/train_stage5.sh; a copy is kept in lab/models/);
 # SECOND: the from-scratch model's (lab/tools/scratch30.sh).

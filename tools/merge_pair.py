@@ -8,7 +8,9 @@
 
 The merged graph takes one input in the second model's form (its colour, size, mean and std);
 a grey first model gets the input turned grey inside the graph with OpenCV's BGR2GRAY
-weights. Each model's own temperatures are applied inside the graph before averaging, so the
+weights (unrounded, where OpenCV rounds to whole grey levels: the grey member's answers move
+by a few hundredths on some colour faces; the merged file is scored as it is). Each model's
+own temperatures are applied inside the graph before averaging, so the
 merged file starts at temperature 1 for every head and `ferkit calibrate` fits its own.
 The two models must share emotions, heads, input size and normalisation.
 """
@@ -16,6 +18,7 @@ The two models must share emotions, heads, input size and normalisation.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from pathlib import Path
 
@@ -39,6 +42,10 @@ def _check_pair(a: dict, b: dict) -> None:
             raise SystemExit(f"merge_pair: the models differ in {key}: {a.get(key)} / {b.get(key)}")
     if b.get("color") != "bgr" and a.get("color") != b.get("color"):
         raise SystemExit("merge_pair: give the colour model second")
+    folds = [m.get("training", {}).get("config", {}).get("data", {}).get("val_fold", 0)
+             for m in (a, b)]
+    if folds[0] != folds[1]:  # the merged file keeps one; CK+'s held-out subjects must agree
+        raise SystemExit(f"merge_pair: the models hold out different CK+ folds: {folds}")
 
 
 def merge(first: Path, second: Path) -> onnx.ModelProto:
@@ -91,7 +98,9 @@ def merge(first: Path, second: Path) -> onnx.ModelProto:
         outputs,
         [*inits, *a_model.graph.initializer, *b_model.graph.initializer],
         value_info=[*a_model.graph.value_info, *b_model.graph.value_info])
-    opsets = {o.domain: o.version for o in [*a_model.opset_import, *b_model.opset_import]}
+    opsets: dict[str, int] = {}
+    for o in [*a_model.opset_import, *b_model.opset_import]:
+        opsets[o.domain] = max(opsets.get(o.domain, 0), o.version)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v)
                                                     for d, v in opsets.items()])
     model.ir_version = max(a_model.ir_version, b_model.ir_version)
@@ -99,6 +108,8 @@ def merge(first: Path, second: Path) -> onnx.ModelProto:
     meta["architecture"] = f"{a['architecture']} + {b['architecture']} (mean of two networks)"
     meta["temperatures"] = {h: 1.0 for h in b["heads"]}
     meta["ensemble"] = {"members": [str(first), str(second)],
+                        "member_sha256": [hashlib.sha256(Path(f).read_bytes()).hexdigest()
+                                          for f in (first, second)],
                         "member_colors": [a.get("color", "gray"), b.get("color", "gray")],
                         "member_temperatures": [a.get("temperatures", {}),
                                                 b.get("temperatures", {})]}

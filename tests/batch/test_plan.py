@@ -120,6 +120,9 @@ def test_settings_fingerprint_tracks_what_changes_rows():
         assert settings_fingerprint(changed.identity()) != base
     # Photos read as PHOTO_TTA says, video frames once: what each kind gets is fingerprinted.
     assert BatchSettings().identity()["tta"] == {"image": PHOTO_TTA, "video": False}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ferkit.recognizer.PHOTO_TTA", True)
+        assert BatchSettings().identity()["tta"] == {"image": True, "video": False}
     with pytest.raises(FerkitError, match="every"):
         BatchSettings(every=0)
     with pytest.raises(FerkitError, match="label set"):

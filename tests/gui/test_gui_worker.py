@@ -93,8 +93,12 @@ def test_each_kind_of_source_gets_its_default_detector_until_one_is_chosen(worke
     assert worker.made["haar"].calls == 1 and worker.made[STREAM_PHOTO_DETECTOR].calls == 1
 
 
-def test_photos_are_read_as_ferkit_image_reads_them_and_video_frames_once():
-    from ferkit.recognizer import PHOTO_TTA
+@pytest.mark.parametrize("photo_tta", [True, False])
+def test_photos_are_read_as_ferkit_image_reads_them_and_video_frames_once(monkeypatch,
+                                                                          photo_tta):
+    # Both settings of the constant, so that a photo read like a video frame fails either way.
+    monkeypatch.setattr("ferkit.recognizer.PHOTO_TTA", photo_tta)
+    PHOTO_TTA = photo_tta
     made = {}
     processor = FrameProcessor(RecognizerPool(
         lambda name: made.setdefault(name, FakeRecognizer(name))))

@@ -67,9 +67,12 @@ def test_photos_and_video_frames_each_get_their_detector_unless_one_is_given():
         StreamOptions().detector_for("photo")
 
 
-def test_streams_read_faces_once_unless_told_while_photos_mirror():
+@pytest.mark.parametrize("photo_tta", [True, False])
+def test_streams_read_faces_once_unless_told_while_photos_follow_photo_tta(monkeypatch,
+                                                                           photo_tta):
+    monkeypatch.setattr("ferkit.recognizer.PHOTO_TTA", photo_tta)
     assert StreamOptions().tta_for("video") is False
-    assert StreamOptions().tta_for("image") is True
+    assert StreamOptions().tta_for("image") is photo_tta
     assert StreamOptions(tta=True).tta_for("video") is True
     assert StreamOptions(tta=False).tta_for("image") is False
     with pytest.raises(FerkitError, match="kind must be 'image' or 'video'"):
