@@ -5,19 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def export_tiny_model(path: Path, label_set_heads: dict[str, str] | None = None):
+def export_tiny_model(path: Path, label_set_heads: dict[str, str] | None = None, *,
+                      color: str = "gray", seed: int = 0):
     """Export an untrained fernet_xs with settled batch-norm statistics, the way `ferkit
-    export` does; return the torch network (needs torch and onnx)."""
+    export` does, reading `color` ("gray" or "bgr") faces and drawn from `seed`; return the
+    torch network (needs torch and onnx)."""
     import torch
 
     from ferkit.train.export import export_onnx
     from ferkit.train.models import create_model
 
-    torch.manual_seed(0)
-    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed"))
+    channels = 3 if color == "bgr" else 1
+    torch.manual_seed(seed)
+    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed"), in_channels=channels)
     with torch.no_grad():  # non-trivial batch-norm statistics, as after training
         net.train()
-        net(torch.randn(16, 1, 48, 48))
+        net(torch.randn(16, channels, 48, 48))
     net.eval()
-    export_onnx(net, path, architecture="fernet_xs", label_set_heads=label_set_heads)
+    export_onnx(net, path, architecture="fernet_xs", label_set_heads=label_set_heads,
+                color=color)
     return net

@@ -387,9 +387,8 @@ def test_webcam_keeps_a_recording_stopped_by_ctrl_c_only(tmp_path, capsys, model
     assert [p.name for p in tmp_path.iterdir()] == (["live.mp4"] if kept else [])
 
 
-@pytest.mark.parametrize("command, default", [
-    ("video", None), ("webcam", None), ("batch", None), ("image", None), ("evaluate", None)])
-def test_tta_flags_parse_alike_and_default_to_each_kinds_reading(command, default):
+@pytest.mark.parametrize("command", ["video", "webcam", "batch", "image", "evaluate"])
+def test_tta_flags_parse_alike_and_default_to_each_kinds_reading(command):
     from ferkit.cli import build_parser
 
     needs = {"video": ["x.mp4"], "batch": ["x", "--out", "o"], "image": ["x.jpg"],
@@ -399,7 +398,7 @@ def test_tta_flags_parse_alike_and_default_to_each_kinds_reading(command, defaul
               for flag in ([], ["--tta"], ["--no-tta"])]
     # None: photos as PHOTO_TTA says (as `ferkit image` and `evaluate` resolve it:
     # test_cli_image, test_evaluation), video frames once (StreamOptions.tta_for).
-    assert parsed == [default, True, False]
+    assert parsed == [None, True, False]
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -2,15 +2,16 @@
 probabilities, from one colour input that its grey member reads grey."""
 
 import importlib.util
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from model_helpers import export_tiny_model
 
 onnx = pytest.importorskip("onnx", reason="tools/merge_pair.py needs onnx (ferkit[train])")
 torch = pytest.importorskip("torch", reason="the tiny member models are built with torch")
 
+from ferkit.calibration import write_temperatures  # noqa: E402
 from ferkit.model import ExpressionModel  # noqa: E402
 from ferkit.train.export import export_onnx  # noqa: E402
 from ferkit.train.models import create_model  # noqa: E402
@@ -22,20 +23,8 @@ _spec.loader.exec_module(merge_pair)
 
 
 def _member(path: Path, color: str, seed: int, temperatures: dict) -> Path:
-    torch.manual_seed(seed)
-    net = create_model("fernet_xs", heads=("fer2013", "ferplus", "posed"),
-                       in_channels=3 if color == "bgr" else 1)
-    with torch.no_grad():
-        net.train()
-        net(torch.randn(16, 3 if color == "bgr" else 1, 48, 48))
-    net.eval()
-    export_onnx(net, path, architecture="fernet_xs", color=color)
-    model = onnx.load(path)
-    for entry in model.metadata_props:
-        if entry.key == "temperatures":
-            entry.value = json.dumps(temperatures)
-    onnx.save(model, path)
-    return path
+    export_tiny_model(path, color=color, seed=seed)
+    return write_temperatures(path, path, temperatures)
 
 
 def test_the_merged_file_averages_its_members_calibrated_probabilities(tmp_path):

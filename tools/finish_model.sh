@@ -21,7 +21,4 @@ ferkit head "$RUN/fernet-wild-fp32.onnx" \
     --name ferplus_ck --serve ferplus --out "$RUN/fernet-heads-fp32.onnx" --overwrite
 ferkit export "$RUN/fernet-heads-fp32.onnx" --out "$RUN/fernet-int8.onnx" --overwrite \
     --int8-calibration "$D/fer2013" --int8-calibration "$D/rafdb"
-ferkit calibrate "$RUN/fernet-int8.onnx" --data "$D/fer2013" --data "$D/ferplus" \
-    --data "$D/rafdb=wild" --data "$D/ferplus=ferplus_ck" --out "$RUN/fernet.onnx" \
-    --overwrite --report "$RUN/calibration.json"
-MODEL="$RUN/fernet.onnx" OUT="$RUN/eval" bash tools/evaluate_shipped.sh
+DATASETS="$D" IN="$RUN/fernet-int8.onnx" RUN="$RUN" bash tools/calibrate_and_score.sh

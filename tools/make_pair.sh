@@ -14,8 +14,5 @@ FIRST=${FIRST:-lab/models/stage5o.onnx}
 SECOND=${SECOND:-runs/scratch30-bgr-occlude/fernet.onnx}
 RUN=${RUN:-runs/pair}
 python tools/merge_pair.py "$FIRST" "$SECOND" --out "$RUN/fernet-uncalibrated.onnx"
-ferkit calibrate "$RUN/fernet-uncalibrated.onnx" --data "$D/fer2013" --data "$D/ferplus" \
-    --data "$D/rafdb=wild" --data "$D/ferplus=ferplus_ck" --out "$RUN/fernet.onnx" \
-    --overwrite --report "$RUN/calibration.json"
-MODEL="$RUN/fernet.onnx" OUT="$RUN/eval" bash tools/evaluate_shipped.sh
+DATASETS="$D" IN="$RUN/fernet-uncalibrated.onnx" RUN="$RUN" bash tools/calibrate_and_score.sh
 python lab/tools/ship_rule.py "$RUN/eval" | tee "$RUN/ship_rule.md" || true

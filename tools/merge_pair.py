@@ -18,13 +18,15 @@ The two models must share emotions, heads, input size and normalisation.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, compose, helper, numpy_helper
+
+from ferkit.model import model_sha256
+from ferkit.outputs import atomic_write_bytes
 
 #: cv2.COLOR_BGR2GRAY's weights in B, G, R order.
 GRAY_BGR = (0.114, 0.587, 0.299)
@@ -108,14 +110,11 @@ def merge(first: Path, second: Path) -> onnx.ModelProto:
     meta["architecture"] = f"{a['architecture']} + {b['architecture']} (mean of two networks)"
     meta["temperatures"] = {h: 1.0 for h in b["heads"]}
     meta["ensemble"] = {"members": [str(first), str(second)],
-                        "member_sha256": [hashlib.sha256(Path(f).read_bytes()).hexdigest()
-                                          for f in (first, second)],
+                        "member_sha256": [model_sha256(first), model_sha256(second)],
                         "member_colors": [a.get("color", "gray"), b.get("color", "gray")],
                         "member_temperatures": [a.get("temperatures", {}),
                                                 b.get("temperatures", {})]}
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, json.dumps(value)
+    helper.set_model_props(model, {key: json.dumps(value) for key, value in meta.items()})
     onnx.checker.check_model(model)
     return model
 
@@ -128,9 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     model = merge(args.first, args.second)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".tmp.onnx")
-    onnx.save(model, tmp)
-    tmp.replace(args.out)
+    atomic_write_bytes(args.out, model.SerializeToString())
     print(f"wrote {args.out}")
 
 

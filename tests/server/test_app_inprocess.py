@@ -43,13 +43,17 @@ def made() -> list[FakeRecognizer]:
     return []
 
 
-@pytest.fixture
-def client(made) -> TestClient:
+def _client(made: list[FakeRecognizer]) -> TestClient:
     def factory(detector: str) -> FakeRecognizer:
         made.append(FakeRecognizer(detector))
         return made[-1]
 
     return TestClient(create_app(factory, max_upload_bytes=4096))
+
+
+@pytest.fixture
+def client(made) -> TestClient:
+    return _client(made)
 
 
 @pytest.fixture
@@ -80,10 +84,12 @@ def test_the_stream_default_before_close_up_is_still_accepted(client, made, png_
     assert [r.detector for r in made] == [VIDEO_DETECTOR, "retinaface:max_side=960,threads=1"]
 
 
+@pytest.mark.parametrize("photo_tta", [True, False])
 def test_photos_are_read_as_photo_tta_says_and_stream_frames_once_unless_asked(
-        client, made, png_bytes):
-    from ferkit.recognizer import PHOTO_TTA
-
+        monkeypatch, made, png_bytes, photo_tta):
+    # Both settings of the constant, so that a photo read like a stream frame fails either way.
+    monkeypatch.setattr("ferkit.server.app.PHOTO_TTA", photo_tta)
+    client = _client(made)
     for query in ("", "?tta=false", "?tta=true"):
         assert client.post("/v1/analyze" + query, content=png_bytes).status_code == 200
     with client.websocket_connect("/v1/stream") as ws:
@@ -92,7 +98,7 @@ def test_photos_are_read_as_photo_tta_says_and_stream_frames_once_unless_asked(
     with client.websocket_connect("/v1/stream?tta=true") as ws:
         ws.send_bytes(png_bytes)
         assert ws.receive_json()["faces"]
-    assert made[0].tta == [PHOTO_TTA, False, True, False, True]
+    assert made[0].tta == [photo_tta, False, True, False, True]
 
 
 def test_inference_runs_off_the_event_loop(client, made, png_bytes):
