@@ -4,6 +4,7 @@
 # steps 2-4):
 #   bash lab/tools/scratch30.sh        # train, resuming from runs/ or from the carried state
 #   bash lab/tools/scratch30.sh pack   # at a session's end: carry the run in git (commit it)
+#   COLOR=gray bash lab/tools/scratch30.sh [pack]   # the grey twin (lab/configs/scratch30-gray*)
 # 1. lab/configs/scratch30-bgr.yaml: configs/default.yaml from random weights, 30 epochs,
 #    colour, into runs/scratch30-bgr. A new machine has no runs/: the state carried in
 #    lab/carry/scratch30-bgr (tools/carry_run.py) is unpacked and training resumes from it
@@ -14,9 +15,10 @@
 # To ship the result (if step 4 says so): cp runs/scratch30-bgr-occlude/fernet.onnx
 #   runs/scratch30-bgr-occlude/fernet-fp32.onnx src/ferkit/models/
 set -euo pipefail
-RUN=runs/scratch30-bgr
-CARRY=lab/carry/scratch30-bgr
-FINAL=runs/scratch30-bgr-occlude
+COLOR=${COLOR:-bgr}
+RUN=runs/scratch30-$COLOR
+CARRY=lab/carry/scratch30-$COLOR
+FINAL=runs/scratch30-$COLOR-occlude
 
 if [ "${1:-}" = pack ]; then
     python lab/tools/carry_run.py pack "$RUN" "$CARRY"
@@ -30,7 +32,7 @@ train() {  # CONFIG OUT: train, or resume an interrupted run
     [ -f "$2/last.pt" ] && resume=(--resume)
     ferkit train --config "$1" --out "$2" ${resume[@]+"${resume[@]}"}
 }
-train lab/configs/scratch30-bgr.yaml "$RUN"
-train lab/configs/scratch30-bgr-occlude.yaml "$FINAL"
+train "lab/configs/scratch30-$COLOR.yaml" "$RUN"
+train "lab/configs/scratch30-$COLOR-occlude.yaml" "$FINAL"
 RUN="$FINAL" bash tools/finish_model.sh
 python lab/tools/ship_rule.py "$FINAL/eval" | tee "$FINAL/ship_rule.md" || true
