@@ -67,12 +67,15 @@ def test_shipped_photos(capsys, model):
     assert face["label"] == max(SEED5, key=face.__getitem__)
 
 
-def test_photos_are_read_as_photo_tta_says_unless_tta_flags(capsys, model):
-    from ferkit.recognizer import PHOTO_TTA, Recognizer
+@pytest.mark.parametrize("photo_tta", [False, True])
+def test_photos_are_read_as_photo_tta_says_unless_tta_flags(capsys, monkeypatch, model,
+                                                            photo_tta):
+    from ferkit.recognizer import Recognizer
 
+    monkeypatch.setattr("ferkit.recognizer.PHOTO_TTA", photo_tta)
     photo = example_path("astronaut")
     recognizer = Recognizer(model)
-    for flags, tta in (((), PHOTO_TTA), (("--no-tta",), False), (("--tta",), True)):
+    for flags, tta in (((), photo_tta), (("--no-tta",), False), (("--tta",), True)):
         code, out, err = run(capsys, "image", photo, "--model", model, *flags)
         assert code == 0, err
         (row,) = json_rows(out)

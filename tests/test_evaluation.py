@@ -240,16 +240,17 @@ def test_evaluate_rafdb_in_fer2013_classes(tiny_model, tmp_path, capsys):
     assert report["samples"]["evaluated"] == len(val)
 
 
-def test_evaluate_table_tta_and_head(tiny_model, fer2013_dir, capsys):
+@pytest.mark.parametrize("photo_tta", [False, True])
+def test_evaluate_table_tta_and_head(tiny_model, fer2013_dir, capsys, monkeypatch, photo_tta):
     argv = ["evaluate", "--model", str(tiny_model), "--data", str(fer2013_dir), "--head",
             "posed", "--json"]
-    from ferkit.recognizer import PHOTO_TTA
+    monkeypatch.setattr("ferkit.recognizer.PHOTO_TTA", photo_tta)
 
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     # Faces are read as photos are by default; --tta / --no-tta choose, both always reported.
-    assert report["tta"] is PHOTO_TTA
-    assert report["ece"] == report["ece_flip_tta" if PHOTO_TTA else "ece_plain"]
+    assert report["tta"] is photo_tta
+    assert report["ece"] == report["ece_flip_tta" if photo_tta else "ece_plain"]
     assert report["ece_flip_tta"] != report["ece_plain"]  # so the two views are told apart
     assert main([*argv[:-1], "--tta"]) == 0
     text = capsys.readouterr().out

@@ -275,7 +275,8 @@ def test_analyze_hands_the_colour_model_colour_crops(colour_run, astronaut_small
     crop = crop_face(astronaut_small, faces[0], size=64, margin=rec._margin, gray=False)
     from ferkit.recognizer import PHOTO_TTA
 
-    expected = rec.model.probabilities([crop], "seed5", tta=PHOTO_TTA)[0]  # a photo's default
+    # A photo's default, which the tests of Recognizer.classify follow through PHOTO_TTA.
+    expected = rec.model.probabilities([crop], "seed5", tta=PHOTO_TTA)[0]
     np.testing.assert_allclose([faces[0].scores[n] for n in names], expected, atol=1e-5)
     gray = crop_face(astronaut_small, faces[0], size=64, margin=rec._margin)
     assert not np.allclose(rec.model.probabilities([gray], "seed5", tta=True)[0], expected,

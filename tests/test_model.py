@@ -233,15 +233,16 @@ def test_thread_safe(model):
         np.testing.assert_array_equal(r, expected)
 
 
-def test_recognizer_classify(model):
+@pytest.mark.parametrize("photo_tta", [False, True])
+def test_recognizer_classify(model, monkeypatch, photo_tta):
     rec = ferkit.Recognizer(model.path)
     crops = [face(64, 64), np.dstack([face(30, 40)] * 3)]
-    from ferkit.recognizer import PHOTO_TTA
+    monkeypatch.setattr("ferkit.recognizer.PHOTO_TTA", photo_tta)
 
     for label_set in LABEL_SETS:
         # Photos' default (PHOTO_TTA), and each crop averaged with its mirror when asked.
         np.testing.assert_array_equal(rec.classify(crops, label_set),
-                                      model.probabilities(crops, label_set, tta=PHOTO_TTA))
+                                      model.probabilities(crops, label_set, tta=photo_tta))
         np.testing.assert_array_equal(rec.classify(crops, label_set, tta=True),
                                       model.probabilities(crops, label_set, tta=True))
     np.testing.assert_array_equal(ferkit.Recognizer(model).classify(crops, tta=False),

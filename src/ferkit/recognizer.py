@@ -28,6 +28,11 @@ DETECT_MAX_SIDE = 1920
 PHOTO_TTA = False
 
 
+def photo_tta(asked: bool | None) -> bool:
+    """Whether a photo's faces are also read mirrored: as `asked`, else as `PHOTO_TTA` says."""
+    return PHOTO_TTA if asked is None else asked
+
+
 class Recognizer:
     """Classifies facial expressions with an exported ferkit model.
 
@@ -73,17 +78,17 @@ class Recognizer:
         return self._detector
 
     def classify(self, crops: Iterable[np.ndarray], label_set: str = "seed5", *,
-                 tta: bool = PHOTO_TTA) -> np.ndarray:
+                 tta: bool | None = None) -> np.ndarray:
         """Probabilities (N, K) for face crops, columns in `ferkit.label_names(label_set)` order.
 
         Crops are grayscale, BGR or BGRA uint8/uint16 arrays of any size; see
         `ExpressionModel.preprocess`. `tta` averages each crop with its horizontal mirror
-        (default `PHOTO_TTA`).
+        (None: as `PHOTO_TTA` says).
         """
-        return self._model.probabilities(crops, label_set, tta=tta)
+        return self._model.probabilities(crops, label_set, tta=photo_tta(tta))
 
     def analyze(self, image: ImageSource, label_set: str = "seed5", *,
-                tta: bool = PHOTO_TTA, near: Sequence[BoxXYXY] | None = None) -> list[Face]:
+                tta: bool | None = None, near: Sequence[BoxXYXY] | None = None) -> list[Face]:
         """Every face in `image` with its emotion probabilities, best detection first.
 
         `image` is a path, encoded bytes, or an array (gray, BGR or BGRA; 8 or 16 bit). Files

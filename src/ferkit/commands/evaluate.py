@@ -64,10 +64,9 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs, new_figure, write_json
     from ferkit.progress import progress
-    from ferkit.recognizer import PHOTO_TTA
+    from ferkit.recognizer import photo_tta
 
-    if args.tta is None:
-        args.tta = PHOTO_TTA
+    args.tta = photo_tta(args.tta)
     if args.out:  # the figures' missing extra, before any work
         new_figure("ferkit evaluate --out (its confusion matrix)")
     model = (ExpressionModel(args.model, threads=args.threads) if args.model

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.imageio import example_path, load_image
     from ferkit.labels import label_names
     from ferkit.outputs import expand_inputs, plan_outputs, writable_image_name, write_image
-    from ferkit.recognizer import PHOTO_TTA, Recognizer
+    from ferkit.recognizer import Recognizer
     from ferkit.rows import RowWriter, columns, face_rows
 
     paths = [STDIN if arg == STDIN else Path(arg) for arg in args.paths]
@@ -85,14 +85,13 @@ def run(args: argparse.Namespace) -> int:
                               args.annotate, overwrite=args.overwrite)
                  if args.annotate is not None else [None] * len(inputs))
     recognizer = Recognizer(args.model, detector=args.detector)
-    tta = PHOTO_TTA if args.tta is None else args.tta
     names = label_names(args.label_set)
     writer = RowWriter(sys.stdout, args.format, columns(names, stream=False, leading=("path",)))
     failed = 0
     for (path, _), out in zip(inputs, annotated, strict=True):
         try:
             image = load_image(_read_stdin() if path == STDIN else path)
-            faces = recognizer.analyze(image, args.label_set, tta=tta)
+            faces = recognizer.analyze(image, args.label_set, tta=args.tta)
             writer.write_all(face_rows(faces, names, path=str(path)))
             if not faces:
                 print(f"ferkit: no face found in {path}", file=sys.stderr)

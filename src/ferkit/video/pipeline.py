@@ -70,11 +70,9 @@ class StreamOptions:
         as a video reads each face in every frame, where the mirror would double the
         classifier's cost each time and smoothing over frames steadies answers anyway."""
         _check_kind(kind)
-        if self.tta is not None:
-            return self.tta
-        from ferkit.recognizer import PHOTO_TTA
+        from ferkit.recognizer import photo_tta
 
-        return PHOTO_TTA and kind == "image"
+        return photo_tta(self.tta) if kind == "image" else bool(self.tta)
 
     def detector_for(self, kind: str) -> str:
         """The detector spec for a `kind` ("image" or "video") input: `detector` where set;
