@@ -52,7 +52,7 @@ def test_ck48_unknown_class_folder_names_the_folder(make, face):
 def test_ck48_corrupt_png_names_the_file(make, face):
     root = make.ckplus48(_ck48_items(face))
     (root / "CK+48" / "happy" / "S011_006_00000021.png").write_bytes(b"\x89PNG broken")
-    with pytest.raises(DatasetError, match=r"S011_006_00000021.png: not a readable image"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*S011_006_00000021.png: "):
         list(read_ckplus48(root))
 
 
@@ -129,5 +129,5 @@ def test_original_missing_label_folder(make):
 def test_original_corrupt_frame_names_it(make):
     root = make.ckplus_original([("S130", 12, 5, 6.0)])
     (root / "cohn-kanade-images" / "S130" / "012" / "S130_012_00000004.png").write_bytes(b"xx")
-    with pytest.raises(DatasetError, match=r"S130_012_00000004.png: not a readable image"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*S130_012_00000004.png: "):
         list(read_ckplus_original(root))

@@ -127,14 +127,14 @@ def test_folders_corrupt_image_names_the_file(make, face):
     root = make.fer2013_folders(_folder_items(face))
     bad = root / "train" / "happy" / "Training_100.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with pytest.raises(DatasetError, match=r"Training_100.jpg: not a readable image"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*Training_100.jpg: "):
         list(read_fer2013_folders(root))
 
 
 def test_empty_image_file_is_a_dataset_error(make, face):
     root = make.fer2013_folders(_folder_items(face))
     (root / "train" / "happy" / "Training_101.jpg").write_bytes(b"")
-    with pytest.raises(DatasetError, match=r"Training_101.jpg: not a readable image"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*Training_101.jpg: "):
         list(read_fer2013_folders(root))
 
 

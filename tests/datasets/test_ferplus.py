@@ -122,7 +122,7 @@ def test_listed_but_missing_png_names_the_file(make, face):
 def test_corrupt_png_names_the_file(make, face):
     root = make.ferplus(_rows(face))
     (root / "data" / "FER2013Valid" / "fer0028638.png").write_bytes(b"\x89PNG\r\n\x1a\ngarbage")
-    with pytest.raises(DatasetError, match="fer0028638.png: not a readable image"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*fer0028638.png: "):
         list(read_ferplus(root))
 
 

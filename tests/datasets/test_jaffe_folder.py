@@ -52,7 +52,7 @@ def test_jaffe_unknown_expression_code_names_the_file(make, face):
 def test_jaffe_corrupt_tiff_names_the_file(make, face):
     root = make.jaffe(_jaffe_items(face))
     (root / "KA.HA2.30.tiff").write_bytes(b"II*\0garbage")
-    with pytest.raises(DatasetError, match=r"KA.HA2.30.tiff: not a readable image"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*KA.HA2.30.tiff: "):
         list(read_jaffe(root))
 
 

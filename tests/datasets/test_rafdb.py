@@ -157,5 +157,25 @@ def test_odd_file_name_in_class_folder(tmp_path):
 def test_corrupt_image_names_the_file(tmp_path):
     root = dataset_layout(tmp_path / "r")
     (root / "train" / "4" / "train_00002_aligned.jpg").write_bytes(b"\xff\xd8 broken")
-    with pytest.raises(DatasetError, match="train_00002_aligned.jpg: not a readable image"):
+    with pytest.raises(DatasetError, match=r"cannot read image .*train_00002_aligned.jpg: "):
         list(read_rafdb(root))
+
+
+@pytest.mark.parametrize("color", ["gray", "bgr"])
+def test_dataset_images_are_read_upright_and_as_photos_are(tmp_path, color):
+    from PIL import Image
+
+    from ferkit.datasets.base import read_face
+    from ferkit.imageio import load_image
+
+    wide = np.zeros((40, 80, 3), np.uint8)  # stored landscape; EXIF says: show it turned
+    wide[:, :40] = (30, 160, 250)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    path = tmp_path / "turned.jpg"
+    Image.fromarray(wide).save(path, exif=exif, quality=95)
+    image = read_face(path, color)
+    assert image.shape[:2] == (80, 40)  # upright, as ferkit image shows it
+    photo = load_image(path)
+    expected = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY) if color == "gray" else photo
+    np.testing.assert_array_equal(image, expected)
