@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from cli_helpers import json_rows, run
 
+from ferkit.cli import main
 from ferkit.imageio import example_path
 from ferkit.labels import label_names
 from ferkit.model import shipped_model_path
@@ -272,6 +273,13 @@ def test_detector_specs_with_options(capsys, model):
 
 
 def test_usage_errors(tmp_path, capsys, model):
+    for argv in (("image", "--example", "--label-set", "bogus"), ("image", "--bogus"),
+                 ("evaluate", "--data", str(tmp_path), "--label-set", "bogus"), ("bogus",)):
+        with pytest.raises(SystemExit) as exit_:
+            main(list(argv))
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1, err
+        assert "error:" in err and "--help" in err
     code, _, err = run(capsys, "image", "--model", model)
     assert code == 1 and "give at least one image" in err
     code, _, err = run(capsys, "image", tmp_path, "--model", model)

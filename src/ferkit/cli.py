@@ -15,9 +15,17 @@ COMMANDS = ("image", "video", "webcam", "report", "data", "train", "evaluate", "
             "export", "head", "distill_cache", "gui", "serve", "batch")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other ferkit error (subcommand
+    parsers are made of this class too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="ferkit", description=__doc__)
+    parser = _Parser(prog="ferkit", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
