@@ -374,6 +374,9 @@ def test_only_a_bare_dash_is_stdin(monkeypatch, capsys, model, tmp_path, astrona
     assert [r["path"] for r in json_rows(out)] == ["-"]  # the file; stdin, empty, unread
     code, out, err = run(capsys, "image", "-", "--model", model)
     assert (code, out) == (1, "") and "stdin is empty: pipe an image into it" in err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"not an image")))
+    code, out, err = run(capsys, "image", "-", "--model", model)
+    assert (code, out) == (1, "") and err.startswith("ferkit: error: cannot read image stdin: ")
     code, out, err = run(capsys, "image", "-", "-", "--model", model)
     assert (code, out) == (1, "")
     assert err == "ferkit: error: '-' given twice: stdin holds one image\n"

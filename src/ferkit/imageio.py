@@ -50,7 +50,7 @@ class ImageHeader:
 
 def load_image(
     source: ImageSource, *, max_pixels: int | None = MAX_PIXELS, max_side: int | None = None,
-    max_bytes: int | None = MAX_FILE_BYTES,
+    max_bytes: int | None = MAX_FILE_BYTES, name: str | None = None,
 ) -> np.ndarray:
     """Read `source` into a BGR uint8 array of shape (H, W, 3).
 
@@ -61,16 +61,16 @@ def load_image(
     a copy. Only regular files are read, at most `max_bytes` of them. Images whose header
     announces over `max_pixels` raise ImageTooLargeError before any decoding (None: no limit);
     `max_side` shrinks images whose longer side exceeds it. Anything unreadable raises
-    ImageError naming the source.
+    ImageError naming the source (`name`, if given: e.g. "stdin" for bytes read from it).
     """
     if isinstance(source, np.ndarray):
-        name = f"<array {source.dtype} {source.shape}>"
+        name = name or f"<array {source.dtype} {source.shape}>"
         _check_pixels(name, source.shape[:2][::-1] if source.ndim >= 2 else (0, 0), max_pixels)
         image = _from_array(source, name)
     elif isinstance(source, (bytes, bytearray, memoryview)):
-        image = _decode(bytes(source), "<bytes>", max_pixels, max_side)
+        image = _decode(bytes(source), name or "<bytes>", max_pixels, max_side)
     elif isinstance(source, (str, os.PathLike)):
-        image = _decode(read_file(source, max_bytes), str(source), max_pixels, max_side)
+        image = _decode(read_file(source, max_bytes), name or str(source), max_pixels, max_side)
     else:
         raise ImageError(
             f"cannot read image from {type(source).__name__}: pass a path, bytes or an array")

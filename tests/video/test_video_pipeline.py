@@ -125,3 +125,10 @@ def test_an_analyzer_without_a_recognizer_only_tracks():
     assert (result.index, result.faces[0].track_id) == (3, 1)
     with pytest.raises(FerkitError, match="only tracks"):
         analyzer.update(Frame(4, 0.4, np.zeros((4, 4, 3), np.uint8)))
+
+
+def test_a_printed_frame_result_shows_no_pixels():
+    from ferkit.video.pipeline import FrameResult
+
+    text = repr(FrameResult(3, 0.1, np.zeros((480, 640, 3), np.uint8)))
+    assert text == "FrameResult(index=3, time_s=0.1, faces=[])"

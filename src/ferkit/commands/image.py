@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for (path, _), out in zip(inputs, annotated, strict=True):
         try:
-            image = load_image(_read_stdin() if path == STDIN else path)
+            image = (load_image(_read_stdin(), name="stdin") if path == STDIN
+                     else load_image(path))
             faces = recognizer.analyze(image, args.label_set, tta=args.tta)
             writer.write_all(face_rows(faces, names, path=str(path)))
             if not faces:

@@ -103,7 +103,7 @@ class FrameResult:
 
     index: int
     time_s: float
-    frame_bgr: np.ndarray | None
+    frame_bgr: np.ndarray | None = field(repr=False)  # printing a result prints no pixels
     faces: list[Face] = field(default_factory=list)
 
 
