@@ -17,6 +17,7 @@ from ferkit.datasets.combine import subject_fold
 from ferkit.evaluation import (
     accuracy,
     confusion_matrix,
+    find_faces,
     in_split,
     macro_f1,
     macro_recall,
@@ -340,6 +341,34 @@ def test_evaluate_own_folders_and_a_fer2013_test_folder_without_split(tiny_model
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["source"] == "fer2013" and report["samples"]["evaluated"] == 12
+
+
+def test_own_photos_are_scored_on_the_faces_found_in_them(tiny_model, tmp_path, capsys):
+    from ferkit.imageio import example_path, load_image
+    from ferkit.recognizer import Recognizer
+
+    photo = load_image(example_path("astronaut"))
+    blank = np.full((120, 160, 3), 128, np.uint8)  # no face: read whole
+    folder = tmp_path / "photos"
+    for label, name, image in (("happy", "astronaut.png", photo), ("sad", "blank.png", blank)):
+        (folder / label).mkdir(parents=True)
+        cv2.imwrite(str(folder / label / name), image)
+    argv = ["evaluate", "--model", str(tiny_model), "--data", str(folder), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["faces"], report["faces_not_found"]) == ("found", 1)
+    assert report["samples"]["evaluated"] == 2
+    assert main([*argv[:-1]]) == 0
+    assert "the detector found one in 1 of 2 images; the other 1 were read whole" in capsys.readouterr().out
+    assert main([*argv, "--faces", "given"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["faces"], report["faces_not_found"]) == ("given", None)
+    # What is scored: the photo's best face, cropped as `ferkit image` crops it.
+    recognizer = Recognizer(str(tiny_model))
+    faces, whole = find_faces(recognizer, [photo, blank])
+    assert whole == 1 and faces[1] is blank
+    np.testing.assert_array_equal(faces[0], recognizer.face_crops(photo)[1][0])
+    assert faces[0].shape[:2] == (recognizer.model.input_size,) * 2
 
 
 class _Terminal(io.StringIO):

@@ -162,6 +162,19 @@ def select(samples: Iterable[FaceSample], split: str, label_set: str,
 # -- running a model ---------------------------------------------------------------------------
 
 
+def find_faces(recognizer, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
+    """Each image's best-detected face, cropped as `ferkit image` crops it (a `Recognizer`'s
+    `face_crops`); an image where no face is found is kept whole, read as the crop it may be.
+    Returns the faces and how many images were kept whole."""
+    faces, whole = [], 0
+    for image in progress(images, "finding faces", unit="image"):
+        crops = recognizer.face_crops(image)[1]
+        faces.append(crops[0] if crops else image)
+        whole += not crops
+    return faces, whole
+
+
+
 def scores(y_true: np.ndarray, probs: np.ndarray, names: Sequence[str]) -> dict:
     """Accuracy, macro recall, macro-F1, per-class scores, confusion matrix and calibration
     (ECE and its reliability bins) of probabilities (N, len(names)) against true indices."""

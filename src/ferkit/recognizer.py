@@ -98,7 +98,17 @@ class Recognizer:
         `near`: boxes where faces are expected (the previous video frame's); detectors that
         can (`detect_near`) then look only around them, which is much faster. Others ignore it.
         """
-        label_names(label_set)  # fail on a bad label set before any work
+        names = label_names(label_set)  # fail on a bad label set before any work
+        faces, crops = self.face_crops(image, near=near)
+        probs = self.classify(crops, label_set, tta=tta)
+        return [f.with_scores(dict(zip(names, row.tolist(), strict=True)))
+                for f, row in zip(faces, probs, strict=True)]
+
+    def face_crops(self, image: ImageSource, *, near: Sequence[BoxXYXY] | None = None
+                   ) -> tuple[list[Face], list[np.ndarray]]:
+        """Every face in `image` (best detection first, unscored) and its crop as `analyze`
+        classifies it: at the model's input size, in its colour. `image`, `near`: see
+        `analyze`."""
         bgr = load_image(image)
         if near is not None and hasattr(self._detector, "detect_near"):
             faces = self._detector.detect_near(bgr, near)
@@ -108,10 +118,7 @@ class Recognizer:
         gray = self._model.color == "gray"
         crops = [crop_face(bgr, f, size=self._model.input_size, margin=self._margin,
                            align=self._align, gray=gray) for f in faces]
-        probs = self.classify(crops, label_set, tta=tta)
-        names = label_names(label_set)
-        return [f.with_scores(dict(zip(names, row.tolist(), strict=True)))
-                for f, row in zip(faces, probs, strict=True)]
+        return faces, crops
 
     def _detect(self, bgr: np.ndarray) -> list[Face]:
         small = shrink(bgr, DETECT_MAX_SIDE)

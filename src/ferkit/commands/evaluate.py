@@ -35,6 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-class scores and figures with each face also read mirrored "
                         "(default: as photos are read, once: ferkit.recognizer.PHOTO_TTA; "
                         "both accuracies are always reported)")
+    p.add_argument("--faces", choices=("given", "found"), default=None,
+                   help="given: each image is a face crop, read whole (default for the research "
+                        "datasets, which are crops); found: the image default detector finds "
+                        "each image's best face and crops it as ferkit image does, an image "
+                        "with none is read whole (default for your own <emotion>/ folders, "
+                        "which may hold whole photos)")
     p.add_argument("--corrupt", default=None, metavar="NAME",
                    help="score faces with this corruption applied (seeded, deterministic), "
                         "e.g. blur, low_res, sunglasses, mask (a wrong name lists them all)")
@@ -56,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.evaluation import (
         DEFAULT_LABEL_SET,
         evaluate_selection,
+        find_faces,
         plot_confusion,
         plot_reliability,
         select,
@@ -97,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
         # Layouts with splits were read for this split alone, so they may show none.
         seen = f" (the source has: {', '.join(sorted(sel.splits_seen))})" if sel.read else ""
         raise FerkitError(f"{path}: no samples in split {args.split!r}{seen}")
+    faces = args.faces or ("found" if kind == "own" else "given")
+    kept_whole = None
+    if faces == "found":
+        from ferkit.recognizer import Recognizer
+
+        sel.images, kept_whole = find_faces(Recognizer(model), sel.images)
     if args.corrupt:
         sel.images = corrupt_all(sel.images, args.corrupt, seed=args.seed)
     result = evaluate_selection(model, sel, label_set, args.head)
@@ -108,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "label_set": label_set, "head": result["head"], "temperature": result["temperature"],
         "tta": args.tta, "corruption": args.corrupt,
         "corruption_seed": args.seed if args.corrupt else None,
-        "samples": sel.counts(),
+        "samples": sel.counts(), "faces": faces, "faces_not_found": kept_whole,
         **{key: primary[key] for key in ("accuracy", "macro_recall", "macro_f1", "ece", "nll",
                                          "mean_confidence")},
         **{f"{key}_{view}": result[view][key]
@@ -150,6 +163,9 @@ def format_table(r: dict) -> str:
         f"label set {r['label_set']}: {', '.join(r['classes'])}",
         f"samples   {s['evaluated']} evaluated"
         + (f"; excluded {', '.join(excluded)}" if excluded else ""),
+        *([f"faces     the detector found one in {s['evaluated'] - r['faces_not_found']} of "
+           f"{s['evaluated']} images; the other {r['faces_not_found']} were read whole"]
+          if r.get("faces") == "found" else []),
         "",
         f"{'':<14}{'with mirror':>21}{'read once':>19}",
         *(f"{name:<14}{r[key + '_flip_tta']:>21.4f}{r[key + '_plain']:>19.4f}"
