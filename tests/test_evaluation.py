@@ -15,9 +15,9 @@ from ferkit.cli import main
 from ferkit.datasets.base import FaceSample
 from ferkit.datasets.combine import subject_fold
 from ferkit.evaluation import (
+    FaceFinder,
     accuracy,
     confusion_matrix,
-    find_faces,
     in_split,
     macro_f1,
     macro_recall,
@@ -343,32 +343,53 @@ def test_evaluate_own_folders_and_a_fer2013_test_folder_without_split(tiny_model
     assert report["source"] == "fer2013" and report["samples"]["evaluated"] == 12
 
 
-def test_own_photos_are_scored_on_the_faces_found_in_them(tiny_model, tmp_path, capsys):
+@pytest.mark.parametrize("color", ["gray", "bgr"])
+def test_own_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypatch,
+                                                          color):
+    pytest.importorskip("torch")
+    from model_helpers import export_tiny_model
+
+    from ferkit.align import crop_face
+    from ferkit.datasets.sources import read_source
     from ferkit.imageio import example_path, load_image
     from ferkit.recognizer import Recognizer
 
+    model = tmp_path / "tiny.onnx"
+    export_tiny_model(model, color=color)
     photo = load_image(example_path("astronaut"))
     blank = np.full((120, 160, 3), 128, np.uint8)  # no face: read whole
     folder = tmp_path / "photos"
     for label, name, image in (("happy", "astronaut.png", photo), ("sad", "blank.png", blank)):
         (folder / label).mkdir(parents=True)
         cv2.imwrite(str(folder / label / name), image)
-    argv = ["evaluate", "--model", str(tiny_model), "--data", str(folder), "--json"]
+    searched = []  # what the detector is given: the photos in colour, whatever the model
+    original = Recognizer.face_crops
+    monkeypatch.setattr(Recognizer, "face_crops",
+                        lambda self, image, **kw: searched.append(image.shape)
+                        or original(self, image, **kw))
+    argv = ["evaluate", "--model", str(model), "--data", str(folder), "--json"]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["faces"], report["faces_not_found"]) == ("found", 1)
     assert report["samples"]["evaluated"] == 2
+    assert sorted(searched) == sorted([photo.shape, blank.shape])
     assert main([*argv[:-1]]) == 0
-    assert "the detector found one in 1 of 2 images; the other 1 were read whole" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "the detector found one in 1 of the 2 images read; the other 1 were read" in shown
     assert main([*argv, "--faces", "given"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["faces"], report["faces_not_found"]) == ("given", None)
     # What is scored: the photo's best face, cropped as `ferkit image` crops it.
-    recognizer = Recognizer(str(tiny_model))
-    faces, whole = find_faces(recognizer, [photo, blank])
-    assert whole == 1 and faces[1] is blank
-    np.testing.assert_array_equal(faces[0], recognizer.face_crops(photo)[1][0])
-    assert faces[0].shape[:2] == (recognizer.model.input_size,) * 2
+    recognizer = Recognizer(str(model))
+    finder = FaceFinder(recognizer)
+    faces = {Path(s.path).name: s.image for s in finder.crops(read_source(str(folder),
+                                                                            color="bgr"))}
+    assert finder.kept_whole == 1
+    np.testing.assert_array_equal(faces["blank.png"], blank)
+    best = recognizer.detector.detect(photo)[0]
+    expected = crop_face(photo, best, size=recognizer.model.input_size,
+                         margin=recognizer.detector.crop_margin, gray=color == "gray")
+    np.testing.assert_array_equal(faces["astronaut.png"], expected)
 
 
 class _Terminal(io.StringIO):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -162,16 +163,22 @@ def select(samples: Iterable[FaceSample], split: str, label_set: str,
 # -- running a model ---------------------------------------------------------------------------
 
 
-def find_faces(recognizer, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], int]:
-    """Each image's best-detected face, cropped as `ferkit image` crops it (a `Recognizer`'s
-    `face_crops`); an image where no face is found is kept whole, read as the crop it may be.
-    Returns the faces and how many images were kept whole."""
-    faces, whole = [], 0
-    for image in progress(images, "finding faces", unit="image"):
-        crops = recognizer.face_crops(image)[1]
-        faces.append(crops[0] if crops else image)
-        whole += not crops
-    return faces, whole
+@dataclass
+class FaceFinder:
+    """Turns photos into faces as they are read: each sample's image becomes its best-detected
+    face, cropped as `ferkit image` crops it (`recognizer.face_crops`), so that no whole photo
+    is held longer than its own detection. An image where no face is found is kept whole,
+    read as the crop it may be, and counted in `kept_whole`. Read the photos in colour: the
+    detector is meant for it (a grey model's crops come out grey all the same)."""
+
+    recognizer: Any
+    kept_whole: int = 0
+
+    def crops(self, samples: Iterable[FaceSample]) -> Iterator[FaceSample]:
+        for sample in samples:
+            crops = self.recognizer.face_crops(sample.image)[1]
+            self.kept_whole += not crops
+            yield replace(sample, image=crops[0] if crops else sample.image)
 
 
 

@@ -88,7 +88,7 @@ def test_the_stream_default_before_close_up_is_still_accepted(client, made, png_
 def test_photos_are_read_as_photo_tta_says_and_stream_frames_once_unless_asked(
         monkeypatch, made, png_bytes, photo_tta):
     # Both settings of the constant, so that a photo read like a stream frame fails either way.
-    monkeypatch.setattr("ferkit.server.app.PHOTO_TTA", photo_tta)
+    monkeypatch.setattr("ferkit.recognizer.PHOTO_TTA", photo_tta)
     client = _client(made)
     for query in ("", "?tta=false", "?tta=true"):
         assert client.post("/v1/analyze" + query, content=png_bytes).status_code == 200

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
     from ferkit.evaluation import (
         DEFAULT_LABEL_SET,
+        FaceFinder,
         evaluate_selection,
-        find_faces,
         plot_confusion,
         plot_reliability,
         select,
@@ -93,10 +93,20 @@ def run(args: argparse.Namespace) -> int:
     if args.head is not None and args.head not in model.heads:
         raise FerkitError(f"model has no head {args.head!r} (heads: {', '.join(model.heads)})")
     val_fold = val_fold_of(model)
+    faces = args.faces or ("found" if kind == "own" else "given")
     # Skip decoding the other splits (28.7k FER2013 training faces for a validation score).
-    # Read in the model's colour: a colour model scores RAF-DB's colour faces.
+    # Read in the model's colour (a colour model scores RAF-DB's colour faces), or in colour
+    # for the detector, which then crops in the model's colour.
     samples = progress(read_source(args.data, splits=None if args.split == "all"
-                                   else (args.split,), color=model.color), f"reading {path}")
+                                   else (args.split,),
+                                   color="bgr" if faces == "found" else model.color),
+                       f"reading {path}")
+    finder = None
+    if faces == "found":
+        from ferkit.recognizer import Recognizer
+
+        finder = FaceFinder(Recognizer(model))
+        samples = finder.crops(samples)
     sel = select(samples, args.split, label_set, val_fold)
     if not (sel.labels or sel.no_majority or sel.not_in_label_set):
         if args.split == "all":
@@ -104,12 +114,6 @@ def run(args: argparse.Namespace) -> int:
         # Layouts with splits were read for this split alone, so they may show none.
         seen = f" (the source has: {', '.join(sorted(sel.splits_seen))})" if sel.read else ""
         raise FerkitError(f"{path}: no samples in split {args.split!r}{seen}")
-    faces = args.faces or ("found" if kind == "own" else "given")
-    kept_whole = None
-    if faces == "found":
-        from ferkit.recognizer import Recognizer
-
-        sel.images, kept_whole = find_faces(Recognizer(model), sel.images)
     if args.corrupt:
         sel.images = corrupt_all(sel.images, args.corrupt, seed=args.seed)
     result = evaluate_selection(model, sel, label_set, args.head)
@@ -121,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         "label_set": label_set, "head": result["head"], "temperature": result["temperature"],
         "tta": args.tta, "corruption": args.corrupt,
         "corruption_seed": args.seed if args.corrupt else None,
-        "samples": sel.counts(), "faces": faces, "faces_not_found": kept_whole,
+        "samples": sel.counts(), "faces": faces,
+        "faces_not_found": finder.kept_whole if finder else None,
         **{key: primary[key] for key in ("accuracy", "macro_recall", "macro_f1", "ece", "nll",
                                          "mean_confidence")},
         **{f"{key}_{view}": result[view][key]
@@ -163,8 +168,8 @@ def format_table(r: dict) -> str:
         f"label set {r['label_set']}: {', '.join(r['classes'])}",
         f"samples   {s['evaluated']} evaluated"
         + (f"; excluded {', '.join(excluded)}" if excluded else ""),
-        *([f"faces     the detector found one in {s['evaluated'] - r['faces_not_found']} of "
-           f"{s['evaluated']} images; the other {r['faces_not_found']} were read whole"]
+        *([f"faces     the detector found one in {s['read'] - r['faces_not_found']} of the "
+           f"{s['read']} images read; the other {r['faces_not_found']} were read whole"]
           if r.get("faces") == "found" else []),
         "",
         f"{'':<14}{'with mirror':>21}{'read once':>19}",

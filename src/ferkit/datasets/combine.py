@@ -38,7 +38,7 @@ HEAD_OF_SOURCE = {"fer2013": "fer2013", "ferplus": "ferplus", "own": "ferplus",
 HEADS = ("fer2013", "ferplus", "posed", "rafdb")
 #: Number of subject-independent folds for sources without an official split (CK+, JAFFE).
 SUBJECT_FOLDS = 5
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 @dataclass

@@ -35,7 +35,7 @@ from ferkit.episodes import EpisodeOptions
 from ferkit.errors import FerkitError, ImageError, ImageTooLargeError
 from ferkit.imageio import load_image, probe_image
 from ferkit.labels import LABEL_SETS
-from ferkit.recognizer import PHOTO_TTA, RecognizerPool
+from ferkit.recognizer import RecognizerPool, photo_tta
 from ferkit.server.jobs import (
     DONE,
     EXPORT_NAMES,
@@ -251,7 +251,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         label_set: str = Query("seed5", description="one of " + ", ".join(LABEL_SETS)),
         detector: str = Query(DEFAULT_DETECTOR,
                               description="one of " + ", ".join(SERVER_DETECTORS)),
-        tta: bool = Query(PHOTO_TTA, description="also read each face mirrored and average "
+        tta: bool | None = Query(None, description="also read each face mirrored and average "
                           "the two (default: as every ferkit front end reads photos, "
                           "ferkit.recognizer.PHOTO_TTA); about twice the classifier's time"),
     ) -> dict[str, Any]:
@@ -260,7 +260,7 @@ def create_app(recognizer_factory: RecognizerFactory | None = None, *,
         async with body_bytes.hold() as claim:
             data = await read_image_bytes(request, max_upload_bytes, claim)
             recognizer = await anyio.to_thread.run_sync(pool.get, detector)
-            return await analyze_image(recognizer, data, label_set, tta)
+            return await analyze_image(recognizer, data, label_set, photo_tta(tta))
 
     @app.post(
         "/v1/videos", status_code=202,
