@@ -344,25 +344,28 @@ def test_evaluate_own_folders_and_a_fer2013_test_folder_without_split(tiny_model
 
 
 @pytest.mark.parametrize("color", ["gray", "bgr"])
-def test_own_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypatch,
-                                                          color):
+def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypatch, color):
     pytest.importorskip("torch")
     from model_helpers import export_tiny_model
 
     from ferkit.align import crop_face
+    from ferkit.datasets.base import read_face
     from ferkit.datasets.sources import read_source
+    from ferkit.evaluation import PHOTO_MIN_SIDE
     from ferkit.imageio import example_path, load_image
     from ferkit.recognizer import Recognizer
 
     model = tmp_path / "tiny.onnx"
     export_tiny_model(model, color=color)
     photo = load_image(example_path("astronaut"))
-    blank = np.full((120, 160, 3), 128, np.uint8)  # no face: read whole
+    blank = np.full((PHOTO_MIN_SIDE + 40, 240, 3), 128, np.uint8)  # a photo with no face
+    crop = cv2.cvtColor(cv2.resize(photo[70:176, 173:278], (48, 48)), cv2.COLOR_BGR2GRAY)
     folder = tmp_path / "photos"
-    for label, name, image in (("happy", "astronaut.png", photo), ("sad", "blank.png", blank)):
-        (folder / label).mkdir(parents=True)
+    for label, name, image in (("happy", "astronaut.png", photo), ("sad", "blank.png", blank),
+                               ("happy", "crop.png", crop)):
+        (folder / label).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(folder / label / name), image)
-    searched = []  # what the detector is given: the photos in colour, whatever the model
+    searched = []  # what the detector is given: photos in colour, whatever the model
     original = Recognizer.face_crops
     monkeypatch.setattr(Recognizer, "face_crops",
                         lambda self, image, **kw: searched.append(image.shape)
@@ -370,26 +373,31 @@ def test_own_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monk
     argv = ["evaluate", "--model", str(model), "--data", str(folder), "--json"]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["faces"], report["faces_not_found"]) == ("found", 1)
-    assert report["samples"]["evaluated"] == 2
+    assert (report["faces"], report["faces_searched"], report["faces_not_found"]) == (
+        "auto", 2, 1)  # the crop is read whole, as given
+    assert report["samples"]["evaluated"] == 3
     assert sorted(searched) == sorted([photo.shape, blank.shape])
     assert main([*argv[:-1]]) == 0
     shown = capsys.readouterr().out
-    assert "the detector found one in 1 of the 2 images read; the other 1 were read" in shown
+    assert "2 of the 3 images read were searched for a face, found in 1; the rest" in shown
+    assert main([*argv, "--faces", "found"]) == 0
+    assert json.loads(capsys.readouterr().out)["faces_searched"] == 3
     assert main([*argv, "--faces", "given"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["faces"], report["faces_not_found"]) == ("given", None)
-    # What is scored: the photo's best face, cropped as `ferkit image` crops it.
+    assert (report["faces"], report["faces_searched"], report["faces_not_found"]) == (
+        "given", None, None)
+    # What is scored: the photo's best face, cropped as `ferkit image` crops it; the rest as
+    # `--faces given` reads them, in the model's colour.
     recognizer = Recognizer(str(model))
-    finder = FaceFinder(recognizer)
+    finder = FaceFinder(recognizer, min_side=PHOTO_MIN_SIDE)
     faces = {Path(s.path).name: s.image for s in finder.crops(read_source(str(folder),
                                                                             color="bgr"))}
-    assert finder.kept_whole == 1
-    np.testing.assert_array_equal(faces["blank.png"], blank)
     best = recognizer.detector.detect(photo)[0]
     expected = crop_face(photo, best, size=recognizer.model.input_size,
                          margin=recognizer.detector.crop_margin, gray=color == "gray")
     np.testing.assert_array_equal(faces["astronaut.png"], expected)
+    for name, label in (("blank.png", "sad"), ("crop.png", "happy")):
+        np.testing.assert_array_equal(faces[name], read_face(folder / label / name, color))
 
 
 class _Terminal(io.StringIO):

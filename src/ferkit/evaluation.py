@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ferkit.calibration import reliability
@@ -163,22 +164,38 @@ def select(samples: Iterable[FaceSample], split: str, label_set: str,
 # -- running a model ---------------------------------------------------------------------------
 
 
+#: `ferkit evaluate --faces auto` searches images over this many px on their shorter side for
+#: a face: whole photos. Research datasets' face crops (48-100 px) are read as they are.
+PHOTO_MIN_SIDE = 160
+
+
 @dataclass
 class FaceFinder:
-    """Turns photos into faces as they are read: each sample's image becomes its best-detected
-    face, cropped as `ferkit image` crops it (`recognizer.face_crops`), so that no whole photo
-    is held longer than its own detection. An image where no face is found is kept whole,
-    read as the crop it may be, and counted in `kept_whole`. Read the photos in colour: the
-    detector is meant for it (a grey model's crops come out grey all the same)."""
+    """Turns photos into faces as they are read: each sample's image whose shorter side is
+    over `min_side` px is searched, and becomes its best-detected face, cropped as `ferkit
+    image` crops it (`recognizer.face_crops`), so that no whole photo is held longer than
+    its own detection. Other images (face crops, and photos where no face is found) are kept
+    whole, in the model's colour, as `--faces given` reads them. Give it samples read in
+    colour: the detector is meant for it. `searched` and `not_found` count images."""
 
     recognizer: Any
-    kept_whole: int = 0
+    min_side: int = 0
+    searched: int = 0
+    not_found: int = 0
 
     def crops(self, samples: Iterable[FaceSample]) -> Iterator[FaceSample]:
+        gray = self.recognizer.model.color == "gray"
         for sample in samples:
-            crops = self.recognizer.face_crops(sample.image)[1]
-            self.kept_whole += not crops
-            yield replace(sample, image=crops[0] if crops else sample.image)
+            image, crops = sample.image, []
+            if min(image.shape[:2]) > self.min_side:
+                crops = self.recognizer.face_crops(image)[1]
+                self.searched += 1
+                self.not_found += not crops
+            if crops:
+                image = crops[0]
+            elif gray and image.ndim == 3:  # as read_face reads it grey
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            yield replace(sample, image=image)
 
 
 

@@ -35,12 +35,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="per-class scores and figures with each face also read mirrored "
                         "(default: as photos are read, once: ferkit.recognizer.PHOTO_TTA; "
                         "both accuracies are always reported)")
-    p.add_argument("--faces", choices=("given", "found"), default=None,
-                   help="given: each image is a face crop, read whole (default for the research "
-                        "datasets, which are crops); found: the image default detector finds "
-                        "each image's best face and crops it as ferkit image does, an image "
-                        "with none is read whole (default for your own <emotion>/ folders, "
-                        "which may hold whole photos)")
+    p.add_argument("--faces", choices=("auto", "given", "found"), default="auto",
+                   help="how images become faces. auto (default): images over 160 px on "
+                        "their shorter side (ferkit.evaluation.PHOTO_MIN_SIDE) are photos, "
+                        "searched by the image default detector and cropped to their best face "
+                        "as ferkit image does; smaller ones (every research dataset's crops) "
+                        "are read whole. "
+                        "given: every image is a face crop. found: every image is searched. "
+                        "An image with no face found is read whole.")
     p.add_argument("--corrupt", default=None, metavar="NAME",
                    help="score faces with this corruption applied (seeded, deterministic), "
                         "e.g. blur, low_res, sunglasses, mask (a wrong name lists them all)")
@@ -61,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
     from ferkit.evaluation import (
         DEFAULT_LABEL_SET,
+        PHOTO_MIN_SIDE,
         FaceFinder,
         evaluate_selection,
         plot_confusion,
@@ -93,19 +96,19 @@ def run(args: argparse.Namespace) -> int:
     if args.head is not None and args.head not in model.heads:
         raise FerkitError(f"model has no head {args.head!r} (heads: {', '.join(model.heads)})")
     val_fold = val_fold_of(model)
-    faces = args.faces or ("found" if kind == "own" else "given")
     # Skip decoding the other splits (28.7k FER2013 training faces for a validation score).
     # Read in the model's colour (a colour model scores RAF-DB's colour faces), or in colour
     # for the detector, which then crops in the model's colour.
     samples = progress(read_source(args.data, splits=None if args.split == "all"
                                    else (args.split,),
-                                   color="bgr" if faces == "found" else model.color),
+                                   color=model.color if args.faces == "given" else "bgr"),
                        f"reading {path}")
     finder = None
-    if faces == "found":
+    if args.faces != "given":
         from ferkit.recognizer import Recognizer
 
-        finder = FaceFinder(Recognizer(model))
+        finder = FaceFinder(Recognizer(model),
+                            min_side=PHOTO_MIN_SIDE if args.faces == "auto" else 0)
         samples = finder.crops(samples)
     sel = select(samples, args.split, label_set, val_fold)
     if not (sel.labels or sel.no_majority or sel.not_in_label_set):
@@ -125,8 +128,9 @@ def run(args: argparse.Namespace) -> int:
         "label_set": label_set, "head": result["head"], "temperature": result["temperature"],
         "tta": args.tta, "corruption": args.corrupt,
         "corruption_seed": args.seed if args.corrupt else None,
-        "samples": sel.counts(), "faces": faces,
-        "faces_not_found": finder.kept_whole if finder else None,
+        "samples": sel.counts(), "faces": args.faces,
+        "faces_searched": finder.searched if finder else None,
+        "faces_not_found": finder.not_found if finder else None,
         **{key: primary[key] for key in ("accuracy", "macro_recall", "macro_f1", "ece", "nll",
                                          "mean_confidence")},
         **{f"{key}_{view}": result[view][key]
@@ -168,9 +172,9 @@ def format_table(r: dict) -> str:
         f"label set {r['label_set']}: {', '.join(r['classes'])}",
         f"samples   {s['evaluated']} evaluated"
         + (f"; excluded {', '.join(excluded)}" if excluded else ""),
-        *([f"faces     the detector found one in {s['read'] - r['faces_not_found']} of the "
-           f"{s['read']} images read; the other {r['faces_not_found']} were read whole"]
-          if r.get("faces") == "found" else []),
+        *([f"faces     {r['faces_searched']} of the {s['read']} images read were searched "
+           f"for a face, found in {r['faces_searched'] - r['faces_not_found']}; the rest "
+           "were read whole"] if r.get("faces_searched") else []),
         "",
         f"{'':<14}{'with mirror':>21}{'read once':>19}",
         *(f"{name:<14}{r[key + '_flip_tta']:>21.4f}{r[key + '_plain']:>19.4f}"
