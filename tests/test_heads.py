@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -151,6 +152,31 @@ def test_head_command_fits_on_training_faces_and_leaves_val_copies_out(
     # Emotions no training face had get no probability.
     absent = [EMOTIONS.index(e) for e in ("neutral", "surprise", "disgust", "fear", "contempt")]
     assert p[0, absent].max() < 1e-6
+
+
+def test_head_command_reads_photos_as_their_faces(tiny_onnx_model, make, face, tmp_path,
+                                                  capsys, monkeypatch):
+    from ferkit.cli import main
+    from ferkit.imageio import example_path, load_image
+    from ferkit.recognizer import Recognizer
+
+    photo = load_image(example_path("astronaut"))
+    root = make.own([("sad", f"{i}.png", face(i)) for i in range(3)])
+    (root / "happy").mkdir()
+    cv2.imwrite(str(root / "happy" / "astronaut.png"), photo)
+    searched = []
+    original = Recognizer.face_crops
+    monkeypatch.setattr(Recognizer, "face_crops",
+                        lambda self, image, **kw: searched.append(image.shape)
+                        or original(self, image, **kw))
+    out = tmp_path / "with-head.onnx"
+    assert main(["head", str(tiny_onnx_model), "--data", str(root), "--name", "mine",
+                 "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "4 training faces" in shown
+    assert "1 images over 160 px were searched for a face, found in 1" in shown
+    assert searched == [photo.shape]  # the photo, in colour; the small crops as they are
+    assert "mine" in ExpressionModel(out).heads
 
 
 def test_head_command_refuses_to_overwrite(tiny_onnx_model, tmp_path, capsys):

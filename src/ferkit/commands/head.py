@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "head", help="fit a new head on a model's frozen features (needs the train extra)",
         description="Fit a linear head on the frozen features of an exported fp32 model, from "
-                    "the training split of labelled datasets (your own collected faces too), "
+                    "the training split of labelled datasets (your own collected faces too; "
+                    "photos over 160 px are searched for their face first), "
                     "and write the model with that head added (quantise it after with `ferkit "
                     "export MODEL.onnx --int8-calibration SOURCE`). Training copies of any "
                     "source's validation faces are left out. Minutes on a CPU, where training "
@@ -44,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.datasets.combine import labelled_training_faces
     from ferkit.datasets.sources import check_outside
     from ferkit.errors import FerkitError
+    from ferkit.evaluation import PHOTO_MIN_SIDE, FaceFinder
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs
+    from ferkit.recognizer import Recognizer
     from ferkit.train.config import CLASS_WEIGHT_POWER, check_class_weight_power
     from ferkit.train.heads import add_head, check_new_head, fit_linear_head, model_features
 
@@ -58,11 +61,16 @@ def run(args: argparse.Namespace) -> int:
     check_outside([args.out], args.sources)
     model = ExpressionModel(args.model)  # the faces it takes: its size and colour
     check_new_head(args.model, model.metadata, args.name, args.serve)
+    # Photos become their faces, as `ferkit evaluate` scores them; face crops stay as they are.
+    finder = FaceFinder(Recognizer(model), min_side=PHOTO_MIN_SIDE)
     faces, targets, source_index, report = labelled_training_faces(
-        args.sources, model.input_size, color=model.color)
+        args.sources, model.input_size, color=model.color, prepare=finder.crops)
     for spec, counts in report.items():
         print(f"{spec}: {counts['kept']} training faces "
                    f"({counts['val_copies_dropped']} copies of validation faces left out)")
+    if finder.searched:
+        print(f"{finder.searched} images over {PHOTO_MIN_SIDE} px were searched for a face, "
+              f"found in {finder.searched - finder.not_found}; the rest were read whole")
     # Mirrored faces are as valid as the originals: twice the data for one more pass.
     both = np.concatenate([faces, faces[:, :, ::-1]])
     feats = model_features(args.model, both)  # one session for every face

@@ -13,7 +13,7 @@ import hashlib
 import json
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -340,10 +340,13 @@ def labelled(target: np.ndarray) -> np.ndarray:
 
 def labelled_training_faces(
     specs: Sequence[str], size: int = SIZE, val_fold: int = 0, color: str = DEFAULT_COLOR,
+    prepare: Callable[[Iterable[FaceSample]], Iterable[FaceSample]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, dict[str, int]]]:
     """The training faces of each source with their target rows over `EMOTIONS`, kept apart
     by source (unlike `combine`, which merges them), minus training copies of any source's
-    validation or test faces (found on 48 px gray copies, as `combine` does).
+    validation or test faces (found on 48 px gray copies, as `combine` does). `prepare`, if
+    given, is applied to each source's samples as they are read, in colour (e.g.
+    `ferkit.evaluation.FaceFinder.crops`, which turns photos into their faces).
 
     Returns faces (N, size, size) uint8 gray or (N, size, size, 3) BGR as `color` says,
     targets (N, 8), the index of each face's source in `specs`, and per source how many faces
@@ -352,7 +355,9 @@ def labelled_training_faces(
     keep = np.ones(len(EMOTIONS), np.float32)
     faces, gray, targets, index, held_out = [], [], [], [], []
     for k, spec in enumerate(specs):
-        for s in progress(read_source(spec, color=color), f"reading {spec}"):
+        samples = progress(read_source(spec, color="bgr" if prepare else color),
+                           f"reading {spec}")
+        for s in prepare(samples) if prepare else samples:
             split = _split_of(s, val_fold)
             if split != "train":
                 held_out.append(face_pixels(s.image, SIZE))
