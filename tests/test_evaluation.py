@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -341,6 +342,7 @@ def test_evaluate_own_folders_and_a_fer2013_test_folder_without_split(tiny_model
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["source"] == "fer2013" and report["samples"]["evaluated"] == 12
+    assert (report["faces"], report["faces_searched"]) == ("auto", 0)  # crops, read as given
 
 
 @pytest.mark.parametrize("color", ["gray", "bgr"])
@@ -389,7 +391,7 @@ def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypa
     # What is scored: the photo's best face, cropped as `ferkit image` crops it; the rest as
     # `--faces given` reads them, in the model's colour.
     recognizer = Recognizer(str(model))
-    finder = FaceFinder(recognizer, min_side=PHOTO_MIN_SIDE)
+    finder = FaceFinder.for_photos(recognizer)
     faces = {Path(s.path).name: s.image for s in finder.crops(read_source(str(folder),
                                                                             color="bgr"))}
     best = recognizer.detector.detect(photo)[0]
@@ -398,6 +400,18 @@ def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypa
     np.testing.assert_array_equal(faces["astronaut.png"], expected)
     for name, label in (("blank.png", "sad"), ("crop.png", "happy")):
         np.testing.assert_array_equal(faces[name], read_face(folder / label / name, color))
+    # Research datasets are read as training reads them, whatever their size; unwanted
+    # samples (another split, another label set) are never searched.
+    from ferkit.datasets.base import FaceSample
+
+    big = FaceSample(image=photo, label="happy", source="ckplus", split="all")
+    own = replace(big, source="own")
+    finder = FaceFinder.for_photos(recognizer, "auto", wanted=lambda s: s.split == "all")
+    kept = [s.image for s in finder.crops([big, own, replace(own, split="val")])]
+    assert finder.searched == 1 and kept[0].shape[:2] == photo.shape[:2]
+    assert kept[1].shape[:2] == (recognizer.model.input_size,) * 2
+    assert kept[2].shape[:2] == photo.shape[:2]
+    assert FaceFinder.for_photos(recognizer, "found").min_side == 0
 
 
 class _Terminal(io.StringIO):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -164,30 +164,45 @@ def select(samples: Iterable[FaceSample], split: str, label_set: str,
 # -- running a model ---------------------------------------------------------------------------
 
 
-#: `ferkit evaluate --faces auto` searches images over this many px on their shorter side for
-#: a face: whole photos. Research datasets' face crops (48-100 px) are read as they are.
+#: `ferkit evaluate --faces auto` (and `ferkit head`) search users' own images over this many
+#: px on their shorter side for a face: whole photos. Research datasets are read as `ferkit
+#: train` reads them, and the GUI's collected crops of up to 160 px as they are.
 PHOTO_MIN_SIDE = 160
 
 
 @dataclass
 class FaceFinder:
-    """Turns photos into faces as they are read: each sample's image whose shorter side is
-    over `min_side` px is searched, and becomes its best-detected face, cropped as `ferkit
-    image` crops it (`recognizer.face_crops`), so that no whole photo is held longer than
-    its own detection. Other images (face crops, and photos where no face is found) are kept
-    whole, in the model's colour, as `--faces given` reads them. Give it samples read in
-    colour: the detector is meant for it. `searched` and `not_found` count images."""
+    """Turns photos into faces as they are read: each sample that `wanted` (None: every one)
+    and whose image is over `min_side` px on its shorter side is searched, and becomes its
+    best-detected face, cropped as `ferkit image` crops it (`recognizer.face_crops`), so that
+    no whole photo is held longer than its own detection. `sources`: only samples of these
+    sources are searched (None: all). Other images (face crops, and photos where no face is
+    found) are kept whole, in the model's colour, as `--faces given` reads them. Give it
+    samples read in colour: the detector is meant for it. `searched` and `not_found` count
+    images."""
 
     recognizer: Any
     min_side: int = 0
+    sources: frozenset[str] | None = None
+    wanted: Callable[[FaceSample], bool] | None = None
     searched: int = 0
     not_found: int = 0
+
+    @classmethod
+    def for_photos(cls, recognizer: Any, mode: str = "auto",
+                   wanted: Callable[[FaceSample], bool] | None = None) -> FaceFinder:
+        """`--faces auto`: users' own images over PHOTO_MIN_SIDE; "found": every image."""
+        if mode == "auto":
+            return cls(recognizer, PHOTO_MIN_SIDE, frozenset({"own"}), wanted)
+        return cls(recognizer, 0, None, wanted)
 
     def crops(self, samples: Iterable[FaceSample]) -> Iterator[FaceSample]:
         gray = self.recognizer.model.color == "gray"
         for sample in samples:
             image, crops = sample.image, []
-            if min(image.shape[:2]) > self.min_side:
+            if (min(image.shape[:2]) > self.min_side
+                    and (self.sources is None or sample.source in self.sources)
+                    and (self.wanted is None or self.wanted(sample))):
                 crops = self.recognizer.face_crops(image)[1]
                 self.searched += 1
                 self.not_found += not crops
@@ -196,7 +211,6 @@ class FaceFinder:
             elif gray and image.ndim == 3:  # as read_face reads it grey
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             yield replace(sample, image=image)
-
 
 
 def scores(y_true: np.ndarray, probs: np.ndarray, names: Sequence[str]) -> dict:

@@ -36,13 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: as photos are read, once: ferkit.recognizer.PHOTO_TTA; "
                         "both accuracies are always reported)")
     p.add_argument("--faces", choices=("auto", "given", "found"), default="auto",
-                   help="how images become faces. auto (default): images over 160 px on "
-                        "their shorter side (ferkit.evaluation.PHOTO_MIN_SIDE) are photos, "
-                        "searched by the image default detector and cropped to their best face "
-                        "as ferkit image does; smaller ones (every research dataset's crops) "
-                        "are read whole. "
-                        "given: every image is a face crop. found: every image is searched. "
-                        "An image with no face found is read whole.")
+                   help="how images become faces. auto (default): images of your own "
+                        "<emotion>/ folders over 160 px on their shorter side "
+                        "(ferkit.evaluation.PHOTO_MIN_SIDE) are photos, searched by the image "
+                        "default detector and cropped to their best face as ferkit image does; "
+                        "smaller ones and the research datasets are read as ferkit train reads "
+                        "them. given: every image is a face crop. found: every image is "
+                        "searched. An image with no face found is read whole. --corrupt "
+                        "applies to faces found as cropped, at the model's input size.")
     p.add_argument("--corrupt", default=None, metavar="NAME",
                    help="score faces with this corruption applied (seeded, deterministic), "
                         "e.g. blur, low_res, sunglasses, mask (a wrong name lists them all)")
@@ -63,14 +64,15 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
     from ferkit.evaluation import (
         DEFAULT_LABEL_SET,
-        PHOTO_MIN_SIDE,
         FaceFinder,
         evaluate_selection,
+        in_split,
         plot_confusion,
         plot_reliability,
         select,
         val_fold_of,
     )
+    from ferkit.labels import label_names
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs, new_figure, write_json
     from ferkit.progress import progress
@@ -107,8 +109,10 @@ def run(args: argparse.Namespace) -> int:
     if args.faces != "given":
         from ferkit.recognizer import Recognizer
 
-        finder = FaceFinder(Recognizer(model),
-                            min_side=PHOTO_MIN_SIDE if args.faces == "auto" else 0)
+        names = label_names(label_set)  # only faces that will be scored are searched
+        finder = FaceFinder.for_photos(
+            Recognizer(model), args.faces,
+            wanted=lambda s: s.label in names and in_split(s, args.split, val_fold))
         samples = finder.crops(samples)
     sel = select(samples, args.split, label_set, val_fold)
     if not (sel.labels or sel.no_majority or sel.not_in_label_set):
@@ -142,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.out:
         what = (f"{model.architecture} on {kind} {args.split}"
+                f"{', faces ' + args.faces if finder and finder.searched else ''}"
                 f"{', ' + args.corrupt if args.corrupt else ''} ({label_set}, head "
                 f"{result['head']}{', flip TTA' if args.tta else ''})")
         report["figure"] = str(plot_confusion(

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     model = ExpressionModel(args.model)  # the faces it takes: its size and colour
     check_new_head(args.model, model.metadata, args.name, args.serve)
     # Photos become their faces, as `ferkit evaluate` scores them; face crops stay as they are.
-    finder = FaceFinder(Recognizer(model), min_side=PHOTO_MIN_SIDE)
+    finder = FaceFinder.for_photos(Recognizer(model))
     faces, targets, source_index, report = labelled_training_faces(
         args.sources, model.input_size, color=model.color, prepare=finder.crops)
     for spec, counts in report.items():
