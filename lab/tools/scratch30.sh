@@ -14,6 +14,8 @@
 # 4. lab/tools/ship_rule.py: the rule in lab/README.md, written before any result.
 # To ship the result (if step 4 says so): cp runs/scratch30-bgr-occlude/fernet.onnx
 #   runs/scratch30-bgr-occlude/fernet-fp32.onnx src/ferkit/models/
+# COLOR=gray stops after step 3: the grey run is a candidate member of the pair, which
+# tools/make_pair.sh builds and lab/README.md's rule judges.
 set -euo pipefail
 COLOR=${COLOR:-bgr}
 RUN=runs/scratch30-$COLOR
@@ -35,4 +37,9 @@ train() {  # CONFIG OUT: train, or resume an interrupted run
 train "lab/configs/scratch30-$COLOR.yaml" "$RUN"
 train "lab/configs/scratch30-$COLOR-occlude.yaml" "$FINAL"
 RUN="$FINAL" bash tools/finish_model.sh
+if [ "$COLOR" = gray ]; then  # a candidate member, not a model: its rule is the pair's
+    echo "next: FIRST=$FINAL/fernet.onnx RUN=runs/pair-scratch bash tools/make_pair.sh" \
+        "(the rule in lab/README.md)"
+    exit 0
+fi
 python lab/tools/ship_rule.py "$FINAL/eval" | tee "$FINAL/ship_rule.md" || true
