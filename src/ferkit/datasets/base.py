@@ -43,15 +43,21 @@ def read_face(path: Path, color: str = "gray") -> np.ndarray:
     """Read a research dataset's image file as uint8, EXIF orientation applied: 2-D grayscale
     (`color` "gray") or BGR; or raise DatasetError naming it. OpenCV decodes what it can (4x
     faster than `load_image` on RAF-DB's JPEGs, the same pixels; an alpha channel is dropped);
-    the rest (palette TIFFs, damaged files) is read and reported as `ferkit image` reads
-    photos. Users' own photos are read by `load_image` itself (`datasets.folder`)."""
+    the rest (palette TIFFs, damaged files) by `read_photo`."""
     data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
     if image is None:
-        try:
-            image = load_image(path)
-        except ImageError as exc:
-            raise DatasetError(str(exc)) from None
+        return read_photo(path, color)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if color == "gray" else image
+
+
+def read_photo(path: Path, color: str = "gray") -> np.ndarray:
+    """Read an image file as `ferkit image` reads photos (EXIF orientation applied, alpha over
+    white): 2-D grayscale (`color` "gray") or BGR; or raise DatasetError naming it."""
+    try:
+        image = load_image(path)
+    except ImageError as exc:
+        raise DatasetError(str(exc)) from None
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if color == "gray" else image
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
-import numpy as np
-
-from ferkit.datasets.base import FaceSample, label_of, require_dir
-from ferkit.errors import DatasetError, ImageError
-from ferkit.imageio import IMAGE_SUFFIXES, load_image
+from ferkit.datasets.base import FaceSample, label_of, read_photo, require_dir
+from ferkit.errors import DatasetError
+from ferkit.imageio import IMAGE_SUFFIXES
 
 SOURCE = "own"
 
@@ -35,14 +32,7 @@ def read_folder(root: str | Path, split: str = "train",
             # Hidden files include macOS's "._x.jpg" shadows, which are not images.
             if file.suffix.lower() in IMAGE_SUFFIXES and not file.name.startswith("."):
                 yield FaceSample(
-                    image=_read_photo(file, color), label=label, source=SOURCE, split=split,
+                    image=read_photo(file, color), label=label, source=SOURCE, split=split,
                     path=str(file),
                 )
 
-
-def _read_photo(path: Path, color: str) -> np.ndarray:
-    try:
-        image = load_image(path)
-    except ImageError as exc:
-        raise DatasetError(str(exc)) from None
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if color == "gray" else image
