@@ -244,6 +244,29 @@ def test_export_quantises_an_onnx_model_with_its_added_head(tiny_onnx_model, mak
     assert not again.exists()
 
 
+def test_a_head_added_to_an_int8_model_reads_its_int8_features(tiny_onnx_model, make, face,
+                                                                tmp_path):
+    from ferkit.cli import main
+
+    root = make.fer2013_folders([("train", label, f"Training_{i}.jpg", face(i))
+                                 for i, label in enumerate(["happy", "sad", "angry"] * 4)])
+    int8 = tmp_path / "int8.onnx"
+    assert main(["export", str(tiny_onnx_model), "--out", str(int8),
+                 "--int8-calibration", str(root)]) == 0
+    faces = np.stack([face(i) for i in range(5)])
+    feats = model_features(int8, faces)
+    assert not np.allclose(feats, model_features(tiny_onnx_model, faces), atol=1e-4)
+    rng = np.random.default_rng(3)
+    head = LinearHead(rng.normal(0, 0.2, (len(EMOTIONS), feats.shape[1])).astype(np.float32),
+                      np.zeros(len(EMOTIONS), np.float32))
+    out = tmp_path / "int8-head.onnx"
+    add_head(int8, out, "mine", head, serves=("seed5",))
+    model = ExpressionModel(out)
+    assert model.metadata["quantization"] == "int8-static"
+    np.testing.assert_allclose(model.head_probabilities(list(faces), "mine"),
+                               head.probabilities(feats), atol=1e-5)
+
+
 def test_head_command_hands_its_class_weight_power_to_the_fit(tiny_onnx_model, make, face,
                                                              tmp_path, monkeypatch):
     import ferkit.train.heads as heads

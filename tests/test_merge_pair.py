@@ -50,3 +50,41 @@ def test_members_must_agree_on_their_heads(tmp_path):
     export_onnx(net, tmp_path / "other.onnx", architecture="fernet_xs")
     with pytest.raises(SystemExit, match="heads"):
         merge_pair.merge(grey, tmp_path / "other.onnx")
+
+
+def test_a_head_added_to_the_merged_file_reads_both_members_features(tmp_path, make, face,
+                                                                     capsys):
+    from ferkit.cli import main
+    from ferkit.labels import EMOTIONS
+    from ferkit.train.heads import LinearHead, add_head, model_features
+
+    grey = _member(tmp_path / "grey.onnx", "gray", 0, {"fer2013": 0.7})
+    colour = _member(tmp_path / "colour.onnx", "bgr", 1, {"fer2013": 1.2})
+    pair = tmp_path / "pair.onnx"
+    onnx.save(merge_pair.merge(grey, colour), pair)
+    crops = np.stack([np.repeat(face(i)[:, :, None], 3, axis=2) for i in range(6)])
+    joint = model_features(pair, crops)
+    single = model_features(colour, crops)
+    assert joint.shape == (6, 2 * single.shape[1])
+    np.testing.assert_allclose(joint[:, single.shape[1]:], single, atol=1e-5)
+    rng = np.random.default_rng(4)
+    head = LinearHead(rng.normal(0, 0.2, (len(EMOTIONS), joint.shape[1])).astype(np.float32),
+                      np.zeros(len(EMOTIONS), np.float32))
+    first = tmp_path / "pair-mine.onnx"
+    add_head(pair, first, "mine", head, serves=("seed5",))
+    model = ExpressionModel(first)
+    np.testing.assert_allclose(model.head_probabilities(list(crops), "mine"),
+                               head.probabilities(joint), atol=1e-5)
+    before = ExpressionModel(pair).head_probabilities(list(crops), "fer2013")
+    np.testing.assert_allclose(model.head_probabilities(list(crops), "fer2013"), before,
+                               atol=1e-6)
+    # A second head reads the same joined features.
+    np.testing.assert_allclose(model_features(first, crops), joint, atol=1e-6)
+    # `ferkit head` on the merged file, as a user runs it on the shipped one.
+    root = make.own([(label, f"{i}.png", face(i))
+                     for i, label in enumerate(["happy", "sad", "angry"] * 3)])
+    out = tmp_path / "pair-own.onnx"
+    assert main(["head", str(first), "--data", str(root), "--name", "own",
+                 "--out", str(out)]) == 0
+    assert "9 training faces" in capsys.readouterr().out
+    assert ExpressionModel(out).heads[-2:] == ("mine", "own")

@@ -11,14 +11,18 @@ from ferkit.commands import finite_float, non_negative_float, positive_float
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "head", help="fit a new head on a model's frozen features (needs the train extra)",
-        description="Fit a linear head on the frozen features of an exported fp32 model, from "
+        description="Fit a linear head on the frozen features of an exported model, from "
                     "the training split of labelled datasets (your own collected faces too; "
                     "photos over 160 px are searched for their face first), "
-                    "and write the model with that head added (quantise it after with `ferkit "
-                    "export MODEL.onnx --int8-calibration SOURCE`). Training copies of any "
-                    "source's validation faces are left out. Minutes on a CPU, where training "
-                    "the network takes hours.")
-    p.add_argument("model", type=Path, help="an fp32 ONNX model written by `ferkit export`")
+                    "and write the model with that head added. On the shipped two-network "
+                    "model the head reads both networks' features. An int8 model's head is "
+                    "fitted on the int8 features and stays in float; an fp32 model can be "
+                    "quantised after with `ferkit export MODEL.onnx --int8-calibration "
+                    "SOURCE`. Training copies of any source's validation faces are left out. "
+                    "Minutes on a CPU, where training the network takes hours.")
+    p.add_argument("model", type=Path,
+                   help="an ONNX model written by `ferkit export` (fp32 or int8), or the "
+                        "shipped src/ferkit/models/fernet.onnx")
     p.add_argument("--data", dest="sources", action="append", required=True, metavar="SOURCE",
                    help="dataset folder or file (layout detected), or KIND=PATH (repeatable)")
     p.add_argument("--weight", dest="weights", action="append", type=positive_float, default=[],

@@ -1,7 +1,8 @@
 """Fit a new linear head on an exported model's frozen features and add it to the ONNX file.
 
-Training the network costs hours on a 2-core CPU; a head on its frozen 256-d features costs
-one forward pass over the faces and seconds of fitting. That is how a new label source (a
+Training the network costs hours on a 2-core CPU; a head on its frozen 256-d features (both
+networks' 512 in the shipped pair) costs one forward pass over the faces and seconds of
+fitting. That is how a new label source (a
 dataset, or faces a user collected) gets its own head without retraining the backbone.
 """
 
@@ -52,20 +53,30 @@ def _meta(model) -> dict:
     return {p.key: json.loads(p.value) for p in model.metadata_props}
 
 
-def feature_tensor(model) -> str:
-    """The name of the tensor every existing head's Gemm reads: the pooled features."""
-    gemm_inputs = {n.input[0] for n in model.graph.node if n.op_type == "Gemm"}
-    if len(gemm_inputs) != 1:
-        raise FerkitError("cannot find the model's shared feature tensor (expected every head "
-                          f"to be one Gemm on the same input, found {len(gemm_inputs)} inputs)")
-    return gemm_inputs.pop()
+#: What a head on a file of several networks (tools/merge_pair.py) reads: every network's
+#: features side by side, so one linear head weighs both.
+JOINT_FEATURES = "features_joint"
+
+
+def feature_tensors(model) -> list[str]:
+    """The pooled-feature tensors the model's heads read, one per network in graph order
+    (a merged pair has two), or `JOINT_FEATURES` once a head has joined them."""
+    names = list(dict.fromkeys(n.input[0] for n in model.graph.node if n.op_type == "Gemm"))
+    if JOINT_FEATURES in names:
+        return [JOINT_FEATURES]
+    networks = len(_meta(model).get("ensemble", {}).get("members", [])) or 1
+    if len(names) != networks:
+        raise FerkitError("cannot find the model's shared features (expected every head of "
+                          f"its {networks} network(s) to be one Gemm on that network's "
+                          f"features, found {len(names)} inputs)")
+    return names
 
 
 def model_features(path: Path, faces: np.ndarray, *, threads: int | None = None,
                    batch: int = 256) -> np.ndarray:
     """Features (N, D) of uint8 faces (N, S, S) gray or (N, S, S, 3) BGR, the size and colour
     the model takes, normalised as its metadata says, `batch` faces at a time under one
-    progress bar."""
+    progress bar; a file of several networks gives their features side by side."""
     import onnx
     import onnxruntime as ort
 
@@ -74,16 +85,16 @@ def model_features(path: Path, faces: np.ndarray, *, threads: int | None = None,
 
     model = _load(path)
     meta = _meta(model)
-    name = feature_tensor(model)
-    model.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
-                                                                 None))
+    names = feature_tensors(model)
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                                                 None) for name in names)
     session = ort.InferenceSession(model.SerializeToString(), session_options(threads),
                                    providers=["CPUExecutionProvider"])
     parts = []
     for start in progress(range(0, len(faces), batch), "features", unit="batch"):
         # Normalised a batch at a time: the float copy of every face at once is 4x the input.
         x = network_input(faces[start : start + batch], meta["mean"], meta["std"])
-        parts.append(session.run([name], {meta["input_name"]: x})[0])
+        parts.append(np.concatenate(session.run(names, {meta["input_name"]: x}), axis=1))
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
@@ -133,9 +144,6 @@ def check_new_head(src: Path, meta: Mapping[str, Any], name: str,
     """FerkitError where `add_head` would refuse to add head `name` serving `serves` to the
     model at `src`, whose decoded metadata is `meta` (`ExpressionModel.metadata`): for
     callers to fail before minutes of fitting."""
-    if meta.get("quantization"):
-        raise FerkitError(f"{src}: add heads to the fp32 model, then quantise "
-                          "(--int8-calibration); this one is already int8")
     if not name.isidentifier():
         raise FerkitError(f"head name {name!r}: use letters, digits and _")
     if name in meta["heads"]:
@@ -158,7 +166,11 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
     check_new_head(src, meta, name, serves)
     if head.weight.shape[0] != len(EMOTIONS):
         raise FerkitError(f"a head has {len(EMOTIONS)} outputs, got {head.weight.shape[0]}")
-    features = feature_tensor(model)
+    features = feature_tensors(model)
+    if len(features) > 1:
+        model.graph.node.append(helper.make_node("Concat", features, [JOINT_FEATURES], axis=1,
+                                                 name="/net/features_joint/Concat"))
+        features = [JOINT_FEATURES]
     output = f"probs_{name}"
     logits = f"/net/{name}/Gemm_output_0"
     model.graph.initializer.extend([
@@ -166,7 +178,7 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
         numpy_helper.from_array(head.bias.astype(np.float32), f"net.heads.{name}.bias"),
     ])
     model.graph.node.extend([
-        helper.make_node("Gemm", [features, f"net.heads.{name}.weight",
+        helper.make_node("Gemm", [features[0], f"net.heads.{name}.weight",
                                   f"net.heads.{name}.bias"], [logits], name=f"/net/{name}/Gemm",
                          transB=1),
         helper.make_node("Softmax", [logits], [output], axis=1, name=f"/net/{name}/Softmax"),
