@@ -391,7 +391,7 @@ def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypa
     # What is scored: the photo's best face, cropped as `ferkit image` crops it; the rest as
     # `--faces given` reads them, in the model's colour.
     recognizer = Recognizer(str(model))
-    finder = FaceFinder.for_photos(recognizer)
+    finder = FaceFinder(recognizer.model)
     faces = {Path(s.path).name: s.image for s in finder.crops(read_source(str(folder),
                                                                             color="bgr"))}
     best = recognizer.detector.detect(photo)[0]
@@ -406,12 +406,18 @@ def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypa
 
     big = FaceSample(image=photo, label="happy", source="ckplus", split="all")
     own = replace(big, source="own")
-    finder = FaceFinder.for_photos(recognizer, "auto", wanted=lambda s: s.split == "all")
+    finder = FaceFinder(recognizer.model, "auto", wanted=lambda s: s.split == "all")
     kept = [s.image for s in finder.crops([big, own, replace(own, split="val")])]
     assert finder.searched == 1 and kept[0].shape[:2] == photo.shape[:2]
     assert kept[1].shape[:2] == (recognizer.model.input_size,) * 2
     assert kept[2].shape[:2] == photo.shape[:2]
-    assert FaceFinder.for_photos(recognizer, "found").min_side == 0
+    assert finder.summary() == ("1 of the 3 images read were searched for a face, found in 1; "
+                                "the rest were read whole")
+    # "found" searches every image, research datasets' too; nothing searched, no detector.
+    assert FaceFinder(recognizer.model, "found").searches(big)
+    idle = FaceFinder(recognizer.model)
+    assert len(list(idle.crops([big]))) == 1
+    assert (idle.seen, idle.searched, idle._recognizer) == (1, 0, None)
 
 
 class _Terminal(io.StringIO):

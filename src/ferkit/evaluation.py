@@ -172,38 +172,42 @@ PHOTO_MIN_SIDE = 160
 
 @dataclass
 class FaceFinder:
-    """Turns photos into faces as they are read: each sample that `wanted` (None: every one)
-    and whose image is over `min_side` px on its shorter side is searched, and becomes its
-    best-detected face, cropped as `ferkit image` crops it (`recognizer.face_crops`), so that
-    no whole photo is held longer than its own detection. `sources`: only samples of these
-    sources are searched (None: all). Other images (face crops, and photos where no face is
-    found) are kept whole, in the model's colour, as `--faces given` reads them. Give it
-    samples read in colour: the detector is meant for it. `searched` and `not_found` count
-    images."""
+    """Turns photos into faces as they are read, for a model (`ExpressionModel`): in `mode`
+    "auto", users' own images (source "own") over PHOTO_MIN_SIDE px on their shorter side
+    are searched; in "found", every image. Only samples that `wanted` accepts (None: every
+    one) are searched. A searched image becomes its best-detected face, cropped as `ferkit
+    image` crops it (`Recognizer.face_crops`), so that no whole photo is held longer than its
+    own detection. Other images (face crops, and photos where no face is found) are kept
+    whole, in the model's colour, as `--faces given` reads them. Give it samples read in
+    colour: the detector is meant for it. The detector is loaded at the first search; `seen`,
+    `searched` and `not_found` count images."""
 
-    recognizer: Any
-    min_side: int = 0
-    sources: frozenset[str] | None = None
+    model: Any
+    mode: str = "auto"
     wanted: Callable[[FaceSample], bool] | None = None
+    seen: int = 0
     searched: int = 0
     not_found: int = 0
+    _recognizer: Any = field(default=None, repr=False)
 
-    @classmethod
-    def for_photos(cls, recognizer: Any, mode: str = "auto",
-                   wanted: Callable[[FaceSample], bool] | None = None) -> FaceFinder:
-        """`--faces auto`: users' own images over PHOTO_MIN_SIDE; "found": every image."""
-        if mode == "auto":
-            return cls(recognizer, PHOTO_MIN_SIDE, frozenset({"own"}), wanted)
-        return cls(recognizer, 0, None, wanted)
+    def searches(self, sample: FaceSample) -> bool:
+        """Whether `sample` is searched for its face."""
+        if self.mode == "auto" and (sample.source != "own"
+                                    or min(sample.image.shape[:2]) <= PHOTO_MIN_SIDE):
+            return False
+        return self.wanted is None or self.wanted(sample)
 
     def crops(self, samples: Iterable[FaceSample]) -> Iterator[FaceSample]:
-        gray = self.recognizer.model.color == "gray"
+        gray = self.model.color == "gray"
         for sample in samples:
             image, crops = sample.image, []
-            if (min(image.shape[:2]) > self.min_side
-                    and (self.sources is None or sample.source in self.sources)
-                    and (self.wanted is None or self.wanted(sample))):
-                crops = self.recognizer.face_crops(image)[1]
+            self.seen += 1
+            if self.searches(sample):
+                if self._recognizer is None:
+                    from ferkit.recognizer import Recognizer
+
+                    self._recognizer = Recognizer(self.model)
+                crops = self._recognizer.face_crops(image)[1]
                 self.searched += 1
                 self.not_found += not crops
             if crops:
@@ -211,6 +215,16 @@ class FaceFinder:
             elif gray and image.ndim == 3:  # as read_face reads it grey
                 image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             yield replace(sample, image=image)
+
+    def summary(self) -> str:
+        """What was searched, for people."""
+        return searched_line(self.searched, self.not_found, self.seen)
+
+
+def searched_line(searched: int, not_found: int, seen: int) -> str:
+    """One line saying how many of the images read were searched for a face and found."""
+    return (f"{searched} of the {seen} images read were searched for a face, found in "
+            f"{searched - not_found}; the rest were read whole")
 
 
 def scores(y_true: np.ndarray, probs: np.ndarray, names: Sequence[str]) -> dict:

@@ -107,12 +107,10 @@ def run(args: argparse.Namespace) -> int:
                        f"reading {path}")
     finder = None
     if args.faces != "given":
-        from ferkit.recognizer import Recognizer
-
         names = label_names(label_set)  # only faces that will be scored are searched
-        finder = FaceFinder.for_photos(
-            Recognizer(model), args.faces,
-            wanted=lambda s: s.label in names and in_split(s, args.split, val_fold))
+        finder = FaceFinder(model, args.faces,
+                            wanted=lambda s: s.label in names and in_split(s, args.split,
+                                                                           val_fold))
         samples = finder.crops(samples)
     sel = select(samples, args.split, label_set, val_fold)
     if not (sel.labels or sel.no_majority or sel.not_in_label_set):
@@ -163,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
 
 def format_table(r: dict) -> str:
     """The report as text for people."""
+    from ferkit.evaluation import searched_line
+
     s = r["samples"]
     excluded = [f"{n} {k}" for k, n in s["excluded_not_in_label_set"].items()]
     if s["excluded_no_majority"]:
@@ -177,9 +177,8 @@ def format_table(r: dict) -> str:
         f"label set {r['label_set']}: {', '.join(r['classes'])}",
         f"samples   {s['evaluated']} evaluated"
         + (f"; excluded {', '.join(excluded)}" if excluded else ""),
-        *([f"faces     {r['faces_searched']} of the {s['read']} images read were searched "
-           f"for a face, found in {r['faces_searched'] - r['faces_not_found']}; the rest "
-           "were read whole"] if r.get("faces_searched") else []),
+        *([f"faces     {searched_line(r['faces_searched'], r['faces_not_found'], s['read'])}"]
+          if r.get("faces_searched") else []),
         "",
         f"{'':<14}{'with mirror':>21}{'read once':>19}",
         *(f"{name:<14}{r[key + '_flip_tta']:>21.4f}{r[key + '_plain']:>19.4f}"

@@ -49,10 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.datasets.combine import labelled_training_faces
     from ferkit.datasets.sources import check_outside
     from ferkit.errors import FerkitError
-    from ferkit.evaluation import PHOTO_MIN_SIDE, FaceFinder
+    from ferkit.evaluation import FaceFinder
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs
-    from ferkit.recognizer import Recognizer
     from ferkit.train.config import CLASS_WEIGHT_POWER, check_class_weight_power
     from ferkit.train.heads import add_head, check_new_head, fit_linear_head, model_features
 
@@ -66,15 +65,14 @@ def run(args: argparse.Namespace) -> int:
     model = ExpressionModel(args.model)  # the faces it takes: its size and colour
     check_new_head(args.model, model.metadata, args.name, args.serve)
     # Photos become their faces, as `ferkit evaluate` scores them; face crops stay as they are.
-    finder = FaceFinder.for_photos(Recognizer(model))
+    finder = FaceFinder(model)
     faces, targets, source_index, report = labelled_training_faces(
         args.sources, model.input_size, color=model.color, prepare=finder.crops)
     for spec, counts in report.items():
         print(f"{spec}: {counts['kept']} training faces "
                    f"({counts['val_copies_dropped']} copies of validation faces left out)")
     if finder.searched:
-        print(f"{finder.searched} images over {PHOTO_MIN_SIDE} px were searched for a face, "
-              f"found in {finder.searched - finder.not_found}; the rest were read whole")
+        print(finder.summary())
     # Mirrored faces are as valid as the originals: twice the data for one more pass.
     both = np.concatenate([faces, faces[:, :, ::-1]])
     feats = model_features(args.model, both)  # one session for every face
