@@ -11,7 +11,7 @@
 #    runs/scratch30-bgr-occlude. FROM_SCRATCH=1 keeps it from unpacking the state carried in
 #    lab/carry/scratch30-bgr, so that it trains from epoch 1.
 # 3. tools/make_pair.sh: both merged into one file, temperatures fitted, every validation set
-#    scored (runs/pair/eval), the shipping rule applied; about 12 minutes.
+#    scored (runs/pair/eval, beside the shipped model's docs/eval/shipped); about 12 minutes.
 # Nothing in the package changes. To ship the result:  cp runs/pair/fernet.onnx src/ferkit/models/
 set -euo pipefail
 bash tools/train_stage5.sh
