@@ -25,3 +25,15 @@ def export_tiny_model(path: Path, label_set_heads: dict[str, str] | None = None,
     export_onnx(net, path, architecture="fernet_xs", label_set_heads=label_set_heads,
                 color=color)
     return net
+
+
+def random_head(dim: int, seed: int):
+    """A `LinearHead` of random weights on `dim` features (needs torch's train extra module)."""
+    import numpy as np
+
+    from ferkit.labels import EMOTIONS
+    from ferkit.train.heads import LinearHead
+
+    rng = np.random.default_rng(seed)
+    return LinearHead(rng.normal(0, 0.2, (len(EMOTIONS), dim)).astype(np.float32),
+                      np.zeros(len(EMOTIONS), np.float32))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from model_helpers import random_head
 
 pytest.importorskip("torch", reason="fitting a head needs torch (train extra)")
 pytest.importorskip("onnx", reason="editing ONNX models needs onnx (train extra)")
@@ -256,9 +257,7 @@ def test_a_head_added_to_an_int8_model_reads_its_int8_features(tiny_onnx_model, 
     faces = np.stack([face(i) for i in range(5)])
     feats = model_features(int8, faces)
     assert not np.allclose(feats, model_features(tiny_onnx_model, faces), atol=1e-4)
-    rng = np.random.default_rng(3)
-    head = LinearHead(rng.normal(0, 0.2, (len(EMOTIONS), feats.shape[1])).astype(np.float32),
-                      np.zeros(len(EMOTIONS), np.float32))
+    head = random_head(feats.shape[1], seed=3)
     out = tmp_path / "int8-head.onnx"
     add_head(int8, out, "mine", head, serves=("seed5",))
     model = ExpressionModel(out)

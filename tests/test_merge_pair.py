@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_helpers import export_tiny_model
+from model_helpers import export_tiny_model, random_head
 
 onnx = pytest.importorskip("onnx", reason="tools/merge_pair.py needs onnx (ferkit[train])")
 torch = pytest.importorskip("torch", reason="the tiny member models are built with torch")
@@ -55,8 +55,7 @@ def test_members_must_agree_on_their_heads(tmp_path):
 def test_a_head_added_to_the_merged_file_reads_both_members_features(tmp_path, make, face,
                                                                      capsys):
     from ferkit.cli import main
-    from ferkit.labels import EMOTIONS
-    from ferkit.train.heads import LinearHead, add_head, model_features
+    from ferkit.train.heads import add_head, model_features
 
     grey = _member(tmp_path / "grey.onnx", "gray", 0, {"fer2013": 0.7})
     colour = _member(tmp_path / "colour.onnx", "bgr", 1, {"fer2013": 1.2})
@@ -67,9 +66,7 @@ def test_a_head_added_to_the_merged_file_reads_both_members_features(tmp_path, m
     single = model_features(colour, crops)
     assert joint.shape == (6, 2 * single.shape[1])
     np.testing.assert_allclose(joint[:, single.shape[1]:], single, atol=1e-5)
-    rng = np.random.default_rng(4)
-    head = LinearHead(rng.normal(0, 0.2, (len(EMOTIONS), joint.shape[1])).astype(np.float32),
-                      np.zeros(len(EMOTIONS), np.float32))
+    head = random_head(joint.shape[1], seed=4)
     first = tmp_path / "pair-mine.onnx"
     add_head(pair, first, "mine", head, serves=("seed5",))
     model = ExpressionModel(first)
