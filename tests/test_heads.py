@@ -125,6 +125,37 @@ def test_add_head_refuses_bad_requests(tiny_onnx_model, tmp_path, name, serves, 
     assert not out.exists()
 
 
+def test_replace_refits_a_head_in_place(tiny_onnx_model, tmp_path):
+    import onnx
+
+    from ferkit.calibration import write_temperatures
+
+    calibrated = write_temperatures(tiny_onnx_model, tmp_path / "calibrated.onnx",
+                                    {"fer2013": 0.5, "ferplus": 2.0})
+    before = ExpressionModel(calibrated)
+    faces = [np.random.default_rng(i).integers(0, 256, (48, 48), dtype=np.uint8)
+             for i in range(4)]
+    head = random_head(model_features(calibrated, np.stack(faces)).shape[1], seed=5)
+    out = tmp_path / "refitted.onnx"
+    add_head(calibrated, out, "fer2013", head, replace=True)
+    after = ExpressionModel(out)
+    assert after.heads == before.heads  # same place
+    assert after.label_set_heads == before.label_set_heads
+    assert after.temperatures["fer2013"] == 1.0 and after.temperatures["ferplus"] == 2.0
+    np.testing.assert_allclose(after.head_probabilities(faces, "fer2013"),
+                               head.probabilities(model_features(out, np.stack(faces))),
+                               atol=1e-5)
+    np.testing.assert_allclose(after.head_probabilities(faces, "ferplus"),
+                               before.head_probabilities(faces, "ferplus"), atol=1e-6)
+    graph = onnx.load(str(out)).graph
+    assert len(graph.node) == len(onnx.load(str(calibrated)).graph.node)  # old head gone
+    assert sum(i.name == "net.heads.fer2013.weight" for i in graph.initializer) == 1
+    with pytest.raises(FerkitError, match="no head 'mine' to replace"):
+        add_head(calibrated, tmp_path / "x.onnx", "mine", head, replace=True)
+    with pytest.raises(FerkitError, match="--replace refits it"):
+        add_head(calibrated, tmp_path / "x.onnx", "fer2013", head)
+
+
 def test_unreadable_model_is_one_line_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")

@@ -85,3 +85,12 @@ def test_a_head_added_to_the_merged_file_reads_both_members_features(tmp_path, m
                  "--out", str(out)]) == 0
     assert "9 training faces" in capsys.readouterr().out
     assert ExpressionModel(out).heads[-2:] == ("mine", "own")
+    # A head the members each had, refitted on their joint features in place.
+    refitted = tmp_path / "pair-refitted.onnx"
+    add_head(pair, refitted, "fer2013", head, replace=True)
+    model = ExpressionModel(refitted)
+    assert model.heads == ExpressionModel(pair).heads
+    np.testing.assert_allclose(model.head_probabilities(list(crops), "fer2013"),
+                               head.probabilities(joint), atol=1e-5)
+    names = {n.name for n in onnx.load(str(refitted)).graph.node}
+    assert not any(n.startswith(("a//net/fer2013/", "b//net/fer2013/")) for n in names)

@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", required=True, help="the new head's name, e.g. wild")
     p.add_argument("--serve", action="append", default=[], metavar="LABELSET",
                    help="label set the new head answers from now on (repeatable)")
+    p.add_argument("--replace", action="store_true",
+                   help="refit the model's head of that --name in place: it keeps the label "
+                        "sets it answers and loses its temperature (run `ferkit calibrate` "
+                        "after)")
     p.add_argument("--out", type=Path, required=True, help="model file to write")
     p.add_argument("--l2", type=non_negative_float, default=1e-4,
                    help="weight decay (default 1e-4)")
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise FerkitError(f"{len(args.sources)} --data but {len(weights)} --weight")
     check_outside([args.out], args.sources)
     model = ExpressionModel(args.model)  # the faces it takes: its size and colour
-    check_new_head(args.model, model.metadata, args.name, args.serve)
+    check_new_head(args.model, model.metadata, args.name, args.serve, replace=args.replace)
     # Photos become their faces, as `ferkit evaluate` scores them; face crops stay as they are.
     finder = FaceFinder(model)
     faces, targets, source_index, report = labelled_training_faces(
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     item_w = np.tile(np.asarray(weights, np.float32)[source_index], 2)
     head = fit_linear_head(feats, np.concatenate([targets, targets]), l2=args.l2,
                            class_weight_power=power, sample_weight=item_w)
-    add_head(args.model, args.out, args.name, head, serves=args.serve)
+    add_head(args.model, args.out, args.name, head, serves=args.serve, replace=args.replace)
     model = ExpressionModel(args.out)
     print(f"wrote {args.out}: heads {', '.join(model.heads)}; label set -> head: "
           + ", ".join(f"{k}={v}" for k, v in model.label_set_heads.items()))

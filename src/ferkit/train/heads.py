@@ -140,32 +140,61 @@ def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e
 
 
 def check_new_head(src: Path, meta: Mapping[str, Any], name: str,
-                   serves: Sequence[str] = ()) -> None:
+                   serves: Sequence[str] = (), *, replace: bool = False) -> None:
     """FerkitError where `add_head` would refuse to add head `name` serving `serves` to the
     model at `src`, whose decoded metadata is `meta` (`ExpressionModel.metadata`): for
     callers to fail before minutes of fitting."""
     if not name.isidentifier():
         raise FerkitError(f"head name {name!r}: use letters, digits and _")
-    if name in meta["heads"]:
-        raise FerkitError(f"{src}: the model already has a head {name!r}")
+    if name in meta["heads"] and not replace:
+        raise FerkitError(f"{src}: the model already has a head {name!r} (--replace refits it)")
+    if replace and name not in meta["heads"]:
+        raise FerkitError(f"{src}: no head {name!r} to replace; the model has "
+                          f"{', '.join(meta['heads'])}")
     unknown = [s for s in serves if s not in LABEL_SETS]
     if unknown:
         raise FerkitError(f"unknown label set(s) {', '.join(unknown)}; "
                           f"choose from {', '.join(LABEL_SETS)}")
 
 
+def _drop_output(graph, output: str) -> None:
+    """Remove graph output `output` and every node and initializer only it needed."""
+    kept_outputs = [o for o in graph.output if o.name != output]
+    del graph.output[:]
+    graph.output.extend(kept_outputs)
+    needed = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(graph.node):  # ONNX keeps nodes in topological order
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    for field in (graph.initializer, graph.value_info, graph.input):
+        still = [item for item in field if item.name in needed]
+        del field[:]
+        field.extend(still)
+
+
 def add_head(src: Path, out: Path, name: str, head: LinearHead,
-             serves: Sequence[str] = ()) -> dict:
+             serves: Sequence[str] = (), *, replace: bool = False) -> dict:
     """Write `src` plus a head `name` (Gemm + Softmax on the shared features) to `out`,
-    atomically; `serves` lists the label sets the new head answers from now on."""
+    atomically; `serves` lists the label sets the new head answers from now on. `replace`:
+    the existing head `name` is removed first; it keeps its place and the label sets it
+    answered, and loses its temperature (calibrate the new head again)."""
     import onnx
     from onnx import helper, numpy_helper
 
     model = _load(src)
     meta = _meta(model)
-    check_new_head(src, meta, name, serves)
+    check_new_head(src, meta, name, serves, replace=replace)
     if head.weight.shape[0] != len(EMOTIONS):
         raise FerkitError(f"a head has {len(EMOTIONS)} outputs, got {head.weight.shape[0]}")
+    position = meta["heads"].index(name) if replace else len(meta["heads"])
+    if replace:
+        _drop_output(model.graph, meta["outputs"][name])
+        meta["heads"] = [h for h in meta["heads"] if h != name]
+        meta.get("temperatures", {}).pop(name, None)
     features = feature_tensors(model)
     if len(features) > 1:
         model.graph.node.append(helper.make_node("Concat", features, [JOINT_FEATURES], axis=1,
@@ -185,7 +214,7 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
     ])
     model.graph.output.append(helper.make_tensor_value_info(
         output, onnx.TensorProto.FLOAT, ["batch", len(EMOTIONS)]))
-    meta["heads"] = [*meta["heads"], name]
+    meta["heads"] = [*meta["heads"][:position], name, *meta["heads"][position:]]
     meta["outputs"] = {**meta["outputs"], name: output}
     meta["label_set_heads"] = {**meta["label_set_heads"], **{s: name for s in serves}}
     added = meta.setdefault("added_heads", {})
