@@ -20,8 +20,8 @@ score() {  # DATASET HEAD: read once, the dataset's own label set
     mkdir -p "$OUT/$2"
     ferkit evaluate --model "$RUN/heads.onnx" --data "$D/$1" --head "$2" --no-tta \
         --out "$OUT/$2" --overwrite > "$OUT/$2/$1.txt"
-    python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], round(100*r['accuracy_plain'],2), round(100*r['macro_recall_plain'],2), r['samples'])" \
-        "$(ls "$OUT/$2/$1"-*.json)" "$1" "$2" | tee -a "$OUT/scores.txt"
+    python -c "import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], round(100*r['accuracy_plain'],2), round(100*r['macro_recall_plain'],2), r['samples']['evaluated'])" \
+        "$(ls "$OUT/$2/eval-$1"-*.json)" "$1" "$2" | tee -a "$OUT/scores.txt"
 }
 : > "$OUT/scores.txt"
 for h in wild wild_joint; do score rafdb "$h"; score fer2013 "$h"; done
