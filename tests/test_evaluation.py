@@ -15,6 +15,7 @@ import pytest
 from ferkit.cli import main
 from ferkit.datasets.base import FaceSample
 from ferkit.datasets.combine import subject_fold
+from ferkit.errors import FerkitError
 from ferkit.evaluation import (
     FaceFinder,
     accuracy,
@@ -418,6 +419,8 @@ def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypa
     idle = FaceFinder(recognizer.model)
     assert len(list(idle.crops([big]))) == 1
     assert (idle.seen, idle.searched, idle._recognizer) == (1, 0, None)
+    with pytest.raises(FerkitError, match="choose auto or found"):
+        FaceFinder(recognizer.model, "given")
 
 
 class _Terminal(io.StringIO):

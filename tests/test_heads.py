@@ -156,6 +156,32 @@ def test_replace_refits_a_head_in_place(tiny_onnx_model, tmp_path):
         add_head(calibrated, tmp_path / "x.onnx", "fer2013", head)
 
 
+def test_replace_through_the_cli_on_a_model_with_one_head(make, face, tmp_path, capsys):
+    """A network whose only head is replaced keeps its backbone (nothing else reads it)."""
+    import torch
+
+    from ferkit.cli import main
+    from ferkit.train.export import export_onnx
+    from ferkit.train.models import create_model
+
+    torch.manual_seed(0)
+    one = tmp_path / "one-head.onnx"
+    export_onnx(create_model("fernet_xs", heads=("fer2013",)).eval(), one,
+                architecture="fernet_xs")
+    root = make.own([(label, f"{i}.png", face(i))
+                     for i, label in enumerate(["happy", "sad", "angry"] * 3)])
+    out = tmp_path / "refitted.onnx"
+    argv = ["head", str(one), "--data", str(root), "--name", "fer2013", "--out", str(out)]
+    assert main(argv) == 1
+    assert "already has a head 'fer2013' (--replace refits it)" in capsys.readouterr().err
+    assert main([*argv, "--replace"]) == 0
+    model = ExpressionModel(out)
+    assert model.heads == ("fer2013",)
+    p = model.head_probabilities([face(1)], "fer2013")
+    absent = [EMOTIONS.index(e) for e in ("neutral", "surprise", "disgust", "fear", "contempt")]
+    assert p[0, absent].max() < 1e-6  # the refitted head, not the untrained one
+
+
 def test_unreadable_model_is_one_line_error(tmp_path):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")

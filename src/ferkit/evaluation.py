@@ -190,6 +190,11 @@ class FaceFinder:
     not_found: int = 0
     _recognizer: Any = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "found"):
+            raise FerkitError(f"faces mode {self.mode!r}: choose auto or found (given needs "
+                              "no finder)")
+
     def searches(self, sample: FaceSample) -> bool:
         """Whether `sample` is searched for its face."""
         if self.mode == "auto" and (sample.source != "own"

@@ -155,14 +155,16 @@ def check_new_head(src: Path, meta: Mapping[str, Any], name: str,
     if unknown:
         raise FerkitError(f"unknown label set(s) {', '.join(unknown)}; "
                           f"choose from {', '.join(LABEL_SETS)}")
+    feature_tensors(_load(src))  # a graph whose features cannot be found
 
 
-def _drop_output(graph, output: str) -> None:
-    """Remove graph output `output` and every node and initializer only it needed."""
+def _drop_output(graph, output: str, keep: Sequence[str]) -> None:
+    """Remove graph output `output` and every node and initializer that only it needed, but
+    not what computes the tensors `keep`."""
     kept_outputs = [o for o in graph.output if o.name != output]
     del graph.output[:]
     graph.output.extend(kept_outputs)
-    needed = {o.name for o in graph.output}
+    needed = {o.name for o in graph.output} | set(keep)
     kept = []
     for node in reversed(graph.node):  # ONNX keeps nodes in topological order
         if any(name in needed for name in node.output):
@@ -191,11 +193,13 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
     if head.weight.shape[0] != len(EMOTIONS):
         raise FerkitError(f"a head has {len(EMOTIONS)} outputs, got {head.weight.shape[0]}")
     position = meta["heads"].index(name) if replace else len(meta["heads"])
+    features = feature_tensors(model)  # before a replaced head's nodes go
     if replace:
-        _drop_output(model.graph, meta["outputs"][name])
+        _drop_output(model.graph, meta["outputs"][name], keep=features)
         meta["heads"] = [h for h in meta["heads"] if h != name]
         meta.get("temperatures", {}).pop(name, None)
-    features = feature_tensors(model)
+        for member in meta.get("ensemble", {}).get("member_temperatures", []):
+            member.pop(name, None)  # the new head is no mean of the members' heads
     if len(features) > 1:
         model.graph.node.append(helper.make_node("Concat", features, [JOINT_FEATURES], axis=1,
                                                  name="/net/features_joint/Concat"))
@@ -218,7 +222,7 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
     meta["outputs"] = {**meta["outputs"], name: output}
     meta["label_set_heads"] = {**meta["label_set_heads"], **{s: name for s in serves}}
     added = meta.setdefault("added_heads", {})
-    added[name] = {"fitted_on_frozen_features": True}
+    added[name] = {"fitted_on_frozen_features": True, "features": features[0]}
     onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in meta.items()})
     onnx.checker.check_model(model)
     with AtomicFile(out) as file:
