@@ -222,6 +222,31 @@ def test_calibrate_writes_a_new_model(tiny_onnx_model, fer2013_val, tmp_path, ca
     assert main([*argv, "--overwrite"]) == 0
 
 
+def test_calibrate_leaves_out_faces_of_emotions_a_head_never_answers(
+        tiny_onnx_model, fer2013_val, tmp_path, capsys):
+    """A head fitted on happy and neutral alone: angry's faces would drive its temperature
+    up and flatten every answer, so they are left out, and the user is told."""
+    pytest.importorskip("torch", reason="fitting a head needs torch (train extra)")
+    from ferkit.labels import EMOTIONS
+    from ferkit.train.heads import add_head, fit_linear_head, model_features
+
+    faces = np.stack([np.random.default_rng(i).integers(0, 256, (48, 48), np.uint8)
+                      for i in range(20)])
+    targets = np.zeros((20, len(EMOTIONS)), np.float32)
+    targets[np.arange(20), [EMOTIONS.index(("happy", "neutral")[i % 2]) for i in range(20)]] = 1
+    head = fit_linear_head(model_features(tiny_onnx_model, faces), targets)
+    two = tmp_path / "two.onnx"
+    add_head(tiny_onnx_model, two, "mine", head)
+    report = tmp_path / "cal.json"
+    assert main(["calibrate", str(two), "--data", f"{fer2013_val}=mine", "--out",
+                 str(tmp_path / "cal.onnx"), "--min-faces", "10", "--report", str(report)]) == 0
+    err = capsys.readouterr().err
+    assert "note: head mine never answers angry," in err and "left out" in err
+    h = json.loads(report.read_text())["heads"]["mine"]
+    assert h["faces_fit"] + h["faces_held_out"] == 40  # 60 less angry's 20
+    assert set(h["classes_never_answered"]) == {"angry", "disgust", "fear", "sad", "surprise"}
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["{missing}", "--data", "{fer}"], "no such model file"),
     (["{model}", "--data", "/nonexistent/ds"], "no such dataset"),
@@ -229,6 +254,7 @@ def test_calibrate_writes_a_new_model(tiny_onnx_model, fer2013_val, tmp_path, ca
     (["{model}", "--data", "bogus={fer}"], "unknown dataset kind 'bogus'"),
     (["{model}", "--data", "{fer}", "--report", "{fer}/r.json"], "inside the dataset"),
     (["{model}", "--data", "{own}"], "say which head"),
+    (["{model}", "--data", "{own}=fer2013"], "your own folders have no validation split"),
     (["{model}", "--data", "rafdb={fer}"], "no head 'rafdb'"),
     (["{model}", "--data", "{fer}", "--data", "fer2013={fer}"], "one source per head"),
     (["{model}", "--data", "{fer}"], "at least 200 to fit"),

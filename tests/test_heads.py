@@ -204,6 +204,8 @@ def test_head_command_fits_on_training_faces_and_leaves_val_copies_out(
     assert code == 0
     err = capsys.readouterr()
     assert "17 training faces (1 copies of validation faces left out)" in err.out + err.err
+    assert "note: wild never answers neutral, surprise (no training faces of them), which " \
+           "label set seed5 asks for" in err.err
     model = ExpressionModel(out)
     assert model.label_set_heads["seed5"] == "wild"
     p = model.head_probabilities([face(1)], "wild")
@@ -230,8 +232,10 @@ def test_head_command_reads_photos_as_their_faces(tiny_onnx_model, make, face, t
     out = tmp_path / "with-head.onnx"
     assert main(["head", str(tiny_onnx_model), "--data", str(root), "--name", "mine",
                  "--out", str(out)]) == 0
-    shown = capsys.readouterr().out
+    captured = capsys.readouterr()
+    shown = captured.out
     assert "4 training faces" in shown
+    assert "note: mine answers no label set: --serve LABELSET" in captured.err
     assert "1 of the 4 images read were searched for a face, found in 1" in shown
     assert searched == [photo.shape]  # the photo, in colour; the small crops as they are
     assert "mine" in ExpressionModel(out).heads

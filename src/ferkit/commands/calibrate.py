@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ferkit.commands import threads_count
@@ -22,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(ECE, 15 bins) before and after on the other half, and write a copy of the model "
         "whose metadata carries the temperatures. The halves are fixed by a hash of the file "
         "names. Heads not calibrated keep the temperature they had. Needs the onnx package.")
-    p.add_argument("model", type=Path, help="ONNX model from `ferkit export`")
+    p.add_argument("model", type=Path,
+                   help="ONNX model from `ferkit export` or `ferkit head`, or the shipped one")
     p.add_argument("--data", action="append", required=True, metavar="SOURCE[=HEAD]",
                    help="a dataset (folder, or KIND=PATH) whose validation split calibrates "
                         "HEAD (repeatable, one per head; default head by layout: FER2013 -> "
@@ -52,11 +54,13 @@ def parse_data(spec: str, heads: tuple[str, ...]) -> tuple[str, str | None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ferkit.calibration import MIN_FIT_FACES, fit_on_halves, write_temperatures
     from ferkit.datasets.sources import check_outside, parse_source, read_source
     from ferkit.errors import FerkitError
     from ferkit.evaluation import DEFAULT_LABEL_SET, plot_reliability, select, val_fold_of
-    from ferkit.labels import project
+    from ferkit.labels import label_names, project
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs, write_json
 
@@ -95,14 +99,28 @@ def run(args: argparse.Namespace) -> int:
         sel = select(read_source(source, splits=("val",), color=model.color), "val",
                      label_set, val_fold)
         if not sel.labels:
-            raise FerkitError(f"{source}: no labelled validation faces to calibrate on")
+            why = (" (your own folders have no validation split: calibrate the head on a "
+                   "dataset that has one and holds its emotions, e.g. RAF-DB as "
+                   "PATH=HEAD)" if kind == "own" else "")
+            raise FerkitError(f"{source}: no labelled validation faces to calibrate on{why}")
         raw = project(model.head_probabilities(sel.images, head, calibrated=False),
                       model.emotions, label_set)
-        result = fit_on_halves(raw, sel.labels, sel.paths,
+        answered, never = _answered(raw, label_names(label_set))
+        keep = np.isin(sel.labels, answered)
+        if never:
+            print(f"note: head {head} never answers {', '.join(never)} (it had no training "
+                  "faces of them); their validation faces are left out of its calibration",
+                  file=sys.stderr)
+            if not keep.any():
+                raise FerkitError(f"{source}: no validation faces of the emotions head "
+                                  f"{head} answers")
+        result = fit_on_halves(raw[keep], np.asarray(sel.labels)[keep],
+                               [path for path, k in zip(sel.paths, keep, strict=True) if k],
                                temperature_before=model.temperatures[head],
                                min_faces=args.min_faces or MIN_FIT_FACES,
                                what=f"{source} (head {head})")
-        results[head] = {"source": source, "kind": kind, "label_set": label_set, **result}
+        results[head] = {"source": source, "kind": kind, "label_set": label_set,
+                         "classes_never_answered": never, **result}
 
     written = write_temperatures(model.path, args.out,
                                  {h: r["temperature"] for h, r in results.items()})
@@ -119,6 +137,18 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.report, report)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
+
+
+#: A head gives an emotion it had no training faces of about 1e-13 (`ABSENT_LOGIT`).
+NEVER_ANSWERED = 1e-6
+
+
+def _answered(probs, names: list[str]) -> tuple[list[int], list[str]]:
+    """The indices of the emotions a head answers on these faces, and the names of those it
+    never does: a temperature fitted on faces it cannot answer flattens every answer."""
+    never = probs.max(axis=0) < NEVER_ANSWERED
+    return ([i for i in range(len(names)) if not never[i]],
+            [name for name, n in zip(names, never, strict=True) if n])
 
 
 def format_table(r: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ferkit.commands import finite_float, non_negative_float, positive_float
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.datasets.sources import check_outside
     from ferkit.errors import FerkitError
     from ferkit.evaluation import FaceFinder
+    from ferkit.labels import EMOTIONS, label_names
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs
     from ferkit.train.config import CLASS_WEIGHT_POWER, check_class_weight_power
@@ -87,4 +89,14 @@ def run(args: argparse.Namespace) -> int:
     model = ExpressionModel(args.out)
     print(f"wrote {args.out}: heads {', '.join(model.heads)}; label set -> head: "
           + ", ".join(f"{k}={v}" for k, v in model.label_set_heads.items()))
+    trained = {EMOTIONS[i] for i in np.flatnonzero(targets.sum(axis=0) > 0)}
+    served = [s for s, h in model.label_set_heads.items() if h == args.name]
+    for label_set in served:
+        never = [name for name in label_names(label_set) if name not in trained]
+        if never:
+            print(f"note: {args.name} never answers {', '.join(never)} (no training faces of "
+                  f"them), which label set {label_set} asks for", file=sys.stderr)
+    if not served:
+        print(f"note: {args.name} answers no label set: --serve LABELSET makes it the one "
+              f"that set uses; `ferkit evaluate --head {args.name}` scores it", file=sys.stderr)
     return 0
