@@ -98,5 +98,7 @@ def run(args: argparse.Namespace) -> int:
                   f"them), which label set {label_set} asks for", file=sys.stderr)
     if not served:
         print(f"note: {args.name} answers no label set: --serve LABELSET makes it the one "
-              f"that set uses; `ferkit evaluate --head {args.name}` scores it", file=sys.stderr)
+              "that set uses", file=sys.stderr)
+    print(f"score it on a dataset's validation faces: ferkit evaluate --model {args.out} "
+          f"--data DATASET --head {args.name}")
     return 0
