@@ -241,10 +241,33 @@ def test_calibrate_leaves_out_faces_of_emotions_a_head_never_answers(
     assert main(["calibrate", str(two), "--data", f"{fer2013_val}=mine", "--out",
                  str(tmp_path / "cal.onnx"), "--min-faces", "10", "--report", str(report)]) == 0
     err = capsys.readouterr().err
-    assert "note: head mine never answers angry," in err and "left out" in err
+    assert "note: head mine never answers angry; their 20 validation faces are left out" in err
     h = json.loads(report.read_text())["heads"]["mine"]
     assert h["faces_fit"] + h["faces_held_out"] == 40  # 60 less angry's 20
     assert set(h["classes_never_answered"]) == {"angry", "disgust", "fear", "sad", "surprise"}
+    # Fitted on every face, angry's pull the temperature up: what leaving them out avoids.
+    from ferkit.calibration import fit_temperature
+    from ferkit.datasets.sources import read_source
+    from ferkit.evaluation import select
+    from ferkit.labels import project
+
+    model = ExpressionModel(two)
+    sel = select(read_source(str(fer2013_val), splits=("val",)), "val", "fer2013", 0)
+    raw = project(model.head_probabilities(sel.images, "mine", calibrated=False),
+                  model.emotions, "fer2013")
+    assert fit_temperature(raw, np.asarray(sel.labels)) > h["temperature"]
+    # A head made some other way (no record of what it learnt): the probability rule.
+    meta = dict(model.metadata)
+    del meta["added_heads"]["mine"]["emotions"]
+    import onnx
+
+    proto = onnx.load(str(two))
+    onnx.helper.set_model_props(proto, {k: json.dumps(v) for k, v in meta.items()})
+    onnx.save(proto, str(tmp_path / "unrecorded.onnx"))
+    assert main(["calibrate", str(tmp_path / "unrecorded.onnx"), "--data",
+                 f"{fer2013_val}=mine", "--out", str(tmp_path / "cal2.onnx"),
+                 "--min-faces", "10"]) == 0
+    assert "never answers angry; their 20" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -236,6 +236,7 @@ def test_head_command_reads_photos_as_their_faces(tiny_onnx_model, make, face, t
     shown = captured.out
     assert "4 training faces" in shown
     assert "note: mine answers no label set: --serve LABELSET" in captured.err
+    assert f"ferkit evaluate --model {out} --data DATASET --head mine" in shown
     assert "1 of the 4 images read were searched for a face, found in 1" in shown
     assert searched == [photo.shape]  # the photo, in colour; the small crops as they are
     assert "mine" in ExpressionModel(out).heads

@@ -222,7 +222,9 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
     meta["outputs"] = {**meta["outputs"], name: output}
     meta["label_set_heads"] = {**meta["label_set_heads"], **{s: name for s in serves}}
     added = meta.setdefault("added_heads", {})
-    added[name] = {"fitted_on_frozen_features": True, "features": features[0]}
+    added[name] = {"fitted_on_frozen_features": True, "features": features[0],
+                   "emotions": [e for e, b in zip(EMOTIONS, head.bias, strict=True)
+                                if b > ABSENT_LOGIT / 2]}  # what its training faces held
     onnx.helper.set_model_props(model, {k: json.dumps(v) for k, v in meta.items()})
     onnx.checker.check_model(model)
     with AtomicFile(out) as file:
