@@ -15,6 +15,23 @@ DEFAULT_HEAD = {"fer2013": "fer2013", "fer2013csv": "fer2013", "ferplus": "ferpl
                 "rafdb": "rafdb", "ckplus": "posed", "jaffe": "posed"}
 
 
+#: Below this on every validation face, a head is taken never to answer an emotion. A head
+#: `ferkit head` fitted records what it learnt; `ferkit train`'s heads give emotions their
+#: source lacks 1e-6 to 2e-5 at most, those it learnt 0.1 or more (the shipped heads on
+#: CK+ and FER+). A temperature fitted on faces a head cannot answer flattens every answer.
+NEVER_ANSWERED = 1e-4
+
+
+def never_answered(model, head: str, probs, names: list[str]) -> list[str]:
+    """The emotions of `names` that `head` never answers: those its `ferkit head` fit had no
+    faces of (recorded in the model), else those under NEVER_ANSWERED on every face of
+    `probs` (its uncalibrated probabilities over `names`)."""
+    learnt = model.metadata.get("added_heads", {}).get(head, {}).get("emotions")
+    if learnt is not None:
+        return [n for n in names if n not in learnt]
+    return [n for n, p in zip(names, probs.max(axis=0), strict=True) if p < NEVER_ANSWERED]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "calibrate", help="fit per-head temperatures so probabilities mean what they say",
@@ -108,20 +125,18 @@ def run(args: argparse.Namespace) -> int:
         raw = project(model.head_probabilities(sel.images, head, calibrated=False),
                       model.emotions, label_set)
         names = label_names(label_set)
-        trained = model.metadata.get("added_heads", {}).get(head, {}).get("emotions")
-        never = ([n for n in names if n not in trained] if trained is not None
-                 else [n for n, p in zip(names, raw.max(axis=0), strict=True)
-                       if p < NEVER_ANSWERED])
-        keep = ~np.isin(sel.labels, [names.index(n) for n in never])
+        never = never_answered(model, head, raw, names)
+        labels = np.asarray(sel.labels)
+        keep = ~np.isin(labels, [names.index(n) for n in never])
         if not keep.all():
-            left_out = sorted({names[i] for i in np.asarray(sel.labels)[~keep]})
+            left_out = sorted({names[i] for i in labels[~keep]})
             print(f"note: head {head} never answers {', '.join(left_out)}; their "
                   f"{(~keep).sum()} validation faces are left out of its calibration",
                   file=sys.stderr)
             if not keep.any():
                 raise FerkitError(f"{source}: no validation faces of the emotions head "
                                   f"{head} answers")
-        result = fit_on_halves(raw[keep], np.asarray(sel.labels)[keep],
+        result = fit_on_halves(raw[keep], labels[keep],
                                [path for path, k in zip(sel.paths, keep, strict=True) if k],
                                temperature_before=model.temperatures[head],
                                min_faces=args.min_faces or MIN_FIT_FACES,
@@ -144,13 +159,6 @@ def run(args: argparse.Namespace) -> int:
         write_json(args.report, report)
     print(json.dumps(report, indent=2) if args.json else format_table(report))
     return 0
-
-
-#: Below this on every validation face, a head is taken never to answer an emotion. A head
-#: `ferkit head` fitted records what it learnt; `ferkit train`'s heads give emotions their
-#: source lacks 1e-6 to 2e-5 at most, those it learnt 0.1 or more (the shipped heads on
-#: CK+ and FER+). A temperature fitted on faces a head cannot answer flattens every answer.
-NEVER_ANSWERED = 1e-4
 
 
 def format_table(r: dict) -> str:

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.datasets.sources import check_outside
     from ferkit.errors import FerkitError
     from ferkit.evaluation import FaceFinder
-    from ferkit.labels import EMOTIONS, label_names
+    from ferkit.labels import label_names
     from ferkit.model import ExpressionModel
     from ferkit.outputs import check_outputs
     from ferkit.train.config import CLASS_WEIGHT_POWER, check_class_weight_power
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     model = ExpressionModel(args.out)
     print(f"wrote {args.out}: heads {', '.join(model.heads)}; label set -> head: "
           + ", ".join(f"{k}={v}" for k, v in model.label_set_heads.items()))
-    trained = {EMOTIONS[i] for i in np.flatnonzero(targets.sum(axis=0) > 0)}
+    trained = model.metadata["added_heads"][args.name]["emotions"]
     served = [s for s, h in model.label_set_heads.items() if h == args.name]
     for label_set in served:
         never = [name for name in label_names(label_set) if name not in trained]

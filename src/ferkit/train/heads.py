@@ -2,8 +2,8 @@
 
 Training the network costs hours on a 2-core CPU; a head on its frozen 256-d features (both
 networks' 512 in the shipped pair) costs one forward pass over the faces and seconds of
-fitting. That is how a new label source (a
-dataset, or faces a user collected) gets its own head without retraining the backbone.
+fitting. That is how a new label source (a dataset, or faces a user collected) gets its own
+head without retraining the backbone.
 """
 
 from __future__ import annotations
@@ -140,10 +140,12 @@ def fit_linear_head(features: np.ndarray, targets: np.ndarray, *, l2: float = 1e
 
 
 def check_new_head(src: Path, meta: Mapping[str, Any], name: str,
-                   serves: Sequence[str] = (), *, replace: bool = False) -> None:
+                   serves: Sequence[str] = (), *, replace: bool = False,
+                   loaded: Any = None) -> None:
     """FerkitError where `add_head` would refuse to add head `name` serving `serves` to the
-    model at `src`, whose decoded metadata is `meta` (`ExpressionModel.metadata`): for
-    callers to fail before minutes of fitting."""
+    model at `src`, whose decoded metadata is `meta` (`ExpressionModel.metadata`) and whose
+    ONNX graph is `loaded` (None: read from `src`): for callers to fail before minutes of
+    fitting."""
     if not name.isidentifier():
         raise FerkitError(f"head name {name!r}: use letters, digits and _")
     if name in meta["heads"] and not replace:
@@ -155,7 +157,7 @@ def check_new_head(src: Path, meta: Mapping[str, Any], name: str,
     if unknown:
         raise FerkitError(f"unknown label set(s) {', '.join(unknown)}; "
                           f"choose from {', '.join(LABEL_SETS)}")
-    feature_tensors(_load(src))  # a graph whose features cannot be found
+    feature_tensors(_load(src) if loaded is None else loaded)  # features it cannot find
 
 
 def _drop_output(graph, output: str, keep: Sequence[str]) -> None:
@@ -189,7 +191,7 @@ def add_head(src: Path, out: Path, name: str, head: LinearHead,
 
     model = _load(src)
     meta = _meta(model)
-    check_new_head(src, meta, name, serves, replace=replace)
+    check_new_head(src, meta, name, serves, replace=replace, loaded=model)
     if head.weight.shape[0] != len(EMOTIONS):
         raise FerkitError(f"a head has {len(EMOTIONS)} outputs, got {head.weight.shape[0]}")
     position = meta["heads"].index(name) if replace else len(meta["heads"])
