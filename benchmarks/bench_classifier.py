@@ -32,6 +32,21 @@ def _input_shape(session, batch: int) -> tuple[int, ...]:
     return tuple([batch] + [d if isinstance(d, int) else size for d in dims[1:]])
 
 
+def cpu_description() -> dict:
+    """The CPU's model name and the instruction sets int8 convolutions run on, from
+    /proc/cpuinfo (Linux); int8 speed differs most between CPUs with and without VNNI."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {"cpu_model": platform.processor() or platform.machine()}
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    wanted = ("avx2", "avx512f", "avx_vnni", "avx512_vnni", "amx_int8")
+    return {"cpu_model": fields.get("model name", platform.machine()),
+            "cpu_int8_flags": [f for f in wanted if f in flags]}
+
+
 def _median_ms(fn, runs: int, warmup_s: float) -> tuple[float, float]:
     """Median and 10th-90th percentile spread of `fn` in ms, after a timed warm-up.
 
@@ -63,7 +78,7 @@ def bench(path: Path, threads: int, batch: int, runs: int, warmup_s: float) -> d
         "ms_single_face": one, "ms_single_face_p10_p90_spread": one_spread,
         f"ms_batch_{batch}": many, f"ms_batch_{batch}_p10_p90_spread": many_spread,
         f"faces_per_s_batch_{batch}": batch / many * 1000,
-        "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "cpus": os.cpu_count(), **cpu_description(),
     }
     meta = session.get_modelmeta().custom_metadata_map
     if "emotions" in meta:  # a ferkit model: also time the public path, preprocessing included
@@ -106,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     b = args.batch
     print(f"{r['model']} ({r.get('architecture', 'onnx')}), ONNX Runtime, {r['threads']} "
           f"threads, median of {r['runs']} runs after warm-up")
+    print(f"CPU: {r['cpu_model']} ({', '.join(r.get('cpu_int8_flags', [])) or 'no AVX2'})")
     print(f"{'case':<36} {'median ms':>10} {'p10-p90':>8} {'faces/s':>9}")
     print(f"{'1 face':<36} {r['ms_single_face']:>10.3f} "
           f"{r['ms_single_face_p10_p90_spread']:>8.3f} {1000 / r['ms_single_face']:>9.0f}")
