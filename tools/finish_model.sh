@@ -9,8 +9,8 @@ set -euo pipefail
 D=${DATASETS:-../shared/datasets}
 RUN=${RUN:-runs/default}
 
-# fp32 compute with fp16-stored weights (half the size of fp32), as the backbone file kept in
-# the repository (src/ferkit/models/fernet-fp32.onnx) is stored; steps 2-4 start from it.
+# fp32 compute with fp16-stored weights (half the size of fp32), as lab/models/ keeps its
+# backbones; steps 2-4 start from it.
 ferkit export "$RUN/best.pt" --out "$RUN/fernet-fp32.onnx" --overwrite --fp16-weights
 # The heads users get: 7 classes from RAF-DB + FER2013 + CK+, FER+'s 8 from FER+ + CK+.
 ferkit head "$RUN/fernet-fp32.onnx" \

@@ -11,7 +11,7 @@
 # 4. Steps 2-4 (tools/finish_model.sh): heads users get, int8, temperatures, validation.
 # Everything lands in runs/; nothing in the package changes. The shipped file was made in
 # runs/occlude-ab-on by lab/tools/occlude_ab.sh with the same config.
-# To ship the result:  cp $RUN/fernet.onnx $RUN/fernet-fp32.onnx src/ferkit/models/
+# The shipped file's first member (tools/make_pair.sh's FIRST) is $RUN/fernet.onnx.
 set -euo pipefail
 RUN=${RUN:-runs/stage5o}
 START=runs/stage4f-import/best.pt  # the path lab/configs/stage5.yaml starts from

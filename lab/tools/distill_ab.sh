@@ -14,7 +14,7 @@ OUT=${OUT:-lab/eval/distill-ab}
 CACHE=runs/teachers-ab-$SIZE.npz   # the path lab/configs/distill-ab-$SIZE.yaml reads
 run=runs/distill-ab-$SIZE
 mkdir -p "$OUT"
-[ -f "$CACHE" ] || ferkit distill-cache src/ferkit/models/fernet-fp32.onnx \
+[ -f "$CACHE" ] || ferkit distill-cache lab/models/stage5o-fp32.onnx \
     runs/size-ab-48/fernet-fp32.onnx runs/size-ab-64/fernet-fp32.onnx \
     --config "lab/configs/distill-ab-$SIZE.yaml" --out "$CACHE" | tee "$OUT/ensemble-$SIZE.txt"
 if [ -f "$run/last.pt" ]; then resume=--resume; else resume=; fi

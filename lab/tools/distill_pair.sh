@@ -11,7 +11,7 @@ CACHE=runs/teachers-pair.npz      # the path $CONFIG reads
 RUN=runs/distill-pair
 TEACHER=runs/scratch30-bgr-occlude/fernet-fp32.onnx
 [ -f "$TEACHER" ] || { echo "distill_pair: $TEACHER missing: run bash lab/tools/scratch30.sh" >&2; exit 2; }
-[ -f "$CACHE" ] || ferkit distill-cache src/ferkit/models/fernet-fp32.onnx "$TEACHER" \
+[ -f "$CACHE" ] || ferkit distill-cache lab/models/stage5o-fp32.onnx "$TEACHER" \
     --mirror --config "$CONFIG" --out "$CACHE" | tee runs/teachers-pair.txt
 resume=()
 [ -f "$RUN/last.pt" ] && resume=(--resume)

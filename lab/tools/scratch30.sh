@@ -14,7 +14,7 @@
 # 3. tools/finish_model.sh: the heads users get, int8, temperatures, every validation report.
 # 4. lab/tools/ship_rule.py: the rule in lab/README.md, written before any result.
 # To ship the result (if step 4 says so): cp runs/scratch30-bgr-occlude/fernet.onnx
-#   runs/scratch30-bgr-occlude/fernet-fp32.onnx src/ferkit/models/
+#   src/ferkit/models/
 # COLOR=gray stops after step 3: the grey run is a candidate member of the pair, which
 # tools/make_pair.sh builds and lab/README.md's rule judges.
 set -euo pipefail

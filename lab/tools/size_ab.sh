@@ -9,7 +9,7 @@ D=${DATASETS:-../shared/datasets}
 OUT=${OUT:-lab/eval/size-ab}
 START=runs/stage5o-import/best.pt  # the path lab/configs/size-ab-48.yaml starts from
 mkdir -p "$OUT"
-[ -f "$START" ] || python lab/tools/onnx_to_checkpoint.py src/ferkit/models/fernet-fp32.onnx \
+[ -f "$START" ] || python lab/tools/onnx_to_checkpoint.py lab/models/stage5o-fp32.onnx \
     --out "$START"
 for size in 48 64; do
     run=runs/size-ab-$size
