@@ -5,7 +5,7 @@
 #   bash lab/tools/scratch30.sh        # train, resuming from runs/ or from the carried state
 #   bash lab/tools/scratch30.sh pack   # at a session's end: carry the run in git (commit it)
 #   COLOR=gray bash lab/tools/scratch30.sh [pack]   # the grey twin (lab/configs/scratch30-gray*)
-#   NAME=scratch45 COLOR=gray bash lab/tools/scratch30.sh [pack]   # its 45-epoch schedule
+#   NAME=scratch40 COLOR=gray bash lab/tools/scratch30.sh [pack]   # its 40-epoch schedule
 # 1. lab/configs/scratch30-bgr.yaml: configs/default.yaml from random weights, 30 epochs,
 #    colour, into runs/scratch30-bgr. A new machine has no runs/: the state carried in
 #    lab/carry/scratch30-bgr (tools/carry_run.py) is unpacked and training resumes from it
