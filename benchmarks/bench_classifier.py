@@ -33,18 +33,25 @@ def _input_shape(session, batch: int) -> tuple[int, ...]:
 
 
 def cpu_description() -> dict:
-    """The CPU's model name and the instruction sets int8 convolutions run on, from
-    /proc/cpuinfo (Linux); int8 speed differs most between CPUs with and without VNNI."""
+    """The first CPU's model name and the instruction sets int8 convolutions run on, from
+    /proc/cpuinfo (Linux; elsewhere the flags are unknown, None), and ONNX Runtime's version:
+    int8 speed differs most between CPUs with and without VNNI."""
+    import onnxruntime as ort
+
+    described: dict = {"cpu_model": platform.processor() or platform.machine(),
+                       "cpu_int8_flags": None, "onnxruntime": ort.__version__}
     try:
-        info = Path("/proc/cpuinfo").read_text()
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
     except OSError:
-        return {"cpu_model": platform.processor() or platform.machine()}
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set(fields.get("flags", "").split())
-    wanted = ("avx2", "avx512f", "avx_vnni", "avx512_vnni", "amx_int8")
-    return {"cpu_model": fields.get("model name", platform.machine()),
-            "cpu_int8_flags": [f for f in wanted if f in flags]}
+        return described
+    fields = {k.strip(): v.strip() for k, v in
+              (line.split(":", 1) for line in first.splitlines() if ":" in line)}
+    described["cpu_model"] = fields.get("model name", described["cpu_model"])
+    if "flags" in fields:
+        flags = set(fields["flags"].split())
+        wanted = ("avx2", "avx512f", "avx_vnni", "avx512_vnni", "amx_int8")
+        described["cpu_int8_flags"] = [f for f in wanted if f in flags]
+    return described
 
 
 def _median_ms(fn, runs: int, warmup_s: float) -> tuple[float, float]:
@@ -121,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     b = args.batch
     print(f"{r['model']} ({r.get('architecture', 'onnx')}), ONNX Runtime, {r['threads']} "
           f"threads, median of {r['runs']} runs after warm-up")
-    print(f"CPU: {r['cpu_model']} ({', '.join(r.get('cpu_int8_flags', [])) or 'no AVX2'})")
+    flags = r["cpu_int8_flags"]
+    shown = "int8 flags unknown" if flags is None else ", ".join(flags) or "no AVX2"
+    print(f"CPU: {r['cpu_model']} ({shown}); ONNX Runtime {r['onnxruntime']}")
     print(f"{'case':<36} {'median ms':>10} {'p10-p90':>8} {'faces/s':>9}")
     print(f"{'1 face':<36} {r['ms_single_face']:>10.3f} "
           f"{r['ms_single_face_p10_p90_spread']:>8.3f} {1000 / r['ms_single_face']:>9.0f}")

@@ -416,13 +416,14 @@ def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypa
                                 "the rest were read whole")
     # "found" searches every image, research datasets' too; nothing searched, no detector.
     assert FaceFinder(recognizer.model, "found").searches(big)
-    def no_detector(*args, **kwargs):
-        raise AssertionError("a finder that searches nothing must not build a detector")
-
-    monkeypatch.setattr("ferkit.recognizer.Recognizer.__init__", no_detector)
+    built = []  # any recognizer or detector a finder that searches nothing would build
+    monkeypatch.setattr("ferkit.recognizer.Recognizer.__init__",
+                        lambda *args, **kwargs: built.append("recognizer"))
+    monkeypatch.setattr("ferkit.detect.spec.create_detector",
+                        lambda *args, **kwargs: built.append("detector"))
     idle = FaceFinder(recognizer.model)
     assert len(list(idle.crops([big]))) == 1
-    assert (idle.seen, idle.searched) == (1, 0)
+    assert (idle.seen, idle.searched, built) == (1, 0, [])
     with pytest.raises(FerkitError, match="choose auto or found"):
         FaceFinder(recognizer.model, "given")
 

@@ -1,7 +1,7 @@
 """Whether averaging in a second head's projection would serve a label set better than its own head.
 
     python lab/tools/head_mix.py ../shared/datasets/fer2013 \
-        --model lab/models/stage5o-fp32.onnx \
+        --model lab/models/stage4f-fp32.onnx \
         --out lab/eval/seed5-head-mix.json
 
 For each label set (seed5 and fer2013 by default) the validation faces' probabilities from the

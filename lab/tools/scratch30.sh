@@ -5,7 +5,7 @@
 #   bash lab/tools/scratch30.sh        # train, resuming from runs/ or from the carried state
 #   bash lab/tools/scratch30.sh pack   # at a session's end: carry the run in git (commit it)
 #   COLOR=gray bash lab/tools/scratch30.sh [pack]   # the grey twin (lab/configs/scratch30-gray*)
-#   NAME=scratch40 COLOR=gray bash lab/tools/scratch30.sh [pack]   # its 40-epoch schedule
+#   SCHEDULE=scratch40 COLOR=gray bash lab/tools/scratch30.sh [pack]   # its 40-epoch schedule
 # 1. lab/configs/scratch30-bgr.yaml: configs/default.yaml from random weights, 30 epochs,
 #    colour, into runs/scratch30-bgr. A new machine has no runs/: the state carried in
 #    lab/carry/scratch30-bgr (tools/carry_run.py) is unpacked and training resumes from it
@@ -19,10 +19,16 @@
 # tools/make_pair.sh builds and lab/README.md's rule judges.
 set -euo pipefail
 COLOR=${COLOR:-bgr}
-NAME=${NAME:-scratch30}  # lab/configs/$NAME-$COLOR.yaml and $NAME-$COLOR-occlude.yaml
-RUN=runs/$NAME-$COLOR
-CARRY=lab/carry/$NAME-$COLOR
-FINAL=runs/$NAME-$COLOR-occlude
+SCHEDULE=${SCHEDULE:-scratch30}  # lab/configs/$SCHEDULE-$COLOR.yaml and its -occlude twin
+RUN=runs/$SCHEDULE-$COLOR
+CARRY=lab/carry/$SCHEDULE-$COLOR
+FINAL=runs/$SCHEDULE-$COLOR-occlude
+for config in "lab/configs/$SCHEDULE-$COLOR.yaml" "lab/configs/$SCHEDULE-$COLOR-occlude.yaml"; do
+    if [ ! -f "$config" ]; then
+        echo "scratch30.sh: no $config (SCHEDULE=$SCHEDULE, COLOR=$COLOR)" >&2
+        exit 2
+    fi
+done
 
 if [ "${1:-}" = pack ]; then
     python lab/tools/carry_run.py pack "$RUN" "$CARRY"
@@ -36,11 +42,11 @@ train() {  # CONFIG OUT: train, or resume an interrupted run
     [ -f "$2/last.pt" ] && resume=(--resume)
     ferkit train --config "$1" --out "$2" ${resume[@]+"${resume[@]}"}
 }
-train "lab/configs/$NAME-$COLOR.yaml" "$RUN"
-train "lab/configs/$NAME-$COLOR-occlude.yaml" "$FINAL"
+train "lab/configs/$SCHEDULE-$COLOR.yaml" "$RUN"
+train "lab/configs/$SCHEDULE-$COLOR-occlude.yaml" "$FINAL"
 RUN="$FINAL" bash tools/finish_model.sh
 if [ "$COLOR" = gray ]; then  # a candidate member, not a model: its rule is the pair's
-    echo "next: FIRST=$FINAL/fernet.onnx RUN=runs/pair-$NAME bash tools/make_pair.sh" \
+    echo "next: FIRST=$FINAL/fernet.onnx RUN=runs/pair-$SCHEDULE bash tools/make_pair.sh" \
         "(the rule in lab/README.md)"
     exit 0
 fi
