@@ -244,3 +244,29 @@ def test_each_epoch_rewrites_metrics_atomically(tmp_path, monkeypatch):
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["epoch"], r["val_fer"]) for r in rows] == [("1", "0.25"), ("2", "0.5")]
+
+
+def test_own_photos_are_read_whole_and_training_says_so(tmp_path, capsys):
+    """`ferkit train` reads every image whole as one face; users' images over
+    PHOTO_MIN_SIDE px are photos, so it says how many it read that way."""
+    from ferkit.datasets.base import PHOTO_MIN_SIDE
+
+    rng = np.random.default_rng(1)
+    for label in CLASSES:
+        folder = tmp_path / "own" / label
+        folder.mkdir(parents=True)
+        for k in range(6):  # 48 px crops, as the GUI collects; one photo per class
+            cv2.imwrite(str(folder / f"crop{k}.png"), _face(label, rng))
+        photo = cv2.resize(_face(label, rng), (PHOTO_MIN_SIDE + 40,) * 2)
+        cv2.imwrite(str(folder / "photo.png"), photo)
+    threads = torch.get_num_threads()
+    try:
+        _train(str(tmp_path / "own"), tmp_path / "cache", tmp_path / "run", "--epochs", "1")
+        err = capsys.readouterr().err
+        _train(write_fer2013_layout(tmp_path / "fer"), tmp_path / "cache", tmp_path / "run2",
+               "--epochs", "1")
+    finally:
+        torch.set_num_threads(threads)
+    assert f"note: 3 of your own images are over {PHOTO_MIN_SIDE} px" in err
+    assert "crop the faces first" in err
+    assert "of your own images" not in capsys.readouterr().err

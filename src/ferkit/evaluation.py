@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ferkit.calibration import reliability
-from ferkit.datasets.base import FaceSample
+from ferkit.datasets.base import PHOTO_MIN_SIDE, FaceSample
 from ferkit.datasets.combine import subject_fold
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
@@ -162,12 +162,6 @@ def select(samples: Iterable[FaceSample], split: str, label_set: str,
 
 
 # -- running a model ---------------------------------------------------------------------------
-
-
-#: `ferkit evaluate --faces auto` (and `ferkit head`) search users' own images over this many
-#: px on their shorter side for a face: whole photos. Research datasets are read as `ferkit
-#: train` reads them, and the GUI's collected crops of up to 160 px as they are.
-PHOTO_MIN_SIDE = 160
 
 
 @dataclass

@@ -14,6 +14,11 @@ from ferkit.labels import canonical
 
 #: Split names used by every reader: FER2013 PublicTest and FER+ Valid are "val".
 SPLITS = ("train", "val", "test", "all")
+#: Users' own images over this many px on their shorter side are whole photos, not face
+#: crops: `ferkit evaluate` and `ferkit head` search them for a face (ferkit.evaluation), and
+#: `ferkit train`, which reads every image whole, says how many it read. The GUI's collected
+#: crops stay at or under it.
+PHOTO_MIN_SIDE = 160
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.datasets.base import FaceSample
+from ferkit.datasets.base import PHOTO_MIN_SIDE, FaceSample
 from ferkit.datasets.dedup import duplicate_groups
 from ferkit.datasets.ferplus import soft_label
 from ferkit.datasets.sources import parse_source, read_source
@@ -176,6 +176,7 @@ def combine(
     splits: list[str] = []
     test_faces: list[np.ndarray] = []
     dropped_classes: Counter[str] = Counter()
+    own_photos = 0  # users' images large enough to be whole photos, read whole all the same
     for s in progress(samples, "reading faces"):
         split = _split_of(s, val_fold)
         if split == "test":
@@ -186,6 +187,8 @@ def combine(
             continue
         kept.append(s)
         splits.append(split)
+        if s.source == "own" and min(s.image.shape[:2]) > PHOTO_MIN_SIDE:
+            own_photos += 1
     if not kept:
         raise DatasetError("no labelled samples to combine (check the sources and label set)")
     images = np.stack([face_pixels(s.image, input_size, color) for s in kept])
@@ -254,6 +257,7 @@ def combine(
         "conflicting_label_groups_dropped": conflicts,
         "dropped_for_label_set": dict(dropped_classes),
         "val_fold_for_subject_split": val_fold,
+        "own_photos_read_whole": own_photos,
     }
     return CombinedDataset(
         np.stack(out_images), np.array(out_split), np.array(out_sources),
