@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--faces", choices=("auto", "given", "found"), default="auto",
                    help="how images become faces. auto (default): images of your own "
                         "<emotion>/ folders over 160 px on their shorter side "
-                        "(ferkit.evaluation.PHOTO_MIN_SIDE) are photos, searched by the image "
+                        "(ferkit.datasets.base.PHOTO_MIN_SIDE) are photos, searched by the image "
                         "default detector and cropped to their best face as ferkit image does; "
                         "smaller ones and the research datasets are read as ferkit train reads "
                         "them. given: every image is a face crop. found: every image is "

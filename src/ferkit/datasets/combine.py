@@ -277,9 +277,17 @@ def _cache_key(specs: Sequence[str], label_set: str, val_fold: int, input_size: 
     parts = [str(CACHE_VERSION), label_set, str(val_fold), str(input_size), color]
     for spec in sorted(specs):
         kind, path = parse_source(spec)
-        stat = path.stat()
-        parts += [kind, str(path.resolve()), str(stat.st_mtime_ns)]
+        parts += [kind, str(path.resolve()), str(_changed_ns(path, kind))]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:16]
+
+
+def _changed_ns(path: Path, kind: str) -> int:
+    """When `path` last changed: a research dataset's folder mtime; for users' own folders, the
+    newest mtime of any file or folder in them, as crops are added or replaced inside."""
+    if kind != "own":
+        return path.stat().st_mtime_ns
+    return max([path.stat().st_mtime_ns]
+               + [p.stat().st_mtime_ns for p in path.rglob("*")])
 
 
 def cache_name(specs: Sequence[str], label_set: str = "ferplus", val_fold: int = 0,

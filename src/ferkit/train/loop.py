@@ -203,8 +203,8 @@ class Trainer:
                                                                int(dc["limit"]))))
         self.report = data.report
         if self.report.get("own_photos_read_whole"):
-            print(f"note: {self.report['own_photos_read_whole']} of your own images are over "
-                  f"{PHOTO_MIN_SIDE} px on their shorter side: whole photos, not face crops. "
+            print(f"note: images of your own over {PHOTO_MIN_SIDE} px on their shorter side: "
+                  f"{self.report['own_photos_read_whole']}, whole photos, not face crops. "
                   "ferkit train reads each image whole as one face; crop the faces first (the "
                   "GUI's 'Save face crops' does; ferkit head and evaluate search photos "
                   "themselves)", file=sys.stderr)
