@@ -352,9 +352,8 @@ def test_photos_are_scored_on_the_faces_found_in_them(tmp_path, capsys, monkeypa
     from model_helpers import export_tiny_model
 
     from ferkit.align import crop_face
-    from ferkit.datasets.base import read_face
+    from ferkit.datasets.base import PHOTO_MIN_SIDE, read_face
     from ferkit.datasets.sources import read_source
-    from ferkit.evaluation import PHOTO_MIN_SIDE
     from ferkit.imageio import example_path, load_image
     from ferkit.recognizer import Recognizer
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ferkit.calibration import reliability
-from ferkit.datasets.base import PHOTO_MIN_SIDE, FaceSample
+from ferkit.datasets.base import FaceSample
 from ferkit.datasets.combine import subject_fold
 from ferkit.errors import FerkitError
 from ferkit.labels import label_names, project
@@ -191,8 +191,7 @@ class FaceFinder:
 
     def searches(self, sample: FaceSample) -> bool:
         """Whether `sample` is searched for its face."""
-        if self.mode == "auto" and (sample.source != "own"
-                                    or min(sample.image.shape[:2]) <= PHOTO_MIN_SIDE):
+        if self.mode == "auto" and not sample.is_own_photo:
             return False
         return self.wanted is None or self.wanted(sample)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -23,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferkit.datasets.base import PHOTO_MIN_SIDE
     from ferkit.train.config import load_config
     from ferkit.train.loop import Trainer, check_run_folder
 
@@ -33,6 +35,13 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     if args.data:
         config["data"]["sources"] = [str(p) for p in args.data]
-    best = Trainer(config, args.out).run(resume=args.resume, overwrite=args.overwrite)
+    trainer = Trainer(config, args.out)
+    own_photos = trainer.report.get("own_photos_read_whole")
+    if own_photos:
+        print(f"note: images of your own over {PHOTO_MIN_SIDE} px on their shorter side: "
+              f"{own_photos}, whole photos, not face crops. ferkit train reads each image "
+              "whole as one face; crop the faces first (the GUI's 'Save face crops' does; "
+              "ferkit head and evaluate search photos themselves)", file=sys.stderr)
+    best = trainer.run(resume=args.resume, overwrite=args.overwrite)
     print(f"best checkpoint: {best}")
     return 0

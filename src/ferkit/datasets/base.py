@@ -38,6 +38,11 @@ class FaceSample:
     votes: np.ndarray | None = None
     path: str = ""
 
+    @property
+    def is_own_photo(self) -> bool:
+        """A user's own image over PHOTO_MIN_SIDE px on its shorter side: a whole photo."""
+        return self.source == "own" and min(self.image.shape[:2]) > PHOTO_MIN_SIDE
+
 
 def read_gray(path: Path) -> np.ndarray:
     """Read an image file as 2-D grayscale uint8, or raise DatasetError naming the file."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferkit.datasets.base import PHOTO_MIN_SIDE, FaceSample
+from ferkit.datasets.base import FaceSample
 from ferkit.datasets.dedup import duplicate_groups
 from ferkit.datasets.ferplus import soft_label
 from ferkit.datasets.sources import parse_source, read_source
@@ -187,8 +187,7 @@ def combine(
             continue
         kept.append(s)
         splits.append(split)
-        if s.source == "own" and min(s.image.shape[:2]) > PHOTO_MIN_SIDE:
-            own_photos += 1
+        own_photos += s.is_own_photo
     if not kept:
         raise DatasetError("no labelled samples to combine (check the sources and label set)")
     images = np.stack([face_pixels(s.image, input_size, color) for s in kept])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import csv
 import io
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from ferkit.datasets.base import PHOTO_MIN_SIDE
 from ferkit.datasets.combine import HEADS, CombinedDataset, labelled, load_configured
 from ferkit.errors import FerkitError
 from ferkit.outputs import AtomicFile, atomic_write_bytes, new_figure, write_figure
@@ -202,12 +200,6 @@ class Trainer:
             self.val_data = self.val_data.subset(np.arange(min(len(self.val_data),
                                                                int(dc["limit"]))))
         self.report = data.report
-        if self.report.get("own_photos_read_whole"):
-            print(f"note: images of your own over {PHOTO_MIN_SIDE} px on their shorter side: "
-                  f"{self.report['own_photos_read_whole']}, whole photos, not face crops. "
-                  "ferkit train reads each image whole as one face; crop the faces first (the "
-                  "GUI's 'Save face crops' does; ferkit head and evaluate search photos "
-                  "themselves)", file=sys.stderr)
         self.heads = [h for h in HEADS if self.train_data.targets[h].any()]
         self.model = create_model(config["model"]["name"], heads=self.heads,
                                   dropout=config["model"]["dropout"], input_size=size,
